@@ -1,0 +1,1 @@
+"""pytest-kvmha check catalogue."""

@@ -1,0 +1,112 @@
+"""Two-server clusters: a VLAN per pair between the servers, carried by the uplink."""
+
+from __future__ import annotations
+
+import shlex
+
+from pytest_kvmha.facts import HostFacts
+from pytest_kvmha.inventory import PairSpec
+from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.topology import Cluster, Placement, uplinks
+
+COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 ('A Single Physical Server is Assumed')"
+
+
+def pair_vlans(cluster: Cluster, index: int) -> list[tuple[str, str, Placement]]:
+    """(domain, host, placement) of each member NIC of pair ``index``."""
+    return [(m.label, m.host.name, p) for m, p in cluster.placements(index)]
+
+
+@check(
+    "KVMHA-VLAN-001",
+    title="Each pair has its own VLAN between the servers",
+    severity="critical",
+    scope=Scope.PAIR,
+    rationale="""
+        When the members run on two servers, every pair's traffic crosses the same physical
+        link; a VLAN ID per pair, the same on both servers, keeps the pairs apart. Two pairs
+        on one VLAN merge two HA interfaces into one broadcast domain.""",
+    remediation="ovs-vsctl set port VNET tag=VLAN (running) and <vlan><tag id='VLAN'/></vlan> "
+    "in the domain XML so it survives restarts.",
+    source=COS_GUIDE,
+)
+def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
+    if not cluster.two_servers():
+        return skipped("single-server cluster: no traffic between servers")
+    placed = pair_vlans(cluster, index)
+    found = ", ".join(f"{d}@{h}: {p.vlan if p.vlan is not None else 'untagged'}" for d, h, p in placed)
+    vlans = {p.vlan for _, _, p in placed}
+    problems = []
+    if None in vlans:
+        problems.append("untagged on " + ", ".join(f"{d}@{h}" for d, h, p in placed if p.vlan is None))
+    if len(vlans - {None}) > 1:
+        problems.append("VLANs differ between the servers")
+    if pair.vlan is not None and vlans != {pair.vlan}:
+        problems.append(f"declared VLAN is {pair.vlan}")
+    mine = pair.vlan if pair.vlan is not None else next(iter(vlans - {None}), None)
+    if mine is not None:
+        for k, other in enumerate(cluster.pairs()):
+            if k != index and any(p.vlan == mine for _, _, p in pair_vlans(cluster, k)):
+                problems.append(f"VLAN {mine} is also used by pair {other.name}")
+    if problems:
+        want = mine if mine is not None else "VLAN"
+        fixes = [
+            f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}" if p.port else
+            f"virsh edit {shlex.quote(d)}  # NIC {p.nic.mac}: <vlan><tag id='{want}'/></vlan>"
+            for d, _, p in placed if p.vlan != want
+        ]
+        return failed(
+            f"pair {pair.name}: " + "; ".join(problems),
+            expected="one VLAN, the same on both servers, used by no other pair",
+            found=found,
+            remediation="\n".join(fixes) or None,
+        )
+    return passed(f"pair {pair.name}: VLAN {mine} on both servers ({placed[0][2].vlan_source})")
+
+
+@check(
+    "KVMHA-VLAN-002",
+    title="The uplink between the servers carries every pair's VLAN",
+    severity="high",
+    scope=Scope.CLUSTER_HOST,
+    rationale="""
+        A pair VLAN that the uplink does not trunk never reaches the other server: the pair
+        splits and both members go active.""",
+    remediation="ovs-vsctl add port UPLINK trunks VLAN (or clear trunks to carry all VLANs).",
+    source=COS_GUIDE + "; ovs-vswitchd.conf.db(5) (Port: trunks, vlan_mode)",
+)
+def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
+    if not cluster.two_servers():
+        return skipped("single-server cluster: no uplink between servers")
+    problems, carried, fixes, untagged = [], [], [], []
+    for k, pair in enumerate(cluster.pairs()):
+        for m, p in cluster.placements(k):
+            if m.host.name != host.name:
+                continue
+            vlan = pair.vlan if pair.vlan is not None else p.vlan
+            if vlan is None:
+                untagged.append(pair.name)
+                continue
+            if p.bridge is None:
+                problems.append(f"pair {pair.name}: {m.label} is not on an OVS bridge")
+                continue
+            ups = uplinks(host, p.bridge)
+            if not ups:
+                problems.append(f"pair {pair.name} (VLAN {vlan}): no uplink reachable from {p.bridge.name}")
+                fixes.append(f"ovs-vsctl add-port {shlex.quote(p.bridge.name)} UPLINK trunks={vlan}")
+            elif not any(port.carries_vlan(vlan) for port, _ in ups):
+                names = ", ".join(f"{port.name} ({port.effective_vlan_mode}, trunks {list(port.trunks) or 'all'})" for port, _ in ups)
+                problems.append(f"pair {pair.name}: VLAN {vlan} not carried by {names}")
+                fixes += [f"ovs-vsctl add port {shlex.quote(port.name)} trunks {vlan}" for port, _ in ups]
+            else:
+                carried.append(f"{vlan}")
+    if problems:
+        return failed(
+            f"{host.name}: " + "; ".join(problems),
+            expected="each pair VLAN trunked on an uplink between the servers",
+            found="; ".join(problems),
+            remediation="\n".join(dict.fromkeys(fixes)) or None,
+        )
+    if not carried:
+        return skipped(f"no pair has a VLAN on {host.name} (see KVMHA-VLAN-001): nothing to trunk")
+    return passed(f"{host.name}: uplinks carry VLANs {', '.join(sorted(set(carried), key=int))}")

@@ -1,0 +1,181 @@
+"""How each interface pair is wired: one OVS bridge per pair, virtualport binding, PCI, model."""
+
+from __future__ import annotations
+
+import shlex
+
+from pytest_kvmha.inventory import PairSpec
+from pytest_kvmha.model import Scope, Verdict, check, failed, passed
+from pytest_kvmha.topology import Cluster, Member, place
+
+COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
+
+
+@check(
+    "KVMHA-OVS-002",
+    title="Each interface pair has its own OVS bridge",
+    severity="critical",
+    scope=Scope.PAIR,
+    rationale="""
+        The two NICs of a pair must meet on one virtual switch, and that switch must carry only
+        that pair: two pairs on one bridge leak heartbeats and shared MACs across interfaces.""",
+    remediation="ovs-vsctl add-br BRIDGE, then attach both NICs of the pair to it "
+    "(virsh edit DOMAIN: <source bridge='BRIDGE'/>).",
+    source=COS_GUIDE,
+)
+def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
+    placements = cluster.placements(index)
+    names = {m.label: p.bridge_name for m, p in placements}
+    problems = []
+    for m, p in placements:
+        if p.bridge is None:
+            where = p.bridge_name or "no bridge"
+            problems.append(f"{m.label} NIC #{index + 1} is on {where}, not an OVS bridge on {m.host.name}")
+    if len(set(names.values())) > 1:
+        problems.append("bridges differ: " + ", ".join(f"{d} on {b}" for d, b in names.items()))
+    if pair.bridge and any(b != pair.bridge for b in names.values()):
+        problems.append(f"declared bridge is {pair.bridge}")
+    for k, other in enumerate(cluster.pairs()):
+        if k == index:
+            continue
+        for m, p in placements:
+            if k >= len(m.domain().nics) or p.bridge_name is None:
+                continue
+            mine = place(m.host, m.domain(), m.nic(k))
+            if mine.bridge_name == p.bridge_name:
+                problems.append(f"{p.bridge_name} on {m.host.name} is also used by pair {other.name}")
+                break
+    if problems:
+        want = pair.bridge or next(iter(names.values())) or f"br-{pair.name.lower()}"
+        fixes = [f"ovs-vsctl --may-exist add-br {shlex.quote(want)}"]
+        fixes += [f"virsh edit {shlex.quote(m.label)}  # NIC #{index + 1}: <source bridge='{want}'/>"
+                  for m, p in placements if p.bridge_name != want]
+        return failed(
+            "; ".join(dict.fromkeys(problems)),
+            expected=f"both NICs on one OVS bridge{' ' + pair.bridge if pair.bridge else ''} used by no other pair",
+            found=", ".join(f"{d}: {b}" for d, b in names.items()),
+            remediation="\n".join(fixes),
+        )
+    return passed(f"pair {pair.name} on its own OVS bridge {next(iter(names.values()))}")
+
+
+@check(
+    "KVMHA-VIRT-001",
+    title="NIC is bound to its OVS bridge with virtualport type openvswitch",
+    severity="critical",
+    scope=Scope.MEMBER_NIC,
+    rationale="""
+        Without <virtualport type='openvswitch'/> libvirt treats an OVS bridge as a Linux
+        bridge: the domain fails to start ('Unable to add bridge ... port vnet0: Operation not
+        supported') or the NIC ends up outside OVS.""",
+    remediation="virsh edit DOMAIN: <interface type='bridge'><source bridge='BRIDGE'/>"
+    "<virtualport type='openvswitch'/>...</interface>",
+    source=COS_GUIDE + "; libvirt formatdomain (Interfaces: virtualport)",
+)
+def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> Verdict:
+    dom = member.domain()
+    p = place(member.host, dom, member.nic(index))
+    nic = p.nic
+    where = f"{dom.name} NIC #{index + 1} ({nic.mac or 'no MAC'})"
+    problems = []
+    if nic.type not in ("bridge", "network"):
+        problems.append(f"type='{nic.type}', not a bridge or OVS-backed network")
+    if p.bridge is None:
+        problems.append(f"source {p.configured_bridge or '(none)'} is not an OVS bridge on {member.host.name}")
+    if p.virtualport != "openvswitch":
+        problems.append(f"virtualport is {p.virtualport or 'missing'}")
+    if dom.active and p.port is None and not problems:
+        problems.append(f"running, but no OVS port carries MAC {nic.mac} (target {nic.target_dev})")
+    if problems:
+        bridge = p.bridge_name or pair.bridge or "BRIDGE"
+        return failed(
+            f"{where}: " + "; ".join(problems),
+            expected=f"type='bridge' on OVS bridge {bridge} with <virtualport type='openvswitch'/>",
+            found=f"type='{nic.type}' source={p.configured_bridge} virtualport={p.virtualport}",
+            remediation=f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: <interface type='bridge'>"
+            f"<source bridge='{bridge}'/><virtualport type='openvswitch'/>",
+        )
+    port = f", port {p.port.name}" if p.port else ""
+    return passed(f"{where} on OVS bridge {p.bridge_name}{port} with virtualport openvswitch")
+
+
+def _root_port(member: Member, bus: int) -> str | None:
+    ctrl = member.domain().controller(bus)
+    if ctrl is None:
+        return None
+    return f"{ctrl.model} index={ctrl.index} chassis={ctrl.chassis} port={ctrl.port} at {ctrl.address}"
+
+
+@check(
+    "KVMHA-VIRT-002",
+    title="Both NICs of a pair have the same PCI address",
+    severity="high",
+    scope=Scope.PAIR,
+    rationale="""
+        cOS Core maps interfaces by PCI bus, slot and function: 'Interface pairs should have
+        matching bus, slot, port', else the cluster pairs the wrong interfaces. On q35 the
+        pcie-root-port behind each NIC (index, chassis, port) must match too.""",
+    remediation="virsh edit the slave: give the NIC the master's <address type='pci' .../> "
+    "(and on q35 the same pcie-root-port controller).",
+    source=COS_GUIDE + " ('Interface pairs should have matching bus, slot, port')",
+)
+def pci_addresses_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
+    nics = [(m, m.nic(index)) for m in cluster.members]
+    addrs = {m.label: n.address for m, n in nics}
+    found = ", ".join(f"{d}: {a or 'no PCI address'}" for d, a in addrs.items())
+    if any(a is None for a in addrs.values()):
+        return failed(f"NIC #{index + 1} has no PCI address: {found}", expected="a PCI address on each", found=found)
+    if len(set(addrs.values())) > 1:
+        first, a0 = nics[0][0], nics[0][1].address
+        fixes = [
+            f"virsh edit {shlex.quote(m.label)}  # NIC {n.mac}: <address type='pci' domain='0x{a0.domain:04x}' "
+            f"bus='0x{a0.bus:02x}' slot='0x{a0.slot:02x}' function='0x{a0.function:x}'/>"
+            for m, n in nics[1:] if a0 is not None and n.address != a0
+        ]
+        return failed(
+            f"pair {pair.name}: PCI addresses differ ({found})",
+            expected=f"the same address on both (as {first.label}: {a0})",
+            found=found,
+            remediation="\n".join(fixes),
+        )
+    if any(m.domain().is_q35 for m, _ in nics):
+        bus = nics[0][1].address.bus if nics[0][1].address else 0
+        ports = {m.label: _root_port(m, bus) for m, _ in nics}
+        if len(set(ports.values())) > 1:
+            found = "; ".join(f"{d}: {p or 'no controller'}" for d, p in ports.items())
+            return failed(
+                f"pair {pair.name}: the PCI controllers behind bus {bus:#04x} differ ({found})",
+                expected="the same pcie-root-port (index, chassis, port) on both",
+                found=found,
+                remediation="virsh edit the slave: copy the master's <controller type='pci' "
+                f"index='{bus}' model='pcie-root-port'> with its <target chassis=... port=.../>",
+            )
+    return passed(f"pair {pair.name}: both NICs at {next(iter(addrs.values()))}")
+
+
+@check(
+    "KVMHA-VIRT-003",
+    title="Both NICs of a pair use the same model",
+    severity="medium",
+    scope=Scope.PAIR,
+    rationale="""
+        Different NIC models enumerate differently in the guest (virtio vs e1000 names and
+        drivers), so the members disagree on which interface is which.""",
+    remediation="virsh edit the slave: <model type='MODEL'/> as on the master.",
+    source=COS_GUIDE + "; libvirt formatdomain (Interfaces: model)",
+)
+def nic_models_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
+    models = {m.label: m.nic(index).model or "default" for m in cluster.members}
+    found = ", ".join(f"{d}: {v}" for d, v in models.items())
+    if len(set(models.values())) > 1:
+        first = next(iter(models.values()))
+        return failed(
+            f"pair {pair.name}: NIC models differ ({found})", expected=f"{first} on both", found=found,
+            remediation="\n".join(
+                f"virsh edit {shlex.quote(d)}  # NIC #{index + 1}: <model type='{first}'/>"
+                for d, v in models.items() if v != first
+            ),
+        )
+    return passed(f"pair {pair.name}: both NICs are {next(iter(models.values()))}")
+
+

@@ -1,0 +1,1 @@
+"""pytest-kvmha: audit and provision HA firewall clusters on KVM + Open vSwitch."""

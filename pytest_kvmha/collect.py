@@ -1,0 +1,357 @@
+"""Collectors: the only code in pytest-kvmha that talks to hosts.
+
+Every shell-level fact of a host (packages, Open vSwitch JSON, links, libvirt XML) comes back from
+ONE remote command: a fixed POSIX shell script whose output is split into sections by a random
+boundary. No name taken from a host or an inventory is ever put into that script; the script
+reads domain/network/filter UUIDs on the host itself and quotes them there.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import secrets
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
+
+from .bundle import EvidenceBundle, Section
+
+# Restricting columns keeps bundles small on hosts with hundreds of ports; still raw OVS JSON.
+OVS_TABLES = {
+    "Open_vSwitch": "_uuid,ovs_version,cur_cfg,next_cfg",
+    "Bridge": "_uuid,name,ports,datapath_type",
+    "Port": "_uuid,name,interfaces,tag,trunks,vlan_mode",
+    "Interface": "_uuid,name,type,options,external_ids,ofport,error,mac_in_use",
+}
+PACKAGES = ("bridge-utils", "openvswitch-switch", "openvswitch")
+
+_SCRIPT = r"""
+LC_ALL=C; export LC_ALL
+PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
+B=@BOUNDARY@
+T=$(mktemp -d 2>/dev/null) || { T=/tmp/kvmha.$$; mkdir -p "$T"; }
+trap 'rm -rf "$T"' EXIT
+sec() {
+  n=$1; shift
+  "$@" >"$T/o" 2>"$T/e"; rc=$?
+  printf '\n%s BEGIN %s\n' "$B" "$n"; cat "$T/o"
+  printf '\n%s STDERR %s\n' "$B" "$n"; cat "$T/e"
+  printf '\n%s END %s %s\n' "$B" "$n" "$rc"
+}
+identity() { cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id 2>/dev/null; hostname; }
+pkgs() {
+  if [ -e /var/lib/dpkg/status ] && command -v dpkg-query >/dev/null 2>&1; then
+    echo manager=dpkg
+    for p in @PACKAGES@; do s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+  elif command -v rpm >/dev/null 2>&1; then
+    echo manager=rpm
+    for p in @PACKAGES@; do s=$(rpm -q "$p" 2>&1); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+  elif command -v pacman >/dev/null 2>&1; then
+    echo manager=pacman
+    for p in @PACKAGES@; do s=$(pacman -Q "$p" 2>&1); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+  elif command -v apk >/dev/null 2>&1; then
+    echo manager=apk
+    for p in @PACKAGES@; do s=$(apk info -e "$p" 2>&1); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+  else
+    echo manager=none; return 3
+  fi
+}
+sec identity identity
+sec packages pkgs
+if command -v ovs-vsctl >/dev/null 2>&1; then
+  sec ovs-version ovs-vsctl --version
+  sec ovs-vswitchd ovs-appctl --timeout=5 version
+@OVS_TABLES@
+else
+  sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
+fi
+if [ -z "@SKIP_LINKS@" ]; then sec links ip -d -j link show; fi
+if [ -z "@SKIP_VIRSH@" ]; then
+  if command -v virsh >/dev/null 2>&1; then
+    V="virsh -q -c qemu:///system"
+    sec virsh-domains $V list --all --uuid
+    sec virsh-active $V list --uuid
+    for u in $($V list --all --uuid 2>/dev/null); do
+      case $u in *[!0-9a-fA-F-]*) continue;; esac
+      sec "domain-inactive/$u" $V dumpxml --inactive "$u"
+    done
+    for u in $($V list --uuid 2>/dev/null); do
+      case $u in *[!0-9a-fA-F-]*) continue;; esac
+      sec "domain-live/$u" $V dumpxml "$u"
+    done
+    sec virsh-networks $V net-list --all --uuid
+    for u in $($V net-list --all --uuid 2>/dev/null); do
+      case $u in *[!0-9a-fA-F-]*) continue;; esac
+      sec "network/$u" $V net-dumpxml "$u"
+    done
+    sec virsh-nwfilters $V nwfilter-list
+    for u in $($V nwfilter-list 2>/dev/null | awk '{print $1}'); do
+      case $u in *[!0-9a-fA-F-]*) continue;; esac
+      sec "nwfilter/$u" $V nwfilter-dumpxml "$u"
+    done
+  else
+    sec virsh-domains sh -c 'echo "virsh: command not found" >&2; exit 127'
+  fi
+fi
+"""
+
+
+def batch_script(boundary: str, *, skip_links: bool = False, skip_virsh: bool = False) -> str:
+    """The one command a host runs. Only constants and a random hex boundary go into it."""
+    if not re.fullmatch(r"[0-9a-f]{16,64}", boundary):
+        raise ValueError("boundary must be lowercase hex")
+    tables = "\n".join(
+        f"  sec ovs-{table} ovs-vsctl --timeout=5 --format=json --columns={cols} list {table}"
+        for table, cols in OVS_TABLES.items()
+    )
+    return (
+        _SCRIPT.replace("@BOUNDARY@", "KVMHA" + boundary)
+        .replace("@PACKAGES@", " ".join(PACKAGES))
+        .replace("@OVS_TABLES@", tables)
+        .replace("@SKIP_LINKS@", "1" if skip_links else "")
+        .replace("@SKIP_VIRSH@", "1" if skip_virsh else "")
+    )
+
+
+class BatchOutputError(Exception):
+    pass
+
+
+def split_sections(output: str, boundary: str) -> dict[str, Section]:
+    """Split the batch script's stdout back into sections."""
+    marker = re.compile(
+        r"\n?KVMHA" + re.escape(boundary) + r" (BEGIN|STDERR|END) (\S+)(?: (-?\d+))?\n"
+    )
+    sections: dict[str, Section] = {}
+    pos = 0
+    current: str | None = None
+    stdout = ""
+    stage = ""
+    for match in marker.finditer(output):
+        kind, name, rc = match.groups()
+        chunk = output[pos : match.start()]
+        pos = match.end()
+        if kind == "BEGIN":
+            current, stage = name, "out"
+        elif kind == "STDERR" and current == name and stage == "out":
+            stdout, stage = chunk, "err"
+        elif kind == "END" and current == name and stage == "err":
+            sections[name] = Section(stdout, chunk, int(rc or 0))
+            current, stage = None, ""
+        else:
+            raise BatchOutputError(f"garbled batch output near section {name!r}")
+    if current is not None:
+        raise BatchOutputError(f"batch output ends inside section {current!r} (host gone mid-audit?)")
+    return sections
+
+
+class RunResult(Protocol):
+    rc: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostTarget:
+    """Where and how to collect one host (from an inventory or a ``--kvmha-host`` spec)."""
+
+    name: str
+    spec: str
+    libvirt_uri: str | None = None
+
+
+def host_name_from_spec(spec: str) -> str:
+    """``ssh://root@kvm1:2222`` -> ``kvm1``; ``local://`` -> ``local``; ``replay://d/kvm-a`` -> ``kvm-a``."""
+    parts = urlsplit(spec)
+    if parts.scheme == "replay":
+        path = (parts.netloc + parts.path).rstrip("/")
+        return Path(path).name or "replay"
+    if parts.scheme == "local" or not parts.scheme:
+        return "local"
+    return parts.hostname or parts.netloc or parts.scheme
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    ssh_config: str | None = None
+    ssh_identity_file: str | None = None
+    timeout: float = 120.0
+
+
+UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
+
+
+def _testinfra_host(spec: str, options: CollectOptions) -> Any:
+    import testinfra
+
+    kwargs: dict[str, Any] = {"timeout": int(options.timeout)}
+    if options.ssh_config:
+        kwargs["ssh_config"] = options.ssh_config
+    if options.ssh_identity_file:
+        kwargs["ssh_identity_file"] = options.ssh_identity_file
+    return testinfra.get_host(spec, **kwargs)
+
+
+def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
+    """Collect one host's evidence bundle. Never raises: failures become the bundle's status."""
+    started = time.monotonic()
+    scheme = urlsplit(target.spec).scheme
+    if scheme == "replay":
+        return replay(target)
+    bundle = EvidenceBundle(target.name, target.spec, scheme or "local", _now())
+    try:
+        _collect_shell(bundle, target, options)
+        if target.libvirt_uri:
+            _collect_libvirt(bundle, target.libvirt_uri)
+        if scheme in ("local", ""):
+            _collect_links_netlink(bundle)
+    except Exception as exc:  # a broken host must not stop the audit of the others
+        if bundle.status == "ok":
+            bundle.status = "error"
+            bundle.error = f"{target.name}: collection failed: {type(exc).__name__}: {exc}"
+    bundle.seconds = time.monotonic() - started
+    return bundle
+
+
+def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectOptions) -> None:
+    scheme = urlsplit(target.spec).scheme
+    boundary = secrets.token_hex(12)
+    script = batch_script(
+        boundary, skip_links=scheme in ("local", ""), skip_virsh=bool(target.libvirt_uri)
+    )
+    command = "sh -c " + shlex.quote(script)
+    host = _testinfra_host(target.spec, options)
+    t0 = time.monotonic()
+    try:
+        result = host.run(command)
+    except Exception as exc:
+        bundle.round_trips += 1
+        bundle.status, bundle.error = "unreachable", f"{target.name}: cannot run commands: {exc}"
+        return
+    bundle.round_trips += 1
+    bundle.commands.append(
+        {"command": "sh -c <batch script>", "rc": result.rc, "seconds": round(time.monotonic() - t0, 3)}
+    )
+    stdout = result.stdout
+    if f"KVMHA{boundary} BEGIN" not in stdout:
+        reason = (result.stderr or "").strip().splitlines()
+        why = reason[-1] if reason else f"exit status {result.rc}"
+        status = "unreachable" if result.rc == UNREACHABLE_RC or not stdout else "error"
+        bundle.status, bundle.error = status, f"{target.name}: {why}"
+        return
+    try:
+        bundle.sections.update(split_sections(stdout, boundary))
+    except BatchOutputError as exc:
+        bundle.status, bundle.error = "error", f"{target.name}: {exc}"
+
+
+def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
+    """libvirt sections through libvirt-python: one connection, same raw XML as virsh."""
+    try:
+        import libvirt
+    except ImportError:
+        bundle.sections["virsh-domains"] = Section(
+            "", "libvirt-python is not installed (pip install 'pytest-kvmha[libvirt]')", 127
+        )
+        return
+    t0 = time.monotonic()
+    try:
+        conn = libvirt.openReadOnly(uri)
+    except libvirt.libvirtError as exc:
+        bundle.sections["virsh-domains"] = Section("", f"{uri}: {exc}", 1)
+        bundle.round_trips += 1
+        return
+    try:
+        doms = conn.listAllDomains(0)
+        uuids = [d.UUIDString() for d in doms]
+        active = [d.UUIDString() for d in doms if d.isActive()]
+        bundle.sections["virsh-domains"] = Section("\n".join(uuids) + "\n")
+        bundle.sections["virsh-active"] = Section("\n".join(active) + "\n")
+        for d in doms:
+            u = d.UUIDString()
+            bundle.sections[f"domain-inactive/{u}"] = Section(
+                d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            )
+            if d.isActive():
+                bundle.sections[f"domain-live/{u}"] = Section(d.XMLDesc(0))
+        nets = conn.listAllNetworks(0)
+        bundle.sections["virsh-networks"] = Section("".join(n.UUIDString() + "\n" for n in nets))
+        for n in nets:
+            bundle.sections[f"network/{n.UUIDString()}"] = Section(n.XMLDesc(0))
+        filters = conn.listAllNWFilters(0)
+        bundle.sections["virsh-nwfilters"] = Section(
+            "".join(f"{f.UUIDString()}  {f.name()}\n" for f in filters)
+        )
+        for f in filters:
+            bundle.sections[f"nwfilter/{f.UUIDString()}"] = Section(f.XMLDesc(0))
+    finally:
+        conn.close()
+    bundle.round_trips += 1
+    bundle.commands.append(
+        {"command": f"libvirt-python {uri}", "rc": 0, "seconds": round(time.monotonic() - t0, 3)}
+    )
+
+
+def _collect_links_netlink(bundle: EvidenceBundle) -> None:
+    """Local link state through pyroute2, written in the shape of ``ip -d -j link``."""
+    from pyroute2 import IPRoute
+
+    flag_names = {0x1: "UP", 0x2: "BROADCAST", 0x8: "LOOPBACK", 0x100: "PROMISC", 0x1000: "MULTICAST"}
+    links = []
+    with IPRoute() as ipr:
+        for msg in ipr.get_links():
+            flags = msg["flags"]
+            info = msg.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            entry: dict[str, Any] = {
+                "ifindex": msg["index"],
+                "ifname": msg.get_attr("IFLA_IFNAME"),
+                "flags": [n for bit, n in flag_names.items() if flags & bit],
+                "address": msg.get_attr("IFLA_ADDRESS"),
+                "promiscuity": msg.get_attr("IFLA_PROMISCUITY"),
+            }
+            if kind:
+                entry["linkinfo"] = {"info_kind": kind}
+            links.append(entry)
+    bundle.sections["links"] = Section(json.dumps(links))
+    bundle.commands.append({"command": "pyroute2 RTM_GETLINK", "rc": 0, "seconds": 0.0})
+
+
+def replay(target: HostTarget) -> EvidenceBundle:
+    from .bundle import BundleError
+
+    parts = urlsplit(target.spec)
+    directory = Path(parts.netloc + parts.path)
+    try:
+        bundle = EvidenceBundle.read(directory)
+    except BundleError as exc:
+        return EvidenceBundle(
+            target.name, target.spec, "replay", _now(), status="error", error=str(exc)
+        )
+    bundle.host = target.name
+    bundle.spec = target.spec
+    return bundle
+
+
+Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]
+
+
+def collect_all(
+    targets: list[HostTarget], options: CollectOptions, collect_one: Collect = collect
+) -> list[EvidenceBundle]:
+    """Collect every host concurrently (collection is I/O-bound), keeping the input order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(targets) <= 1:
+        return [collect_one(t, options) for t in targets]
+    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+        return list(pool.map(lambda t: collect_one(t, options), targets))

@@ -1,0 +1,264 @@
+"""The pytest plugin: options, collection of audit items, terminal summary, JSON report."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .model import ERROR, FAIL, SKIP, Finding, Severity
+
+HELP_HOST = "Audit this host (testinfra spec ssh://[user@]host[:port], local://, paramiko://..., or replay://DIR). Repeatable."
+HELP_INVENTORY = "TOML inventory of hosts and HA clusters to audit."
+HELP_SSH_CONFIG = "ssh_config file for ssh:// hosts (put ControlPath there for connection reuse)."
+HELP_IDENTITY = "SSH private key for ssh:// and paramiko:// hosts."
+HELP_REPORT = "Write the JSON report (schema kvmha-report/1) to this path; written in every case."
+HELP_RECORD = "Record each host's evidence bundle under DIR/<host> (replay with replay://DIR/<host>)."
+HELP_FAIL_ON = "Lowest severity whose failed findings fail their test item: critical|high|medium|low|info (default: medium)."
+HELP_LIST = "Print the check catalogue (id, severity, title) and exit."
+
+STATE = pytest.StashKey["KvmhaState"]()
+
+
+class KvmhaBelowThreshold(pytest.PytestWarning):
+    """A failed finding below --kvmha-fail-on: visible, but not failing the run."""
+
+
+@dataclass
+class KvmhaState:
+    fail_on: Severity
+    report_path: Path | None
+    audit: Any = None  # engine.Audit
+    selected: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    rounds: dict[str, int] = field(default_factory=dict)
+    inventory: Any = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kvmha", "HA firewall clusters on KVM + Open vSwitch (pytest-kvmha)")
+    group.addoption("--kvmha-host", action="append", default=[], metavar="SPEC", help=HELP_HOST)
+    group.addoption("--kvmha-inventory", metavar="FILE", help=HELP_INVENTORY)
+    group.addoption("--kvmha-ssh-config", metavar="FILE", help=HELP_SSH_CONFIG)
+    group.addoption("--kvmha-ssh-identity-file", metavar="FILE", help=HELP_IDENTITY)
+    group.addoption("--kvmha-report", metavar="PATH", help=HELP_REPORT)
+    group.addoption("--kvmha-record", metavar="DIR", help=HELP_RECORD)
+    group.addoption("--kvmha-fail-on", metavar="SEVERITY", help=HELP_FAIL_ON)
+    group.addoption("--kvmha-list-checks", action="store_true", help=HELP_LIST)
+    parser.addini("kvmha_hosts", HELP_HOST, type="linelist", default=[])
+    parser.addini("kvmha_inventory", HELP_INVENTORY, default="")
+    parser.addini("kvmha_ssh_config", HELP_SSH_CONFIG, default="")
+    parser.addini("kvmha_ssh_identity_file", HELP_IDENTITY, default="")
+    parser.addini("kvmha_report", HELP_REPORT, default="")
+    parser.addini("kvmha_fail_on", HELP_FAIL_ON, default="medium")
+
+
+def _opt(config: pytest.Config, name: str) -> str | None:
+    """Command line first, then the ini key (paths in ini files are relative to the ini file)."""
+    value = config.getoption(f"kvmha_{name}")
+    if value:
+        return str(value)
+    ini = config.getini(f"kvmha_{name}")
+    if not ini:
+        return None
+    if name in ("inventory", "ssh_config", "ssh_identity_file", "report") and config.inipath:
+        return str(config.inipath.parent / str(ini))
+    return str(ini)
+
+
+def _hosts(config: pytest.Config) -> list[str]:
+    return list(config.getoption("kvmha_host") or config.getini("kvmha_hosts") or [])
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.getoption("kvmha_list_checks"):
+        from .model import discover_checks
+
+        for c in discover_checks():
+            print(f"{c.id:<16} {str(c.severity):<9} {c.title}")
+        return 0
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kvmha: an audit finding of pytest-kvmha")
+    if hasattr(config, "workerinput"):  # xdist worker: the controller reports
+        return
+    if not (_hosts(config) or _opt(config, "inventory")):
+        return
+    try:
+        fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
+    except ValueError as exc:
+        raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
+    report = _opt(config, "report")
+    config.stash[STATE] = KvmhaState(fail_on, Path(report) if report else None)
+
+
+def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
+    from .collect import CollectOptions, collect_all
+    from .engine import audit
+    from .inventory import InventoryError, inventory_from_specs, load_inventory
+    from .model import discover_checks
+    from .parse import parse_bundle
+
+    inv_path = _opt(config, "inventory")
+    try:
+        inventory = load_inventory(inv_path) if inv_path else inventory_from_specs(_hosts(config))
+    except InventoryError as exc:
+        state.errors.append(str(exc))
+        raise pytest.UsageError(str(exc)) from None
+    state.inventory = inventory
+    options = CollectOptions(_opt(config, "ssh_config"), _opt(config, "ssh_identity_file"))
+    bundles = collect_all(list(inventory.hosts), options)
+    record = config.getoption("kvmha_record")
+    for b in bundles:
+        state.rounds[b.host] = b.round_trips
+        if record:
+            try:
+                b.write(Path(record) / b.host)
+            except Exception as exc:  # recording must not cost the audit
+                state.errors.append(f"--kvmha-record: {b.host}: {exc}")
+    hosts = [parse_bundle(b) for b in bundles]
+    state.audit = audit(discover_checks(), inventory, hosts)
+
+
+class KvmhaCollector(pytest.Collector):
+    """The root of all audit items: ``kvmha``."""
+
+    def collect(self) -> list[pytest.Item]:
+        state = self.config.stash[STATE]
+        return [
+            KvmhaItem.from_parent(self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f)
+            for f in state.audit.findings
+        ]
+
+
+class KvmhaFinding(Exception):
+    """A failed finding at or above the threshold."""
+
+
+class KvmhaItem(pytest.Item):
+    def __init__(self, *, finding: Finding, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.finding = finding
+        self.add_marker(pytest.mark.kvmha)
+        self.keywords[finding.check.id] = True
+        self.keywords[str(finding.check.severity)] = True
+        self.user_properties.append(("severity", str(finding.check.severity)))
+        self.user_properties.append(("status", finding.status))
+
+    def setup(self) -> None:
+        if self.finding.status == ERROR:
+            pytest.fail(self._describe("cannot evaluate"), pytrace=False)
+
+    def runtest(self) -> None:
+        f = self.finding
+        if f.status == SKIP:
+            pytest.skip(f"{f.check.id}: {f.detail}")
+        if f.status == FAIL:
+            state = self.config.stash[STATE]
+            if f.check.severity >= state.fail_on:
+                raise KvmhaFinding(self._describe("failed"))
+            warnings.warn(KvmhaBelowThreshold(
+                f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
+                f"--kvmha-fail-on={state.fail_on})"
+            ))
+
+    def _describe(self, what: str) -> str:
+        f = self.finding
+        lines = [
+            f"{f.check.id} {what}: {f.check.title}",
+            f"  severity:    {f.check.severity}",
+            f"  subject:     {f.subject}"
+            + (f" (cluster {f.cluster})" if f.cluster else "")
+            + (f" on host {f.host}" if f.host else ""),
+            f"  detail:      {f.detail}",
+        ]
+        if f.found:
+            lines.append(f"  found:       {f.found}")
+        if f.expected:
+            lines.append(f"  expected:    {f.expected}")
+        if what == "failed":
+            fix = (f.remediation or f.check.remediation).splitlines()
+            lines.append(f"  remediation: {fix[0]}")
+            lines += [f"               {line}" for line in fix[1:]]
+            lines.append(f"  source:      {f.check.source}")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, KvmhaFinding):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    _run_audit(config, state)
+    root = KvmhaCollector.from_parent(session, name="kvmha", nodeid="kvmha")
+    audit_items = root.collect()
+    report = pytest.CollectReport("kvmha", "passed", None, audit_items)
+    config.hook.pytest_collectreport(report=report)
+    items[:0] = audit_items
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.audit is not None:
+        state.selected = [i.finding for i in session.items if isinstance(i, KvmhaItem)]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.report_path is None:
+        return
+    from .report import build_report, write_report
+
+    audit = state.audit
+    report = build_report(
+        audit.hosts if audit else [],
+        audit.clusters if audit else [],
+        state.selected,
+        fail_on=str(state.fail_on),
+        errors=state.errors,
+        rounds=state.rounds,
+    )
+    write_report(state.report_path, report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.audit is None:
+        return
+    tr = terminalreporter
+    tr.section("kvmha audit")
+    for h in state.audit.hosts:
+        line = f"host {h.name} ({h.spec}): {h.status}"
+        if h.error:
+            line += f" - {h.error}"
+        tr.write_line(line, red=h.status != "ok")
+        for problem in h.problems.values():
+            tr.write_line(f"  problem: {problem}", yellow=True)
+    for c in state.audit.clusters:
+        members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
+        tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")
+    counts: dict[str, int] = {}
+    below = 0
+    for f in state.selected:
+        counts[f.status] = counts.get(f.status, 0) + 1
+        if f.status == FAIL and f.check.severity < state.fail_on:
+            below += 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    tr.write_line(f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)")
+    if state.report_path:
+        tr.write_line(f"kvmha report: {state.report_path}")

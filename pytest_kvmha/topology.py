@@ -1,0 +1,233 @@
+"""The cluster as checks see it: inventory members joined to host facts and live OVS state.
+
+Accessors raise :class:`MissingFacts` when what they need was not collected, so a check that
+cannot be evaluated becomes an ``error`` finding instead of a silent pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .facts import Domain, DomainNic, HostFacts, LibvirtNetwork, Link, OvsBridge, OvsPort, OvsState
+from .inventory import ClusterSpec, MemberSpec, PairSpec
+from .model import MissingFacts
+
+PHYSICAL_TYPES = ("", "system")
+
+
+def require_host(host: HostFacts) -> HostFacts:
+    if host.status != "ok":
+        raise MissingFacts(host.error or f"{host.name}: {host.status}")
+    return host
+
+
+def require_ovs(host: HostFacts) -> OvsState:
+    require_host(host)
+    if host.ovs is None:
+        raise MissingFacts(host.problems.get("ovs", f"{host.name}: no Open vSwitch facts"))
+    if not host.ovs.installed:
+        raise MissingFacts(f"{host.name}: Open vSwitch is not installed (see KVMHA-OVS-001)")
+    if not host.ovs.db_answers:
+        raise MissingFacts(f"{host.name}: {host.ovs.problem} (see KVMHA-OVS-001)")
+    return host.ovs
+
+
+def require_links(host: HostFacts) -> dict[str, Link]:
+    require_host(host)
+    if host.links is None:
+        raise MissingFacts(host.problems.get("links", f"{host.name}: no link facts"))
+    return dict(host.links)
+
+
+def require_domains(host: HostFacts) -> dict[str, Domain]:
+    require_host(host)
+    if host.domains is None:
+        raise MissingFacts(host.problems.get("libvirt", f"{host.name}: no libvirt facts"))
+    return dict(host.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    spec: MemberSpec
+    host: HostFacts
+
+    @property
+    def label(self) -> str:
+        return self.spec.domain
+
+    def domain_or_none(self) -> Domain | None:
+        return require_domains(self.host).get(self.spec.domain)
+
+    def domain(self) -> Domain:
+        dom = self.domain_or_none()
+        if dom is None:
+            broken = [p for k, p in self.host.problems.items() if k.startswith("domain:")]
+            hint = f" ({'; '.join(broken)})" if broken else ""
+            raise MissingFacts(
+                f"domain {self.spec.domain!r} not found on host {self.host.name}{hint} "
+                "(see KVMHA-TOPO-001)"
+            )
+        return dom
+
+    def nic(self, index: int) -> DomainNic:
+        dom = self.domain()
+        if index >= len(dom.nics):
+            raise MissingFacts(
+                f"{dom.name} on {self.host.name} has no NIC #{index + 1} (see KVMHA-TOPO-001)"
+            )
+        return dom.nics[index]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one domain NIC is plugged, joined from its XML and the host's OVS database."""
+
+    nic: DomainNic
+    network: LibvirtNetwork | None
+    configured_bridge: str | None  # from <source bridge> or the libvirt network
+    port: OvsPort | None  # the live OVS port (running domains only)
+    bridge: OvsBridge | None  # the OVS bridge it sits on (live) or would sit on (stopped)
+    virtualport: str | None  # effective: the NIC's own or its network's
+    vlan: int | None  # access VLAN: live port tag, else XML/portgroup <vlan>, else via patch
+    vlan_source: str | None
+
+    @property
+    def bridge_name(self) -> str | None:
+        return self.bridge.name if self.bridge else self.configured_bridge
+
+
+def _xml_vlan(nic: DomainNic, network: LibvirtNetwork | None) -> int | None:
+    setting = nic.vlan
+    if setting is None and network is not None:
+        group = nic.source_portgroup or network.default_portgroup
+        setting = network.portgroups.get(group) if group else None
+        setting = setting or network.vlan
+    if setting and not setting.trunk and len(setting.tags) == 1:
+        return setting.tags[0]
+    return None
+
+
+def patch_peers(ovs: OvsState, bridge: OvsBridge) -> list[tuple[OvsPort, OvsPort, OvsBridge]]:
+    """(local patch port, peer port, peer bridge) for each patch port of ``bridge``."""
+    out = []
+    for port in bridge.ports:
+        for iface in port.interfaces:
+            if iface.peer:
+                peer_port = ovs.port_of_interface(iface.peer)
+                peer_bridge = ovs.bridge_of_port(peer_port.name) if peer_port else None
+                if peer_port and peer_bridge:
+                    out.append((port, peer_port, peer_bridge))
+    return out
+
+
+def _patch_vlan(ovs: OvsState, bridge: OvsBridge) -> int | None:
+    tags = {peer.tag for _, peer, _ in patch_peers(ovs, bridge) if peer.tag is not None}
+    tags |= {local.tag for local, _, _ in patch_peers(ovs, bridge) if local.tag is not None}
+    return tags.pop() if len(tags) == 1 else None
+
+
+def place(host: HostFacts, domain: Domain, nic: DomainNic) -> Placement:
+    ovs = require_ovs(host)
+    network = None
+    configured = nic.source_bridge
+    if nic.type == "network":
+        if host.networks is None:
+            raise MissingFacts(host.problems.get("networks", f"{host.name}: no libvirt network facts"))
+        network = host.networks.get(nic.source_network or "")
+        if network is None:
+            raise MissingFacts(
+                f"{domain.name}: NIC #{nic.index + 1} uses libvirt network "
+                f"{nic.source_network!r}, which is not defined on {host.name}"
+            )
+        configured = network.bridge
+    port = None
+    if domain.active:
+        if nic.target_dev:
+            port = ovs.port_of_interface(nic.target_dev)
+        if port is None and nic.mac:
+            port = ovs.port_by_mac(nic.mac, domain.uuid)
+    bridge = ovs.bridge_of_port(port.name) if port else (ovs.bridge(configured) if configured else None)
+    vlan, source = None, None
+    if port is not None and port.tag is not None and port.effective_vlan_mode == "access":
+        vlan, source = port.tag, f"OVS access tag on port {port.name}"
+    elif port is None and _xml_vlan(nic, network) is not None:
+        vlan, source = _xml_vlan(nic, network), "<vlan> in the domain XML"
+    elif bridge is not None and (pv := _patch_vlan(ovs, bridge)) is not None:
+        vlan, source = pv, f"patch port tag on bridge {bridge.name}"
+    return Placement(
+        nic=nic,
+        network=network,
+        configured_bridge=configured,
+        port=port,
+        bridge=bridge,
+        virtualport=nic.virtualport or (network.virtualport if network else None),
+        vlan=vlan,
+        vlan_source=source,
+    )
+
+
+def uplinks(host: HostFacts, bridge: OvsBridge) -> list[tuple[OvsPort, OvsBridge]]:
+    """Physical ports reachable from ``bridge``: on it, or on bridges joined to it by patches."""
+    ovs = require_ovs(host)
+    seen = {bridge.name}
+    todo = [bridge]
+    out: list[tuple[OvsPort, OvsBridge]] = []
+    while todo:
+        br = todo.pop()
+        for port in br.ports:
+            if port.name == br.name:
+                continue
+            if all(i.type in PHYSICAL_TYPES and not i.attached_mac and "vm-id" not in i.external_ids
+                   for i in port.interfaces):
+                out.append((port, br))
+        for _, _, peer_bridge in patch_peers(ovs, br):
+            if peer_bridge.name not in seen:
+                seen.add(peer_bridge.name)
+                todo.append(peer_bridge)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    spec: ClusterSpec
+    members: tuple[Member, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def pairs(self) -> tuple[PairSpec, ...]:
+        """Declared pairs, else one per NIC of the member with the most NICs."""
+        if self.spec.pairs:
+            return self.spec.pairs
+        counts = []
+        for m in self.members:
+            try:
+                dom = m.domain_or_none()
+            except MissingFacts:
+                continue
+            if dom is not None:
+                counts.append(len(dom.nics))
+        return tuple(PairSpec(f"If{k + 1}") for k in range(max(counts, default=0)))
+
+    def hosts(self) -> list[HostFacts]:
+        seen: dict[str, HostFacts] = {}
+        for m in self.members:
+            seen.setdefault(m.host.name, m.host)
+        return list(seen.values())
+
+    def two_servers(self) -> bool:
+        """Whether the members run on different physical servers (by machine identity)."""
+        hosts = self.hosts()
+        for h in hosts:
+            require_host(h)
+            if h.identity is None:
+                raise MissingFacts(h.problems.get("identity", f"{h.name}: machine identity unknown"))
+        return len({h.identity for h in hosts}) > 1
+
+    def placements(self, index: int) -> list[tuple[Member, Placement]]:
+        out = []
+        for m in self.members:
+            dom = m.domain()
+            out.append((m, place(m.host, dom, m.nic(index))))
+        return out

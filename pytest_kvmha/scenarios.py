@@ -1,0 +1,233 @@
+"""Named HA cluster layouts built on the namespace lab, good and broken, with what an audit of
+each must find. The audit's end-to-end tests and the provisioning tests share them.
+
+Every scenario uses two lab hosts, named ``kvm-a`` and ``kvm-b`` in its inventory, and one
+cluster ``edge-fw`` with two interface pairs ``If1`` (br1-internal) and ``If2`` (br2-external).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from .lab import Lab, LabHost, LabNic, firewall_domain_xml
+
+CLUSTER = "edge-fw"
+HOSTS = ("kvm-a", "kvm-b")
+PAIRS = (("If1", "br1-internal", 101), ("If2", "br2-external", 102))
+TRUNK_BRIDGE = "br-trunk"
+UPLINK = ("up-a", "up-b")  # the wire between the servers: its end on kvm-a, on kvm-b
+
+Key = tuple[str, str]  # (check id, subject)
+
+
+@dataclass(frozen=True)
+class Member:
+    host: int  # 0 = kvm-a, 1 = kvm-b
+    domain: str
+    role: str
+    nics: tuple[LabNic, ...]
+    start: bool = True
+    machine: str = "pc"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    members: tuple[Member, Member]
+    vendor: str = "cos-core"
+    heartbeat: str = "broadcast"
+    package_installed: tuple[tuple[int, str], ...] = ()  # (host, package)
+    promisc_off: tuple[tuple[int, str], ...] = ()  # (host, ifname)
+    unreachable: tuple[int, ...] = ()  # hosts whose sshd is stopped
+    expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
+
+    @property
+    def two_servers(self) -> bool:
+        return self.members[0].host != self.members[1].host
+
+    def inventory(self, lab: Lab) -> str:
+        """The scenario's inventory (TOML) for this lab."""
+        lines = []
+        for i, name in enumerate(HOSTS):
+            lines += [f"[hosts.{name}]", f"spec = {json.dumps(lab.hosts[i].spec)}", ""]
+        lines += [
+            f"[clusters.{CLUSTER}]",
+            f"vendor = {json.dumps(self.vendor)}",
+            f"heartbeat = {json.dumps(self.heartbeat)}",
+            "members = [",
+        ]
+        for m in self.members:
+            lines.append(
+                f"  {{ host = {json.dumps(HOSTS[m.host])}, domain = {json.dumps(m.domain)}, "
+                f"role = {json.dumps(m.role)} }},"
+            )
+        lines.append("]")
+        for name, bridge, vlan in PAIRS:
+            lines += ["", f"[[clusters.{CLUSTER}.pairs]]", f"name = {json.dumps(name)}",
+                      f"bridge = {json.dumps(bridge)}"]
+            if self.two_servers:
+                lines.append(f"vlan = {vlan}")
+        return "\n".join(lines) + "\n"
+
+    def build(self, lab: Lab) -> None:
+        """Create the scenario on a started, empty lab (see :func:`reset`)."""
+        hosts = {m.host for m in self.members}
+        for h in hosts:
+            host = lab.hosts[h]
+            for _, bridge, _ in PAIRS:
+                host.add_bridge(bridge)
+        if self.two_servers:
+            a, b = lab.hosts[0], lab.hosts[1]
+            lab.wire(a, UPLINK[0], b, UPLINK[1])
+            trunks = "trunks=[" + ",".join(str(v) for _, _, v in PAIRS) + "]"
+            for host, uplink in ((a, UPLINK[0]), (b, UPLINK[1])):
+                host.add_bridge(TRUNK_BRIDGE)
+                host.add_port(TRUNK_BRIDGE, uplink, trunks)
+                for k, (_, bridge, _) in enumerate(PAIRS, start=1):
+                    inner, outer = f"patch-{k}-in", f"patch-{k}-out"
+                    host.add_port(bridge, inner, "--", "set", "Interface", inner, "type=patch",
+                                  f"options:peer={outer}")
+                    host.add_port(TRUNK_BRIDGE, outer, "--", "set", "Interface", outer,
+                                  "type=patch", f"options:peer={inner}")
+        for m in self.members:
+            lab.hosts[m.host].define_domain(
+                firewall_domain_xml(m.domain, m.nics, machine=m.machine), start=m.start
+            )
+        for h, package in self.package_installed:
+            lab.hosts[h].set_package_installed(package, True)
+        for h, ifname in self.promisc_off:
+            lab.hosts[h].set_promisc(ifname, False)
+        for h in self.unreachable:
+            lab.stop_sshd(lab.hosts[h])
+
+
+def reset(lab: Lab) -> None:
+    """Return every lab host to empty: no domains, no bridges, no wires, no extra packages."""
+    for host in lab.hosts:
+        _reset_host(host)
+
+
+def _reset_host(host: LabHost) -> None:
+    for uuid in host.virsh("list", "--uuid").split():
+        host.virsh("destroy", uuid)
+    for uuid in host.virsh("list", "--all", "--uuid").split():
+        host.virsh("undefine", uuid)
+    for bridge in host.ovs_vsctl("list-br").split():
+        host.ovs_vsctl("--if-exists", "del-br", bridge)
+    for ifname in UPLINK:
+        host.run(["ip", "link", "del", ifname], check=False)
+    host.set_package_installed("bridge-utils", False, purged=True)
+
+
+def _nics(vlans: tuple[int | None, int | None] = (None, None)) -> tuple[LabNic, ...]:
+    out = []
+    for k, (_, bridge, _) in enumerate(PAIRS):
+        out.append(LabNic(bridge=bridge, slot=3 + k, vlan=vlans[k]))
+    return tuple(out)
+
+
+def _with(nics: tuple[LabNic, ...], index: int, **changes: object) -> tuple[LabNic, ...]:
+    return tuple(replace(n, **changes) if k == index else n for k, n in enumerate(nics))  # type: ignore[arg-type]
+
+
+def _expect(*, two_servers: bool, hosts: tuple[str, ...], domains: tuple[str, str]) -> dict[Key, str]:
+    """The findings of a conforming cluster."""
+    e: dict[Key, str] = {}
+    for h in HOSTS:
+        e[("KVMHA-PKG-001", h)] = "pass"
+        e[("KVMHA-OVS-001", h)] = "pass"
+    e[("KVMHA-TOPO-001", CLUSTER)] = "pass"
+    e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
+    e[("KVMHA-HB-003", CLUSTER)] = "skip"
+    for d in domains:
+        e[("KVMHA-HB-002", d)] = "pass"
+    for h in hosts:
+        e[("KVMHA-HB-001", h)] = "pass" if two_servers else "skip"
+        e[("KVMHA-VLAN-002", h)] = "pass" if two_servers else "skip"
+    for name, _, _ in PAIRS:
+        for check in ("KVMHA-OVS-002", "KVMHA-VIRT-002", "KVMHA-VIRT-003"):
+            e[(check, name)] = "pass"
+        e[("KVMHA-VLAN-001", name)] = "pass" if two_servers else "skip"
+        for d in domains:
+            e[("KVMHA-VIRT-001", f"{d}:{name}")] = "pass"
+    return e
+
+
+_SINGLE = (
+    Member(0, "fw-master", "master", _nics()),
+    Member(0, "fw-slave", "slave", _nics()),
+)
+_TWO = (
+    Member(0, "fw-a", "master", _nics((101, 102))),
+    Member(1, "fw-b", "slave", _nics((101, 102))),
+)
+SINGLE_OK = _expect(two_servers=False, hosts=("kvm-a",), domains=("fw-master", "fw-slave"))
+TWO_OK = _expect(two_servers=True, hosts=HOSTS, domains=("fw-a", "fw-b"))
+
+
+def _variant(base: Mapping[Key, str], **changes: str) -> dict[Key, str]:
+    out = dict(base)
+    for key, status in changes.items():
+        check, subject = key.split("__")
+        out[(check.replace("_", "-"), subject.replace("_", "-").replace("-COLON-", ":"))] = status
+    return out
+
+
+def _unreachable_b() -> dict[Key, str]:
+    e = dict(TWO_OK)
+    for key in list(e):
+        check, subject = key
+        if subject in ("kvm-b", "fw-b") or subject.startswith("fw-b:"):
+            e[key] = "error"
+        elif check in ("KVMHA-TOPO-001", "KVMHA-TOPO-002", "KVMHA-OVS-002", "KVMHA-VIRT-002",
+                       "KVMHA-VIRT-003", "KVMHA-VLAN-001", "KVMHA-VLAN-002"):
+            e[key] = "error"
+    return e
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("single-ok", "both members on kvm-a, one bridge per pair", _SINGLE,
+                 expected=SINGLE_OK),
+        Scenario("two-ok", "members on kvm-a and kvm-b, VLAN 101/102 per pair over a trunk "
+                 "bridge joined by patch ports", _TWO, vendor="fortigate", expected=TWO_OK),
+        Scenario("bridge-utils", "single-ok, but bridge-utils is installed on kvm-a", _SINGLE,
+                 package_installed=((0, "bridge-utils"),),
+                 expected=_variant(SINGLE_OK, KVMHA_PKG_001__kvm_a="fail")),
+        Scenario(
+            "shared-bridge", "single-ok, but both pairs sit on br1-internal",
+            tuple(replace(m, nics=_with(m.nics, 1, bridge="br1-internal")) for m in _SINGLE),  # type: ignore[arg-type]
+            expected=_variant(SINGLE_OK, KVMHA_OVS_002__If1="fail", KVMHA_OVS_002__If2="fail"),
+        ),
+        Scenario(
+            "missing-virtualport",
+            "single-ok, but fw-slave's If2 NIC lacks <virtualport type='openvswitch'/> "
+            "(so it cannot start: judged from its inactive XML)",
+            (_SINGLE[0], replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, virtualport=False),
+                                 start=False)),
+            expected=_variant(SINGLE_OK, KVMHA_VIRT_001__fw_slave_COLON_If2="fail"),
+        ),
+        Scenario(
+            "slot-mismatch", "single-ok, but fw-slave's If2 NIC is in PCI slot 5, not 4",
+            (_SINGLE[0], replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, slot=5))),
+            expected=_variant(SINGLE_OK, KVMHA_VIRT_002__If2="fail"),
+        ),
+        Scenario(
+            "promisc-off", "two-ok, but the uplink on kvm-a is not promiscuous", _TWO,
+            vendor="fortigate", promisc_off=((0, UPLINK[0]),),
+            expected=_variant(TWO_OK, KVMHA_HB_001__kvm_a="fail"),
+        ),
+        Scenario(
+            "vlan-clash", "two-ok, but both pairs use VLAN 101",
+            tuple(replace(m, nics=_nics((101, 101))) for m in _TWO),  # type: ignore[arg-type]
+            vendor="fortigate",
+            expected=_variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
+        ),
+        Scenario("unreachable", "two-ok, but kvm-b's sshd is down", _TWO, vendor="fortigate",
+                 unreachable=(1,), expected=_unreachable_b()),
+    )
+}

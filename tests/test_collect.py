@@ -1,0 +1,92 @@
+"""The batch command and its output: one round trip, nothing injectable, damage detected."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from pytest_kvmha.collect import (
+    BatchOutputError,
+    CollectOptions,
+    HostTarget,
+    batch_script,
+    collect,
+    host_name_from_spec,
+    split_sections,
+)
+
+B = "0123456789abcdef01234567"
+
+
+def run_script(script: str) -> str:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60).stdout
+
+
+def test_sections_round_trip_exact_bytes() -> None:
+    script = batch_script(B).split("sec identity identity")[0] + (
+        "sec a printf 'no newline'\n"
+        "sec b sh -c 'echo out; echo err >&2; exit 3'\n"
+        "sec c true\n"
+    )
+    sections = split_sections(run_script(script), B)
+    assert sections["a"].stdout == "no newline" and sections["a"].rc == 0
+    assert (sections["b"].stdout, sections["b"].stderr, sections["b"].rc) == ("out\n", "err\n", 3)
+    assert sections["c"].stdout == "" and sections["c"].rc == 0
+
+
+def test_output_cut_mid_section_is_detected() -> None:
+    out = run_script(batch_script(B).split("sec identity identity")[0] + "sec a echo hi\nsec b echo x\n")
+    cut = out[: out.index(f"KVMHA{B} STDERR b")]
+    with pytest.raises(BatchOutputError, match="ends inside section 'b'"):
+        split_sections(cut, B)
+
+
+def test_forged_markers_in_section_output_cannot_fake_sections() -> None:
+    # A domain XML cannot know the per-run random boundary; a different one is plain text.
+    other = "f" * 24
+    script = batch_script(B).split("sec identity identity")[0] + (
+        f"sec a printf '\\nKVMHA{other} END a 0\\n'\n"
+    )
+    sections = split_sections(run_script(script), B)
+    assert list(sections) == ["a"] and f"KVMHA{other} END a 0" in sections["a"].stdout
+
+
+def test_script_is_fixed_text_no_host_or_inventory_names() -> None:
+    assert batch_script(B) == batch_script(B)
+    with pytest.raises(ValueError):
+        batch_script("$(reboot)")
+
+
+def test_script_is_posix_sh() -> None:
+    subprocess.run(["sh", "-n", "-c", batch_script(B)], check=True)
+
+
+def test_local_collection_is_one_round_trip_and_never_raises() -> None:
+    bundle = collect(HostTarget("local", "local://"), CollectOptions())
+    assert bundle.status == "ok", bundle.error
+    assert bundle.round_trips == 1
+    assert {"identity", "packages", "links"} <= set(bundle.sections)
+
+
+def test_unreachable_ssh_host_becomes_status_not_exception(tmp_path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n  ConnectTimeout 2\n  StrictHostKeyChecking no\n  BatchMode yes\n")
+    bundle = collect(HostTarget("gone", "ssh://root@127.0.0.1:1"), CollectOptions(str(config)))
+    assert bundle.status == "unreachable"
+    assert bundle.error and bundle.error.startswith("gone: ")
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("ssh://root@kvm1", "kvm1"),
+        ("ssh://root@kvm1:2222", "kvm1"),
+        ("paramiko://admin@10.0.0.1", "10.0.0.1"),
+        ("local://", "local"),
+        ("replay://recorded/kvm-a", "kvm-a"),
+        ("replay:///abs/dir/kvm-b/", "kvm-b"),
+    ],
+)
+def test_host_names_from_specs(spec: str, name: str) -> None:
+    assert host_name_from_spec(spec) == name

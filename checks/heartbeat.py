@@ -6,7 +6,7 @@ import shlex
 
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.topology import Cluster, Member, place, require_links, uplinks
+from pytest_kvmha.topology import Cluster, Member, require_links, uplinks
 
 FGT_GUIDE = "FortiGate-VM KVM Administration Guide, High availability (Heartbeat, Promiscuous mode)"
 SPOOFING_FILTERS = ("no-mac-spoofing", "clean-traffic")
@@ -18,7 +18,7 @@ def _pair_bridges_on(cluster: Cluster, host: HostFacts) -> list[str]:
         if m.host.name != host.name:
             continue
         for k in range(len(cluster.pairs())):
-            p = place(host, m.domain(), m.nic(k))
+            p = cluster.placement(m, k)
             if p.bridge is not None and p.bridge.name not in names:
                 names.append(p.bridge.name)
     return names

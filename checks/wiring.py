@@ -6,7 +6,7 @@ import shlex
 
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed
-from pytest_kvmha.topology import Cluster, Member, place
+from pytest_kvmha.topology import Cluster, Member
 
 COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
 
@@ -41,7 +41,7 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
         for m, p in placements:
             if k >= len(m.domain().nics) or p.bridge_name is None:
                 continue
-            mine = place(m.host, m.domain(), m.nic(k))
+            mine = cluster.placement(m, k)
             if mine.bridge_name == p.bridge_name:
                 problems.append(f"{p.bridge_name} on {m.host.name} is also used by pair {other.name}")
                 break
@@ -74,7 +74,7 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
 )
 def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> Verdict:
     dom = member.domain()
-    p = place(member.host, dom, member.nic(index))
+    p = cluster.placement(member, index)
     nic = p.nic
     where = f"{dom.name} NIC #{index + 1} ({nic.mac or 'no MAC'})"
     problems = []

@@ -235,7 +235,8 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         result = host.run(command)
     except Exception as exc:
         bundle.round_trips += 1
-        bundle.status, bundle.error = "unreachable", f"{target.name}: cannot run commands: {exc}"
+        bundle.status = "unreachable"
+        bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
         return
     bundle.round_trips += 1
     bundle.commands.append(
@@ -252,6 +253,19 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         bundle.sections.update(split_sections(stdout, boundary))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
+
+
+def _reason(exc: Exception) -> str:
+    """A one-line reason. testinfra raises RuntimeError(CommandResult) on ssh exit 255, whose
+    repr carries the whole batch script: keep only ssh's own last words."""
+    result = exc.args[0] if exc.args else None
+    stderr = getattr(result, "stderr", None)
+    if isinstance(stderr, str):
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        rc = getattr(result, "rc", "?")
+        return f"{lines[-1] if lines else 'no output'} (exit status {rc})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
 def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:

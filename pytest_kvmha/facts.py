@@ -165,31 +165,48 @@ class OvsState:
     version: str | None
     bridges: tuple[OvsBridge, ...]
     problem: str | None = None  # why the state is incomplete, if it is
+    # Lookup indexes, derived from ``bridges``: joins stay linear on hosts with thousands of ports.
+    _by_name: Mapping[str, OvsBridge] = field(init=False, repr=False, compare=False)
+    _port_by_iface: Mapping[str, OvsPort] = field(init=False, repr=False, compare=False)
+    _ports_by_mac: Mapping[str, tuple[tuple[OvsPort, str | None], ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _bridge_by_port: Mapping[str, OvsBridge] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_iface: dict[str, OvsPort] = {}
+        by_mac: dict[str, list[tuple[OvsPort, str | None]]] = {}
+        by_port: dict[str, OvsBridge] = {}
+        for bridge in self.bridges:
+            for port in bridge.ports:
+                by_port.setdefault(port.name, bridge)
+                for iface in port.interfaces:
+                    by_iface.setdefault(iface.name, port)
+                    if iface.attached_mac:
+                        by_mac.setdefault(iface.attached_mac, []).append(
+                            (port, iface.external_ids.get("vm-id"))
+                        )
+        object.__setattr__(self, "_by_name", MappingProxyType({b.name: b for b in self.bridges}))
+        object.__setattr__(self, "_port_by_iface", MappingProxyType(by_iface))
+        object.__setattr__(
+            self, "_ports_by_mac", MappingProxyType({k: tuple(v) for k, v in by_mac.items()})
+        )
+        object.__setattr__(self, "_bridge_by_port", MappingProxyType(by_port))
 
     def bridge(self, name: str) -> OvsBridge | None:
-        return next((b for b in self.bridges if b.name == name), None)
+        return self._by_name.get(name)
 
     def port_of_interface(self, ifname: str) -> OvsPort | None:
-        for bridge in self.bridges:
-            for port in bridge.ports:
-                if any(i.name == ifname for i in port.interfaces):
-                    return port
-        return None
+        return self._port_by_iface.get(ifname)
 
     def port_by_mac(self, mac: str, vm_uuid: str | None = None) -> OvsPort | None:
-        mac = mac.lower()
-        for bridge in self.bridges:
-            for port in bridge.ports:
-                for iface in port.interfaces:
-                    if iface.attached_mac != mac:
-                        continue
-                    vm = iface.external_ids.get("vm-id")
-                    if vm_uuid is None or vm is None or vm.lower() == vm_uuid.lower():
-                        return port
+        for port, vm in self._ports_by_mac.get(mac.lower(), ()):
+            if vm_uuid is None or vm is None or vm.lower() == vm_uuid.lower():
+                return port
         return None
 
     def bridge_of_port(self, port_name: str) -> OvsBridge | None:
-        return next((b for b in self.bridges if any(p.name == port_name for p in b.ports)), None)
+        return self._bridge_by_port.get(port_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,10 @@ def pytest_configure(config: pytest.Config) -> None:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:
         raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
+    for name in ("ssh_config", "ssh_identity_file", "inventory"):
+        path = _opt(config, name)
+        if path and not Path(path).is_file():
+            raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
     report = _opt(config, "report")
     config.stash[STATE] = KvmhaState(fail_on, Path(report) if report else None)
 

@@ -6,7 +6,8 @@ cannot be evaluated becomes an ``error`` finding instead of a silent pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from .facts import Domain, DomainNic, HostFacts, LibvirtNetwork, Link, OvsBridge, OvsPort, OvsState
 from .inventory import ClusterSpec, MemberSpec, PairSpec
@@ -32,18 +33,18 @@ def require_ovs(host: HostFacts) -> OvsState:
     return host.ovs
 
 
-def require_links(host: HostFacts) -> dict[str, Link]:
+def require_links(host: HostFacts) -> Mapping[str, Link]:
     require_host(host)
     if host.links is None:
         raise MissingFacts(host.problems.get("links", f"{host.name}: no link facts"))
-    return dict(host.links)
+    return host.links
 
 
-def require_domains(host: HostFacts) -> dict[str, Domain]:
+def require_domains(host: HostFacts) -> Mapping[str, Domain]:
     require_host(host)
     if host.domains is None:
         raise MissingFacts(host.problems.get("libvirt", f"{host.name}: no libvirt facts"))
-    return dict(host.domains)
+    return host.domains
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,22 @@ def uplinks(host: HostFacts, bridge: OvsBridge) -> list[tuple[OvsPort, OvsBridge
 class Cluster:
     spec: ClusterSpec
     members: tuple[Member, ...]
+    _placed: dict[tuple[int, int], Placement | MissingFacts] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def placement(self, member: Member, index: int) -> Placement:
+        """Where ``member``'s NIC of pair ``index`` is plugged (computed once per audit)."""
+        key = (self.members.index(member), index)
+        if key not in self._placed:
+            try:
+                self._placed[key] = place(member.host, member.domain(), member.nic(index))
+            except MissingFacts as exc:
+                self._placed[key] = exc
+        result = self._placed[key]
+        if isinstance(result, MissingFacts):
+            raise MissingFacts(*result.args)
+        return result
 
     @property
     def name(self) -> str:
@@ -226,8 +243,4 @@ class Cluster:
         return len({h.identity for h in hosts}) > 1
 
     def placements(self, index: int) -> list[tuple[Member, Placement]]:
-        out = []
-        for m in self.members:
-            dom = m.domain()
-            out.append((m, place(m.host, dom, m.nic(index))))
-        return out
+        return [(m, self.placement(m, index)) for m in self.members]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from pytest_kvmha.facts import HostFacts
+from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.topology import Cluster, Member, require_links, uplinks
 
@@ -44,20 +44,25 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
     ovs = host.ovs
     assert ovs is not None  # place() in _pair_bridges_on required it
     bridges = _pair_bridges_on(cluster, host)
-    ports = []
+    found: dict[tuple[str, str], tuple[OvsPort, OvsBridge]] = {}
     for name in bridges:
         br = ovs.bridge(name)
         if br is not None:
-            ports += [(p, b) for p, b in uplinks(host, br) if (p.name, b.name) not in {(q.name, c.name) for q, c in ports}]
+            for port, on in uplinks(host, br):
+                found.setdefault((port.name, on.name), (port, on))
+    ports = list(found.values())
     if not ports:
         if cluster.two_servers():
             return failed(
                 f"no physical uplink on {', '.join(bridges) or 'the pair bridges'} of {host.name}: "
                 "heartbeats cannot reach the other server",
-                expected="a promiscuous physical uplink per pair bridge", found="no uplink",
+                expected="a promiscuous physical uplink per pair bridge",
+                found="no uplink",
                 remediation="ovs-vsctl add-port BRIDGE UPLINK && ip link set dev UPLINK promisc on",
             )
-        return skipped(f"single-server cluster: no physical uplinks on {', '.join(bridges)} of {host.name}")
+        return skipped(
+            f"single-server cluster: no physical uplinks on {', '.join(bridges)} of {host.name}"
+        )
     bad, missing = [], []
     for port, br in ports:
         link = links.get(port.name)
@@ -77,8 +82,10 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
             found="; ".join(problems),
             remediation="\n".join(
                 f"ip link set dev {shlex.quote(p.name)} promisc on"
-                for p, _ in ports if (links.get(p.name) and not links[p.name].promiscuous)
-            ) or None,
+                for p, _ in ports
+                if (links.get(p.name) and not links[p.name].promiscuous)
+            )
+            or None,
         )
     return passed(f"{host.name}: uplinks promiscuous: {', '.join(p.name for p, _ in ports)}")
 
@@ -128,10 +135,16 @@ def no_mac_spoofing_filter(cluster: Cluster, member: Member) -> Verdict:
             chain = _nested_filters(member.host, nic.filterref)
             if chain:
                 problems.append(f"NIC #{k + 1} ({nic.mac}) filter {' -> '.join(chain)}")
-                fixes.append(f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: remove <filterref filter='{nic.filterref}'/>")
+                fixes.append(
+                    f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: remove <filterref filter='{nic.filterref}'/>"
+                )
         if nic.type == "direct" and not nic.trust_guest_rx_filters:
-            problems.append(f"NIC #{k + 1} ({nic.mac}) is macvtap without trustGuestRxFilters='yes'")
-            fixes.append(f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: <interface type='direct' trustGuestRxFilters='yes'>")
+            problems.append(
+                f"NIC #{k + 1} ({nic.mac}) is macvtap without trustGuestRxFilters='yes'"
+            )
+            fixes.append(
+                f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: <interface type='direct' trustGuestRxFilters='yes'>"
+            )
     if problems:
         return failed(
             f"{dom.name}: " + "; ".join(problems),
@@ -156,5 +169,7 @@ def unicast_two_members(cluster: Cluster) -> Verdict:
         return skipped("broadcast heartbeat")
     n = len(cluster.members)
     if n != 2:
-        return failed(f"unicast heartbeat with {n} members", expected="2 members", found=f"{n} members")
+        return failed(
+            f"unicast heartbeat with {n} members", expected="2 members", found=f"{n} members"
+        )
     return passed("unicast heartbeat with 2 members")

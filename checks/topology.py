@@ -51,7 +51,8 @@ def two_matching_members(cluster: Cluster) -> Verdict:
     if declared and n < declared:
         return failed(
             f"{declared} pairs declared but the members have {n} NICs",
-            expected=f"at least {declared} NICs per member", found=f"{n} NICs",
+            expected=f"at least {declared} NICs per member",
+            found=f"{n} NICs",
         )
     return passed(f"2 members ({', '.join(counts)}), {n} NICs each")
 

@@ -9,7 +9,9 @@ from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.topology import Cluster, Placement, uplinks
 
-COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 ('A Single Physical Server is Assumed')"
+COS_GUIDE = (
+    "Clavister cOS Core KVM Installation Guide, ch. 7 ('A Single Physical Server is Assumed')"
+)
 
 
 def pair_vlans(cluster: Cluster, index: int) -> list[tuple[str, str, Placement]]:
@@ -34,11 +36,15 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
     if not cluster.two_servers():
         return skipped("single-server cluster: no traffic between servers")
     placed = pair_vlans(cluster, index)
-    found = ", ".join(f"{d}@{h}: {p.vlan if p.vlan is not None else 'untagged'}" for d, h, p in placed)
+    found = ", ".join(
+        f"{d}@{h}: {p.vlan if p.vlan is not None else 'untagged'}" for d, h, p in placed
+    )
     vlans = {p.vlan for _, _, p in placed}
     problems = []
     if None in vlans:
-        problems.append("untagged on " + ", ".join(f"{d}@{h}" for d, h, p in placed if p.vlan is None))
+        problems.append(
+            "untagged on " + ", ".join(f"{d}@{h}" for d, h, p in placed if p.vlan is None)
+        )
     if len(vlans - {None}) > 1:
         problems.append("VLANs differ between the servers")
     if pair.vlan is not None and vlans != {pair.vlan}:
@@ -51,9 +57,11 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
     if problems:
         want = mine if mine is not None else "VLAN"
         fixes = [
-            f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}" if p.port else
-            f"virsh edit {shlex.quote(d)}  # NIC {p.nic.mac}: <vlan><tag id='{want}'/></vlan>"
-            for d, _, p in placed if p.vlan != want
+            f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}"
+            if p.port
+            else f"virsh edit {shlex.quote(d)}  # NIC {p.nic.mac}: <vlan><tag id='{want}'/></vlan>"
+            for d, _, p in placed
+            if p.vlan != want
         ]
         return failed(
             f"pair {pair.name}: " + "; ".join(problems),
@@ -92,12 +100,21 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
                 continue
             ups = uplinks(host, p.bridge)
             if not ups:
-                problems.append(f"pair {pair.name} (VLAN {vlan}): no uplink reachable from {p.bridge.name}")
-                fixes.append(f"ovs-vsctl add-port {shlex.quote(p.bridge.name)} UPLINK trunks={vlan}")
+                problems.append(
+                    f"pair {pair.name} (VLAN {vlan}): no uplink reachable from {p.bridge.name}"
+                )
+                fixes.append(
+                    f"ovs-vsctl add-port {shlex.quote(p.bridge.name)} UPLINK trunks={vlan}"
+                )
             elif not any(port.carries_vlan(vlan) for port, _ in ups):
-                names = ", ".join(f"{port.name} ({port.effective_vlan_mode}, trunks {list(port.trunks) or 'all'})" for port, _ in ups)
+                names = ", ".join(
+                    f"{port.name} ({port.effective_vlan_mode}, trunks {list(port.trunks) or 'all'})"
+                    for port, _ in ups
+                )
                 problems.append(f"pair {pair.name}: VLAN {vlan} not carried by {names}")
-                fixes += [f"ovs-vsctl add port {shlex.quote(port.name)} trunks {vlan}" for port, _ in ups]
+                fixes += [
+                    f"ovs-vsctl add port {shlex.quote(port.name)} trunks {vlan}" for port, _ in ups
+                ]
             else:
                 carried.append(f"{vlan}")
     if problems:

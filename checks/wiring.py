@@ -30,7 +30,9 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
     for m, p in placements:
         if p.bridge is None:
             where = p.bridge_name or "no bridge"
-            problems.append(f"{m.label} NIC #{index + 1} is on {where}, not an OVS bridge on {m.host.name}")
+            problems.append(
+                f"{m.label} NIC #{index + 1} is on {where}, not an OVS bridge on {m.host.name}"
+            )
     if len(set(names.values())) > 1:
         problems.append("bridges differ: " + ", ".join(f"{d} on {b}" for d, b in names.items()))
     if pair.bridge and any(b != pair.bridge for b in names.values()):
@@ -43,13 +45,18 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
                 continue
             mine = cluster.placement(m, k)
             if mine.bridge_name == p.bridge_name:
-                problems.append(f"{p.bridge_name} on {m.host.name} is also used by pair {other.name}")
+                problems.append(
+                    f"{p.bridge_name} on {m.host.name} is also used by pair {other.name}"
+                )
                 break
     if problems:
         want = pair.bridge or next(iter(names.values())) or f"br-{pair.name.lower()}"
         fixes = [f"ovs-vsctl --may-exist add-br {shlex.quote(want)}"]
-        fixes += [f"virsh edit {shlex.quote(m.label)}  # NIC #{index + 1}: <source bridge='{want}'/>"
-                  for m, p in placements if p.bridge_name != want]
+        fixes += [
+            f"virsh edit {shlex.quote(m.label)}  # NIC #{index + 1}: <source bridge='{want}'/>"
+            for m, p in placements
+            if p.bridge_name != want
+        ]
         return failed(
             "; ".join(dict.fromkeys(problems)),
             expected=f"both NICs on one OVS bridge{' ' + pair.bridge if pair.bridge else ''} used by no other pair",
@@ -81,7 +88,9 @@ def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> 
     if nic.type not in ("bridge", "network"):
         problems.append(f"type='{nic.type}', not a bridge or OVS-backed network")
     if p.bridge is None:
-        problems.append(f"source {p.configured_bridge or '(none)'} is not an OVS bridge on {member.host.name}")
+        problems.append(
+            f"source {p.configured_bridge or '(none)'} is not an OVS bridge on {member.host.name}"
+        )
     if p.virtualport != "openvswitch":
         problems.append(f"virtualport is {p.virtualport or 'missing'}")
     if dom.active and p.port is None and not problems:
@@ -103,7 +112,9 @@ def _root_port(member: Member, bus: int) -> str | None:
     ctrl = member.domain().controller(bus)
     if ctrl is None:
         return None
-    return f"{ctrl.model} index={ctrl.index} chassis={ctrl.chassis} port={ctrl.port} at {ctrl.address}"
+    return (
+        f"{ctrl.model} index={ctrl.index} chassis={ctrl.chassis} port={ctrl.port} at {ctrl.address}"
+    )
 
 
 @check(
@@ -124,13 +135,18 @@ def pci_addresses_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
     addrs = {m.label: n.address for m, n in nics}
     found = ", ".join(f"{d}: {a or 'no PCI address'}" for d, a in addrs.items())
     if any(a is None for a in addrs.values()):
-        return failed(f"NIC #{index + 1} has no PCI address: {found}", expected="a PCI address on each", found=found)
+        return failed(
+            f"NIC #{index + 1} has no PCI address: {found}",
+            expected="a PCI address on each",
+            found=found,
+        )
     if len(set(addrs.values())) > 1:
         first, a0 = nics[0][0], nics[0][1].address
         fixes = [
             f"virsh edit {shlex.quote(m.label)}  # NIC {n.mac}: <address type='pci' domain='0x{a0.domain:04x}' "
             f"bus='0x{a0.bus:02x}' slot='0x{a0.slot:02x}' function='0x{a0.function:x}'/>"
-            for m, n in nics[1:] if a0 is not None and n.address != a0
+            for m, n in nics[1:]
+            if a0 is not None and n.address != a0
         ]
         return failed(
             f"pair {pair.name}: PCI addresses differ ({found})",
@@ -170,12 +186,13 @@ def nic_models_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
     if len(set(models.values())) > 1:
         first = next(iter(models.values()))
         return failed(
-            f"pair {pair.name}: NIC models differ ({found})", expected=f"{first} on both", found=found,
+            f"pair {pair.name}: NIC models differ ({found})",
+            expected=f"{first} on both",
+            found=found,
             remediation="\n".join(
                 f"virsh edit {shlex.quote(d)}  # NIC #{index + 1}: <model type='{first}'/>"
-                for d, v in models.items() if v != first
+                for d, v in models.items()
+                if v != first
             ),
         )
     return passed(f"pair {pair.name}: both NICs are {next(iter(models.values()))}")
-
-

@@ -109,7 +109,9 @@ class EvidenceBundle:
             rc = info.get("rc", 0)
             if not isinstance(rc, int):
                 raise BundleError(f"{meta_path}: section {name!r} field 'rc' must be an integer")
-            sections[name] = Section(stdout, str(info.get("stderr", "")), -1 if info.get("missing") else rc)
+            sections[name] = Section(
+                stdout, str(info.get("stderr", "")), -1 if info.get("missing") else rc
+            )
         return cls(
             host=str(meta.get("host") or directory.name),
             spec=str(meta.get("spec") or f"replay://{directory}"),

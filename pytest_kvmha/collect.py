@@ -14,9 +14,10 @@ import re
 import secrets
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .bundle import EvidenceBundle, Section
@@ -146,7 +147,9 @@ def split_sections(output: str, boundary: str) -> dict[str, Section]:
         else:
             raise BatchOutputError(f"garbled batch output near section {name!r}")
     if current is not None:
-        raise BatchOutputError(f"batch output ends inside section {current!r} (host gone mid-audit?)")
+        raise BatchOutputError(
+            f"batch output ends inside section {current!r} (host gone mid-audit?)"
+        )
     return sections
 
 
@@ -240,7 +243,11 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         return
     bundle.round_trips += 1
     bundle.commands.append(
-        {"command": "sh -c <batch script>", "rc": result.rc, "seconds": round(time.monotonic() - t0, 3)}
+        {
+            "command": "sh -c <batch script>",
+            "rc": result.rc,
+            "seconds": round(time.monotonic() - t0, 3),
+        }
     )
     stdout = result.stdout
     if f"KVMHA{boundary} BEGIN" not in stdout:
@@ -319,7 +326,13 @@ def _collect_links_netlink(bundle: EvidenceBundle) -> None:
     """Local link state through pyroute2, written in the shape of ``ip -d -j link``."""
     from pyroute2 import IPRoute
 
-    flag_names = {0x1: "UP", 0x2: "BROADCAST", 0x8: "LOOPBACK", 0x100: "PROMISC", 0x1000: "MULTICAST"}
+    flag_names = {
+        0x1: "UP",
+        0x2: "BROADCAST",
+        0x8: "LOOPBACK",
+        0x100: "PROMISC",
+        0x1000: "MULTICAST",
+    }
     links = []
     with IPRoute() as ipr:
         for msg in ipr.get_links():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .facts import HostFacts
 from .inventory import ClusterSpec, Inventory, discover_clusters
@@ -59,8 +60,10 @@ def _subjects(
 
 def _run(check: Check, args: tuple[Any, ...]) -> Verdict:
     if not args:
-        return Verdict(ERROR, "cannot tell the cluster's interface pairs: no member facts and no "
-                              "declared pairs")
+        return Verdict(
+            ERROR,
+            "cannot tell the cluster's interface pairs: no member facts and no declared pairs",
+        )
     try:
         return check.func(*args)
     except MissingFacts as exc:
@@ -77,18 +80,27 @@ def run_checks(
     for spec in clusters:
         members = []
         for m in spec.members:
-            host = by_name.get(m.host)
-            if host is None:  # only possible for hand-built specs; inventories are validated
-                host = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
-            members.append(Member(m, host))
+            facts = by_name.get(m.host)
+            if facts is None:  # only possible for hand-built specs; inventories are validated
+                facts = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
+            members.append(Member(m, facts))
         views.append(Cluster(spec, tuple(members)))
     findings = []
     for check in checks:
         for host, cluster, subject, args in _subjects(check, hosts, views):
             v = _run(check, args)
             findings.append(
-                Finding(check, v.status, subject, v.detail, host, cluster, v.expected, v.found,
-                        v.remediation)
+                Finding(
+                    check,
+                    v.status,
+                    subject,
+                    v.detail,
+                    host,
+                    cluster,
+                    v.expected,
+                    v.found,
+                    v.remediation,
+                )
             )
     return tuple(findings)
 

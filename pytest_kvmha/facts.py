@@ -7,9 +7,9 @@ checks must turn into an ``error`` finding, never a ``pass``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 

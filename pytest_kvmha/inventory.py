@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .collect import HostTarget, host_name_from_spec
 from .facts import HostFacts
@@ -18,8 +19,21 @@ else:  # pragma: no cover
 
 VENDORS = ("cos-core", "fortigate")
 HEARTBEATS = ("broadcast", "unicast")
-SCHEMES = ("local", "ssh", "paramiko", "ansible", "replay", "docker", "podman", "kubectl",
-           "winrm", "lxc", "salt", "openshift", "chroot")
+SCHEMES = (
+    "local",
+    "ssh",
+    "paramiko",
+    "ansible",
+    "replay",
+    "docker",
+    "podman",
+    "kubectl",
+    "winrm",
+    "lxc",
+    "salt",
+    "openshift",
+    "chroot",
+)
 
 
 class InventoryError(Exception):
@@ -105,7 +119,9 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
     known = {"hosts", "clusters"}
     for key in doc:
         if key not in known:
-            raise InventoryError(f"{source}: unknown top-level table '{key}' (expected hosts, clusters)")
+            raise InventoryError(
+                f"{source}: unknown top-level table '{key}' (expected hosts, clusters)"
+            )
     hosts_table = doc.get("hosts") or {}
     if not isinstance(hosts_table, dict) or not hosts_table:
         raise InventoryError(f"{source}: table [hosts] is missing or empty")
@@ -119,8 +135,8 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             if key not in ("spec", "libvirt"):
                 raise InventoryError(f"{where}: unknown key '{key}' (expected spec, libvirt)")
         spec = check_spec(_str(table, "spec", where) or "", where)
-        if spec.startswith("replay://") and not Path(spec[len("replay://"):]).is_absolute():
-            spec = "replay://" + str(base / spec[len("replay://"):])
+        if spec.startswith("replay://") and not Path(spec[len("replay://") :]).is_absolute():
+            spec = "replay://" + str(base / spec[len("replay://") :])
         hosts.append(HostTarget(name, spec, _str(table, "libvirt", where, required=False)))
     host_names = {h.name for h in hosts}
     clusters = []
@@ -138,7 +154,9 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 )
         vendor = _str(table, "vendor", where) or ""
         if vendor not in VENDORS:
-            raise InventoryError(f"{where}: key 'vendor' must be one of {', '.join(VENDORS)}, not {vendor!r}")
+            raise InventoryError(
+                f"{where}: key 'vendor' must be one of {', '.join(VENDORS)}, not {vendor!r}"
+            )
         heartbeat = _str(table, "heartbeat", where, required=False) or "broadcast"
         if heartbeat not in HEARTBEATS:
             raise InventoryError(
@@ -154,24 +172,32 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 raise InventoryError(f"{mwhere}: must be a table {{ host = ..., domain = ... }}")
             host = _str(m, "host", mwhere) or ""
             if host not in host_names:
-                raise InventoryError(f"{mwhere}: key 'host' names unknown host {host!r} (not in [hosts])")
+                raise InventoryError(
+                    f"{mwhere}: key 'host' names unknown host {host!r} (not in [hosts])"
+                )
             role = _str(m, "role", mwhere, required=False) or ("master" if i == 0 else "slave")
             members.append(MemberSpec(host, _str(m, "domain", mwhere) or "", role))
         pairs = []
         pairs_raw = table.get("pairs", [])
         if not isinstance(pairs_raw, list):
-            raise InventoryError(f"{where}: key 'pairs' must be an array of tables ([[clusters.{cname}.pairs]])")
+            raise InventoryError(
+                f"{where}: key 'pairs' must be an array of tables ([[clusters.{cname}.pairs]])"
+            )
         for i, p in enumerate(pairs_raw):
             pwhere = f"{where}: pairs[{i}]"
             if not isinstance(p, dict):
                 raise InventoryError(f"{pwhere}: must be a table")
             vlan = p.get("vlan")
-            if vlan is not None and (not isinstance(vlan, int) or isinstance(vlan, bool)
-                                     or not 1 <= vlan <= 4094):
+            if vlan is not None and (
+                not isinstance(vlan, int) or isinstance(vlan, bool) or not 1 <= vlan <= 4094
+            ):
                 raise InventoryError(f"{pwhere}: key 'vlan' must be an integer 1..4094")
             pairs.append(
-                PairSpec(_str(p, "name", pwhere, required=False) or f"If{i + 1}",
-                         _str(p, "bridge", pwhere, required=False), vlan)
+                PairSpec(
+                    _str(p, "name", pwhere, required=False) or f"If{i + 1}",
+                    _str(p, "bridge", pwhere, required=False),
+                    vlan,
+                )
             )
         if len({p.name for p in pairs}) != len(pairs):
             raise InventoryError(f"{where}: pair names must be unique")
@@ -220,7 +246,11 @@ def discover_clusters(hosts: Iterable[HostFacts]) -> tuple[ClusterSpec, ...]:
         members.sort()
         pair_names: list[str] = []
         for b in bridges:
-            name = b if b not in pair_names else f"{b}#{sum(1 for n in pair_names if n.split('#')[0] == b) + 1}"
+            name = (
+                b
+                if b not in pair_names
+                else f"{b}#{sum(1 for n in pair_names if n.split('#')[0] == b) + 1}"
+            )
             pair_names.append(name)
         clusters.append(
             ClusterSpec(
@@ -231,7 +261,7 @@ def discover_clusters(hosts: Iterable[HostFacts]) -> tuple[ClusterSpec, ...]:
                     MemberSpec(h, d, "master" if i == 0 else "slave" if i == 1 else "member")
                     for i, (d, h) in enumerate(members)
                 ),
-                pairs=tuple(PairSpec(n, b) for n, b in zip(pair_names, bridges)),
+                pairs=tuple(PairSpec(n, b) for n, b in zip(pair_names, bridges, strict=False)),
                 discovered=True,
             )
         )

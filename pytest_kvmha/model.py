@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import importlib
 import pkgutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 
 class Severity(enum.IntEnum):
@@ -59,7 +59,10 @@ def passed(detail: str) -> Verdict:
 
 
 def failed(
-    detail: str, *, expected: str | None = None, found: str | None = None,
+    detail: str,
+    *,
+    expected: str | None = None,
+    found: str | None = None,
     remediation: str | None = None,
 ) -> Verdict:
     return Verdict(FAIL, detail, expected, found, remediation)
@@ -92,14 +95,28 @@ _CHECK_ATTR = "__kvmha_check__"
 
 
 def check(
-    id: str, *, title: str, severity: str, scope: Scope, rationale: str, remediation: str,
+    id: str,
+    *,
+    title: str,
+    severity: str,
+    scope: Scope,
+    rationale: str,
+    remediation: str,
     source: str,
 ) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
     """Mark a function as a catalogue check. Discovery scans ``pytest_kvmha.checks``."""
 
     def mark(func: Callable[..., Verdict]) -> Callable[..., Verdict]:
-        spec = Check(id, title, Severity.parse(severity), scope, rationale.strip(),
-                     remediation.strip(), source, func)
+        spec = Check(
+            id,
+            title,
+            Severity.parse(severity),
+            scope,
+            rationale.strip(),
+            remediation.strip(),
+            source,
+            func,
+        )
         setattr(func, _CHECK_ATTR, spec)
         return func
 

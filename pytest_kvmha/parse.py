@@ -7,8 +7,9 @@ goes into ``HostFacts.problems`` under the section's name, so checks report ``er
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from lxml import etree
 
@@ -37,8 +38,12 @@ class FactError(ValueError):
 
 # No entities, no DTD, no network, no huge trees: XML comes from hosts we audit, not trust.
 _XML_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-    huge_tree=False, remove_comments=True,
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
 )
 
 
@@ -130,12 +135,12 @@ def parse_domain(xml: str, *, source: str, what: str) -> Domain:
     for el in root.findall("devices/controller[@type='pci']"):
         cwhat = f"{what}: pci controller"
         target = el.find("target")
-        index = _int(el.get("index"), cwhat)
-        if index is None:
+        index_or_none = _int(el.get("index"), cwhat)
+        if index_or_none is None:
             raise FactError(f"{cwhat}: without index")
         controllers.append(
             PciController(
-                index=index,
+                index=index_or_none,
                 model=el.get("model", ""),
                 chassis=_int(target.get("chassis"), cwhat) if target is not None else None,
                 port=_int(target.get("port"), cwhat) if target is not None else None,
@@ -222,8 +227,10 @@ def parse_ovs_table(text: str, what: str) -> list[dict[str, Any]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FactError(f"{what}: malformed JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("headings"), list) or not isinstance(
-        doc.get("data"), list
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("headings"), list)
+        or not isinstance(doc.get("data"), list)
     ):
         raise FactError(f"{what}: expected {{'headings': [...], 'data': [...]}}")
     headings = doc["headings"]
@@ -231,7 +238,7 @@ def parse_ovs_table(text: str, what: str) -> list[dict[str, Any]]:
     for row in doc["data"]:
         if not isinstance(row, list) or len(row) != len(headings):
             raise FactError(f"{what}: row does not match headings")
-        rows.append({h: _atom(c) for h, c in zip(headings, row)})
+        rows.append({h: _atom(c) for h, c in zip(headings, row, strict=False)})
     return rows
 
 
@@ -257,7 +264,11 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
             raise FactError(f"ovs-{table}: section missing from bundle")
         if sec.rc != 0:
             return OvsState(
-                True, False, vswitchd_ok, version, (),
+                True,
+                False,
+                vswitchd_ok,
+                version,
+                (),
                 problem=f"ovs-vsctl list {table} failed (rc {sec.rc}): {sec.stderr.strip()}",
             )
         tables[table] = parse_ovs_table(sec.stdout, f"ovs-{table}")
@@ -318,8 +329,12 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
                 f"!= next_cfg {cfg.get('next_cfg')})"
             )
     return OvsState(
-        True, db_ok, vswitchd_ok, version,
-        tuple(sorted(bridges, key=lambda b: b.name)), problem=problem,
+        True,
+        db_ok,
+        vswitchd_ok,
+        version,
+        tuple(sorted(bridges, key=lambda b: b.name)),
+        problem=problem,
     )
 
 
@@ -401,13 +416,17 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
             problems[name] = f"{bundle.host}: {exc}"
             return None
 
-    identity = attempt(
-        "identity", lambda: (_section_ok(s, "identity").stdout.strip().splitlines() or [None])[0]
-    )
+    def first_line(name: str) -> str | None:
+        lines = _section_ok(s, name).stdout.strip().splitlines()
+        return lines[0].strip() if lines else None
+
+    identity = attempt("identity", lambda: first_line("identity"))
     packages = attempt("packages", lambda: parse_packages(_section_ok(s, "packages").stdout))
     ovs = attempt("ovs", lambda: build_ovs(s))
     links = attempt("links", lambda: parse_links(_section_ok(s, "links").stdout))
-    domains: dict[str, Domain] | None = attempt("libvirt", lambda: _domains(s, problems, bundle.host))
+    domains: dict[str, Domain] | None = attempt(
+        "libvirt", lambda: _domains(s, problems, bundle.host)
+    )
     networks = attempt("networks", lambda: _networks(s))
     nwfilters = attempt("nwfilters", lambda: _nwfilters(s))
     return HostFacts(
@@ -441,8 +460,14 @@ def _domains(s: Mapping[str, Section], problems: dict[str, str], host: str) -> d
             if uuid in active:
                 live = parse_domain(_section_ok(s, live_name).stdout, source="live", what=live_name)
                 dom = Domain(
-                    live.name, live.uuid, True, live.machine, live.nics, live.controllers,
-                    "live", inactive_nics=inactive.nics,
+                    live.name,
+                    live.uuid,
+                    True,
+                    live.machine,
+                    live.nics,
+                    live.controllers,
+                    "live",
+                    inactive_nics=inactive.nics,
                 )
         except FactError as exc:
             # A broken domain is reported under its UUID; the others are still audited.

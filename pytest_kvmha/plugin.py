@@ -16,7 +16,9 @@ HELP_INVENTORY = "TOML inventory of hosts and HA clusters to audit."
 HELP_SSH_CONFIG = "ssh_config file for ssh:// hosts (put ControlPath there for connection reuse)."
 HELP_IDENTITY = "SSH private key for ssh:// and paramiko:// hosts."
 HELP_REPORT = "Write the JSON report (schema kvmha-report/1) to this path; written in every case."
-HELP_RECORD = "Record each host's evidence bundle under DIR/<host> (replay with replay://DIR/<host>)."
+HELP_RECORD = (
+    "Record each host's evidence bundle under DIR/<host> (replay with replay://DIR/<host>)."
+)
 HELP_FAIL_ON = "Lowest severity whose failed findings fail their test item: critical|high|medium|low|info (default: medium)."
 HELP_LIST = "Print the check catalogue (id, severity, title) and exit."
 
@@ -78,7 +80,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         from .model import discover_checks
 
         for c in discover_checks():
-            print(f"{c.id:<16} {str(c.severity):<9} {c.title}")
+            print(f"{c.id:<16} {c.severity!s:<9} {c.title}")
         return 0
     return None
 
@@ -166,10 +168,13 @@ class KvmhaItem(pytest.Item):
             state = self.config.stash[STATE]
             if f.check.severity >= state.fail_on:
                 raise KvmhaFinding(self._describe("failed"))
-            warnings.warn(KvmhaBelowThreshold(
-                f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
-                f"--kvmha-fail-on={state.fail_on})"
-            ))
+            warnings.warn(
+                KvmhaBelowThreshold(
+                    f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
+                    f"--kvmha-fail-on={state.fail_on})"
+                ),
+                stacklevel=2,
+            )
 
     def _describe(self, what: str) -> str:
         f = self.finding
@@ -211,7 +216,9 @@ def pytest_collection_modifyitems(
     _run_audit(config, state)
     root = KvmhaCollector.from_parent(session, name="kvmha", nodeid="kvmha")
     audit_items = root.collect()
-    report = pytest.CollectReport("kvmha", "passed", None, audit_items)
+    report = pytest.CollectReport(
+        "kvmha", "passed", None, list[pytest.Item | pytest.Collector](audit_items)
+    )
     config.hook.pytest_collectreport(report=report)
     items[:0] = audit_items
 
@@ -263,6 +270,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if f.status == FAIL and f.check.severity < state.fail_on:
             below += 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    tr.write_line(f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)")
+    tr.write_line(
+        f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)"
+    )
     if state.report_path:
         tr.write_line(f"kvmha report: {state.report_path}")

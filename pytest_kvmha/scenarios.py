@@ -8,8 +8,8 @@ cluster ``edge-fw`` with two interface pairs ``If1`` (br1-internal) and ``If2`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 from .lab import Lab, LabHost, LabNic, firewall_domain_xml
 
@@ -66,8 +66,12 @@ class Scenario:
             )
         lines.append("]")
         for name, bridge, vlan in PAIRS:
-            lines += ["", f"[[clusters.{CLUSTER}.pairs]]", f"name = {json.dumps(name)}",
-                      f"bridge = {json.dumps(bridge)}"]
+            lines += [
+                "",
+                f"[[clusters.{CLUSTER}.pairs]]",
+                f"name = {json.dumps(name)}",
+                f"bridge = {json.dumps(bridge)}",
+            ]
             if self.two_servers:
                 lines.append(f"vlan = {vlan}")
         return "\n".join(lines) + "\n"
@@ -88,10 +92,29 @@ class Scenario:
                 host.add_port(TRUNK_BRIDGE, uplink, trunks)
                 for k, (_, bridge, _) in enumerate(PAIRS, start=1):
                     inner, outer = f"patch-{k}-in", f"patch-{k}-out"
-                    host.add_port(bridge, inner, "--", "set", "Interface", inner, "type=patch",
-                                  f"options:peer={outer}")
-                    host.add_port(TRUNK_BRIDGE, outer, "--", "set", "Interface", outer,
-                                  "type=patch", f"options:peer={inner}")
+                    host.ovs_vsctl(
+                        "--may-exist",
+                        "add-port",
+                        bridge,
+                        inner,
+                        "--",
+                        "set",
+                        "Interface",
+                        inner,
+                        "type=patch",
+                        f"options:peer={outer}",
+                        "--",
+                        "--may-exist",
+                        "add-port",
+                        TRUNK_BRIDGE,
+                        outer,
+                        "--",
+                        "set",
+                        "Interface",
+                        outer,
+                        "type=patch",
+                        f"options:peer={inner}",
+                    )
         for m in self.members:
             lab.hosts[m.host].define_domain(
                 firewall_domain_xml(m.domain, m.nics, machine=m.machine), start=m.start
@@ -133,7 +156,9 @@ def _with(nics: tuple[LabNic, ...], index: int, **changes: object) -> tuple[LabN
     return tuple(replace(n, **changes) if k == index else n for k, n in enumerate(nics))  # type: ignore[arg-type]
 
 
-def _expect(*, two_servers: bool, hosts: tuple[str, ...], domains: tuple[str, str]) -> dict[Key, str]:
+def _expect(
+    *, two_servers: bool, hosts: tuple[str, ...], domains: tuple[str, str]
+) -> dict[Key, str]:
     """The findings of a conforming cluster."""
     e: dict[Key, str] = {}
     for h in HOSTS:
@@ -180,10 +205,20 @@ def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
         check, subject = key
-        if subject in ("kvm-b", "fw-b") or subject.startswith("fw-b:"):
-            e[key] = "error"
-        elif check in ("KVMHA-TOPO-001", "KVMHA-TOPO-002", "KVMHA-OVS-002", "KVMHA-VIRT-002",
-                       "KVMHA-VIRT-003", "KVMHA-VLAN-001", "KVMHA-VLAN-002"):
+        if (
+            subject in ("kvm-b", "fw-b")
+            or subject.startswith("fw-b:")
+            or check
+            in (
+                "KVMHA-TOPO-001",
+                "KVMHA-TOPO-002",
+                "KVMHA-OVS-002",
+                "KVMHA-VIRT-002",
+                "KVMHA-VIRT-003",
+                "KVMHA-VLAN-001",
+                "KVMHA-VLAN-002",
+            )
+        ):
             e[key] = "error"
     return e
 
@@ -191,15 +226,27 @@ def _unreachable_b() -> dict[Key, str]:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("single-ok", "both members on kvm-a, one bridge per pair", _SINGLE,
-                 expected=SINGLE_OK),
-        Scenario("two-ok", "members on kvm-a and kvm-b, VLAN 101/102 per pair over a trunk "
-                 "bridge joined by patch ports", _TWO, vendor="fortigate", expected=TWO_OK),
-        Scenario("bridge-utils", "single-ok, but bridge-utils is installed on kvm-a", _SINGLE,
-                 package_installed=((0, "bridge-utils"),),
-                 expected=_variant(SINGLE_OK, KVMHA_PKG_001__kvm_a="fail")),
         Scenario(
-            "shared-bridge", "single-ok, but both pairs sit on br1-internal",
+            "single-ok", "both members on kvm-a, one bridge per pair", _SINGLE, expected=SINGLE_OK
+        ),
+        Scenario(
+            "two-ok",
+            "members on kvm-a and kvm-b, VLAN 101/102 per pair over a trunk "
+            "bridge joined by patch ports",
+            _TWO,
+            vendor="fortigate",
+            expected=TWO_OK,
+        ),
+        Scenario(
+            "bridge-utils",
+            "single-ok, but bridge-utils is installed on kvm-a",
+            _SINGLE,
+            package_installed=((0, "bridge-utils"),),
+            expected=_variant(SINGLE_OK, KVMHA_PKG_001__kvm_a="fail"),
+        ),
+        Scenario(
+            "shared-bridge",
+            "single-ok, but both pairs sit on br1-internal",
             tuple(replace(m, nics=_with(m.nics, 1, bridge="br1-internal")) for m in _SINGLE),  # type: ignore[arg-type]
             expected=_variant(SINGLE_OK, KVMHA_OVS_002__If1="fail", KVMHA_OVS_002__If2="fail"),
         ),
@@ -207,27 +254,40 @@ SCENARIOS: dict[str, Scenario] = {
             "missing-virtualport",
             "single-ok, but fw-slave's If2 NIC lacks <virtualport type='openvswitch'/> "
             "(so it cannot start: judged from its inactive XML)",
-            (_SINGLE[0], replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, virtualport=False),
-                                 start=False)),
+            (
+                _SINGLE[0],
+                replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, virtualport=False), start=False),
+            ),
             expected=_variant(SINGLE_OK, KVMHA_VIRT_001__fw_slave_COLON_If2="fail"),
         ),
         Scenario(
-            "slot-mismatch", "single-ok, but fw-slave's If2 NIC is in PCI slot 5, not 4",
+            "slot-mismatch",
+            "single-ok, but fw-slave's If2 NIC is in PCI slot 5, not 4",
             (_SINGLE[0], replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, slot=5))),
             expected=_variant(SINGLE_OK, KVMHA_VIRT_002__If2="fail"),
         ),
         Scenario(
-            "promisc-off", "two-ok, but the uplink on kvm-a is not promiscuous", _TWO,
-            vendor="fortigate", promisc_off=((0, UPLINK[0]),),
+            "promisc-off",
+            "two-ok, but the uplink on kvm-a is not promiscuous",
+            _TWO,
+            vendor="fortigate",
+            promisc_off=((0, UPLINK[0]),),
             expected=_variant(TWO_OK, KVMHA_HB_001__kvm_a="fail"),
         ),
         Scenario(
-            "vlan-clash", "two-ok, but both pairs use VLAN 101",
+            "vlan-clash",
+            "two-ok, but both pairs use VLAN 101",
             tuple(replace(m, nics=_nics((101, 101))) for m in _TWO),  # type: ignore[arg-type]
             vendor="fortigate",
             expected=_variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
         ),
-        Scenario("unreachable", "two-ok, but kvm-b's sshd is down", _TWO, vendor="fortigate",
-                 unreachable=(1,), expected=_unreachable_b()),
+        Scenario(
+            "unreachable",
+            "two-ok, but kvm-b's sshd is down",
+            _TWO,
+            vendor="fortigate",
+            unreachable=(1,),
+            expected=_unreachable_b(),
+        ),
     )
 }

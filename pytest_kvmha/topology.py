@@ -6,8 +6,8 @@ cannot be evaluated becomes an ``error`` finding instead of a silent pass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .facts import Domain, DomainNic, HostFacts, LibvirtNetwork, Link, OvsBridge, OvsPort, OvsState
 from .inventory import ClusterSpec, MemberSpec, PairSpec
@@ -133,7 +133,9 @@ def place(host: HostFacts, domain: Domain, nic: DomainNic) -> Placement:
     configured = nic.source_bridge
     if nic.type == "network":
         if host.networks is None:
-            raise MissingFacts(host.problems.get("networks", f"{host.name}: no libvirt network facts"))
+            raise MissingFacts(
+                host.problems.get("networks", f"{host.name}: no libvirt network facts")
+            )
         network = host.networks.get(nic.source_network or "")
         if network is None:
             raise MissingFacts(
@@ -147,7 +149,9 @@ def place(host: HostFacts, domain: Domain, nic: DomainNic) -> Placement:
             port = ovs.port_of_interface(nic.target_dev)
         if port is None and nic.mac:
             port = ovs.port_by_mac(nic.mac, domain.uuid)
-    bridge = ovs.bridge_of_port(port.name) if port else (ovs.bridge(configured) if configured else None)
+    bridge = (
+        ovs.bridge_of_port(port.name) if port else (ovs.bridge(configured) if configured else None)
+    )
     vlan, source = None, None
     if port is not None and port.tag is not None and port.effective_vlan_mode == "access":
         vlan, source = port.tag, f"OVS access tag on port {port.name}"
@@ -178,8 +182,10 @@ def uplinks(host: HostFacts, bridge: OvsBridge) -> list[tuple[OvsPort, OvsBridge
         for port in br.ports:
             if port.name == br.name:
                 continue
-            if all(i.type in PHYSICAL_TYPES and not i.attached_mac and "vm-id" not in i.external_ids
-                   for i in port.interfaces):
+            if all(
+                i.type in PHYSICAL_TYPES and not i.attached_mac and "vm-id" not in i.external_ids
+                for i in port.interfaces
+            ):
                 out.append((port, br))
         for _, _, peer_bridge in patch_peers(ovs, br):
             if peer_bridge.name not in seen:
@@ -239,7 +245,9 @@ class Cluster:
         for h in hosts:
             require_host(h)
             if h.identity is None:
-                raise MissingFacts(h.problems.get("identity", f"{h.name}: machine identity unknown"))
+                raise MissingFacts(
+                    h.problems.get("identity", f"{h.name}: machine identity unknown")
+                )
         return len({h.identity for h in hosts}) > 1
 
     def placements(self, index: int) -> list[tuple[Member, Placement]]:

@@ -43,12 +43,30 @@ def synthetic_host(clusters: int, nics: int) -> tuple[EvidenceBundle, Inventory]
                 pu, iu = str(uuidlib.uuid4()), str(uuidlib.uuid4())
                 mac = f"52:54:{c >> 8:02x}:{c & 255:02x}:{k:02x}:{side:02x}"
                 port_uuids.append(pu)
-                ports.append([["uuid", pu], dev, ["uuid", iu], ["set", []], ["set", []], ["set", []]])
-                ifaces.append([["uuid", iu], dev, "", ["map", []],
-                               ["map", [["attached-mac", mac], ["iface-status", "active"]]], 1,
-                               ["set", []], mac])
+                ports.append(
+                    [["uuid", pu], dev, ["uuid", iu], ["set", []], ["set", []], ["set", []]]
+                )
+                ifaces.append(
+                    [
+                        ["uuid", iu],
+                        dev,
+                        "",
+                        ["map", []],
+                        ["map", [["attached-mac", mac], ["iface-status", "active"]]],
+                        1,
+                        ["set", []],
+                        mac,
+                    ]
+                )
                 links.append({"ifname": dev, "flags": ["UP", "PROMISC"], "promiscuity": 1})
-            bridges.append([["uuid", str(uuidlib.uuid4())], br, ["set", [["uuid", u] for u in port_uuids]], "system"])
+            bridges.append(
+                [
+                    ["uuid", str(uuidlib.uuid4())],
+                    br,
+                    ["set", [["uuid", u] for u in port_uuids]],
+                    "system",
+                ]
+            )
             pair_specs.append(PairSpec(f"If{k + 1}", br))
         members = []
         for side in (0, 1):
@@ -61,31 +79,56 @@ def synthetic_host(clusters: int, nics: int) -> tuple[EvidenceBundle, Inventory]
                 f"<address type='pci' domain='0x0000' bus='0x00' slot='{3 + k:#04x}' function='0x0'/></interface>"
                 for k in range(nics)
             )
-            xml = (f"<domain type='kvm' id='{c * 2 + side + 1}'><name>{name}</name><uuid>{u}</uuid>"
-                   f"<os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
-                   f"<devices>{nic_xml}</devices></domain>")
+            xml = (
+                f"<domain type='kvm' id='{c * 2 + side + 1}'><name>{name}</name><uuid>{u}</uuid>"
+                f"<os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
+                f"<devices>{nic_xml}</devices></domain>"
+            )
             sections[f"domain-live/{u}"] = Section(xml)
             sections[f"domain-inactive/{u}"] = Section(xml.replace(f" id='{c * 2 + side + 1}'", ""))
             uuids.append(u)
             members.append(MemberSpec("big", name, "master" if side == 0 else "slave"))
-        specs.append(ClusterSpec(f"cluster{c}", "cos-core", "broadcast", tuple(members), tuple(pair_specs)))
-    sections.update({
-        "identity": Section("0123456789abcdef0123456789abcdef\nbig\n"),
-        "packages": Section("manager=dpkg\nbridge-utils\t1\t\n"),
-        "ovs-version": Section("ovs-vsctl (Open vSwitch) 3.1.0\n"),
-        "ovs-vswitchd": Section("ovs-vswitchd (Open vSwitch) 3.1.0\n"),
-        "ovs-Open_vSwitch": Section(_ovs_table(["_uuid", "ovs_version", "cur_cfg", "next_cfg"],
-                                               [[["uuid", "x"], "3.1.0", 5, 5]])),
-        "ovs-Bridge": Section(_ovs_table(["_uuid", "name", "ports", "datapath_type"], bridges)),
-        "ovs-Port": Section(_ovs_table(["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"], ports)),
-        "ovs-Interface": Section(_ovs_table(
-            ["_uuid", "name", "type", "options", "external_ids", "ofport", "error", "mac_in_use"], ifaces)),
-        "links": Section(json.dumps(links)),
-        "virsh-domains": Section("\n".join(uuids) + "\n"),
-        "virsh-active": Section("\n".join(uuids) + "\n"),
-        "virsh-networks": Section(""),
-        "virsh-nwfilters": Section(""),
-    })
+        specs.append(
+            ClusterSpec(f"cluster{c}", "cos-core", "broadcast", tuple(members), tuple(pair_specs))
+        )
+    sections.update(
+        {
+            "identity": Section("0123456789abcdef0123456789abcdef\nbig\n"),
+            "packages": Section("manager=dpkg\nbridge-utils\t1\t\n"),
+            "ovs-version": Section("ovs-vsctl (Open vSwitch) 3.1.0\n"),
+            "ovs-vswitchd": Section("ovs-vswitchd (Open vSwitch) 3.1.0\n"),
+            "ovs-Open_vSwitch": Section(
+                _ovs_table(
+                    ["_uuid", "ovs_version", "cur_cfg", "next_cfg"],
+                    [[["uuid", "x"], "3.1.0", 5, 5]],
+                )
+            ),
+            "ovs-Bridge": Section(_ovs_table(["_uuid", "name", "ports", "datapath_type"], bridges)),
+            "ovs-Port": Section(
+                _ovs_table(["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"], ports)
+            ),
+            "ovs-Interface": Section(
+                _ovs_table(
+                    [
+                        "_uuid",
+                        "name",
+                        "type",
+                        "options",
+                        "external_ids",
+                        "ofport",
+                        "error",
+                        "mac_in_use",
+                    ],
+                    ifaces,
+                )
+            ),
+            "links": Section(json.dumps(links)),
+            "virsh-domains": Section("\n".join(uuids) + "\n"),
+            "virsh-active": Section("\n".join(uuids) + "\n"),
+            "virsh-networks": Section(""),
+            "virsh-nwfilters": Section(""),
+        }
+    )
     bundle = EvidenceBundle("big", "replay://big", "synthetic", "", sections=sections)
     from pytest_kvmha.collect import HostTarget
 
@@ -111,8 +154,10 @@ def bench_offline(clusters: int, nics: int, repeat: int) -> None:
     audit(checks, inventory, [parse_bundle(bundle)])
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"offline: {clusters} clusters x {nics} pairs = {clusters * 2} domains, "
-          f"{clusters * nics * 2} OVS ports, {raw / 1e6:.1f} MB raw evidence")
+    print(
+        f"offline: {clusters} clusters x {nics} pairs = {clusters * 2} domains, "
+        f"{clusters * nics * 2} OVS ports, {raw / 1e6:.1f} MB raw evidence"
+    )
     print(f"  parse  median {statistics.median(parse_t) * 1e3:8.1f} ms")
     print(f"  checks median {statistics.median(check_t) * 1e3:8.1f} ms  ({findings} findings)")
     print(f"  peak traced memory (parse + checks) {peak / 1e6:.1f} MB")
@@ -126,7 +171,10 @@ def bench_live(repeat: int) -> None:
     from pytest_kvmha.lab import Lab
     from pytest_kvmha.scenarios import SCENARIOS, reset
 
-    with tempfile.TemporaryDirectory() as tmp, Lab(Path(tmp) / "lab", hosts=2, prefix="kvmbench") as lab:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Lab(Path(tmp) / "lab", hosts=2, prefix="kvmbench") as lab,
+    ):
         reset(lab)
         scenario = SCENARIOS["two-ok"]
         scenario.build(lab)
@@ -135,19 +183,38 @@ def bench_live(repeat: int) -> None:
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            f"--kvmha-inventory={inv}", f"--kvmha-ssh-config={lab.ssh_config}",
-                            f"--kvmha-report={tmp}/r.json"], cwd=tmp, capture_output=True, check=False)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    f"--kvmha-inventory={inv}",
+                    f"--kvmha-ssh-config={lab.ssh_config}",
+                    f"--kvmha-report={tmp}/r.json",
+                ],
+                cwd=tmp,
+                capture_output=True,
+                check=False,
+            )
             times.append(time.perf_counter() - t0)
         report = json.loads(Path(f"{tmp}/r.json").read_text())
-        print(f"live: two-ok lab audit over SSH, 2 hosts, {len(report['findings'])} findings, "
-              f"round trips per host {[h['round_trips'] for h in report['hosts']]}")
-        print(f"  whole pytest run: median {statistics.median(times):.2f} s "
-              f"(min {min(times):.2f} s, {repeat} runs)")
+        print(
+            f"live: two-ok lab audit over SSH, 2 hosts, {len(report['findings'])} findings, "
+            f"round trips per host {[h['round_trips'] for h in report['hosts']]}"
+        )
+        print(
+            f"  whole pytest run: median {statistics.median(times):.2f} s "
+            f"(min {min(times):.2f} s, {repeat} runs)"
+        )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--clusters", type=int, default=100)
     ap.add_argument("--nics", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)

@@ -25,9 +25,7 @@ def run_script(script: str) -> str:
 
 def test_sections_round_trip_exact_bytes() -> None:
     script = batch_script(B).split("sec identity identity")[0] + (
-        "sec a printf 'no newline'\n"
-        "sec b sh -c 'echo out; echo err >&2; exit 3'\n"
-        "sec c true\n"
+        "sec a printf 'no newline'\nsec b sh -c 'echo out; echo err >&2; exit 3'\nsec c true\n"
     )
     sections = split_sections(run_script(script), B)
     assert sections["a"].stdout == "no newline" and sections["a"].rc == 0
@@ -36,7 +34,9 @@ def test_sections_round_trip_exact_bytes() -> None:
 
 
 def test_output_cut_mid_section_is_detected() -> None:
-    out = run_script(batch_script(B).split("sec identity identity")[0] + "sec a echo hi\nsec b echo x\n")
+    out = run_script(
+        batch_script(B).split("sec identity identity")[0] + "sec a echo hi\nsec b echo x\n"
+    )
     cut = out[: out.index(f"KVMHA{B} STDERR b")]
     with pytest.raises(BatchOutputError, match="ends inside section 'b'"):
         split_sections(cut, B)

@@ -43,24 +43,39 @@ def test_good_inventory(tmp_path: Path) -> None:
     (cluster,) = inv.clusters
     assert cluster.heartbeat == "broadcast"  # the default
     assert [(p.name, p.bridge, p.vlan) for p in cluster.pairs] == [
-        ("If1", "br1-internal", 101), ("If2", "br2-external", None)]
+        ("If1", "br1-internal", 101),
+        ("If2", "br2-external", None),
+    ]
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('host = "kvm-b", domain = "fw-slave"', 'host = "kvm-c", domain = "fw-slave"'),
-         r"\[clusters.edge-fw\]: members\[1\]: key 'host' names unknown host 'kvm-c'"),
+        (
+            ('host = "kvm-b", domain = "fw-slave"', 'host = "kvm-c", domain = "fw-slave"'),
+            r"\[clusters.edge-fw\]: members\[1\]: key 'host' names unknown host 'kvm-c'",
+        ),
         (('domain = "fw-slave",  ', ""), r"members\[1\]: missing key 'domain'"),
-        (('vendor = "cos-core"', 'vendor = "pfsense"'), r"\[clusters.edge-fw\]: key 'vendor' must be one of"),
-        (('vlan = 101', 'vlan = 5000'), r"pairs\[0\]: key 'vlan' must be an integer 1..4094"),
-        (('spec = "ssh://root@10.250.1.2"', 'spec = "root@10.250.1.2"'), r"\[hosts.kvm-a\]: host spec"),
-        (('[hosts.kvm-a]', '[hosts.kvm-a]\nport = 22'), r"\[hosts.kvm-a\]: unknown key 'port'"),
-        (('vendor = "cos-core"', 'vendor = "cos-core"\nheartbeat = "multicast"'), "key 'heartbeat'"),
-        (('[clusters.edge-fw]', '[cluster.edge-fw]'), "unknown top-level table 'cluster'"),
+        (
+            ('vendor = "cos-core"', 'vendor = "pfsense"'),
+            r"\[clusters.edge-fw\]: key 'vendor' must be one of",
+        ),
+        (("vlan = 101", "vlan = 5000"), r"pairs\[0\]: key 'vlan' must be an integer 1..4094"),
+        (
+            ('spec = "ssh://root@10.250.1.2"', 'spec = "root@10.250.1.2"'),
+            r"\[hosts.kvm-a\]: host spec",
+        ),
+        (("[hosts.kvm-a]", "[hosts.kvm-a]\nport = 22"), r"\[hosts.kvm-a\]: unknown key 'port'"),
+        (
+            ('vendor = "cos-core"', 'vendor = "cos-core"\nheartbeat = "multicast"'),
+            "key 'heartbeat'",
+        ),
+        (("[clusters.edge-fw]", "[cluster.edge-fw]"), "unknown top-level table 'cluster'"),
     ],
 )
-def test_errors_name_file_table_and_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+def test_errors_name_file_table_and_key(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
     path = write(tmp_path, GOOD.replace(*change))
     with pytest.raises(InventoryError, match=message) as err:
         load_inventory(path)

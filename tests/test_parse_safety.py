@@ -24,7 +24,9 @@ def test_dtds_and_entities_are_refused(xml: str) -> None:
 
 
 def test_xinclude_is_not_processed() -> None:
-    xml = DOMAIN.format(extra='<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd" parse="text"/>')
+    xml = DOMAIN.format(
+        extra='<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd" parse="text"/>'
+    )
     dom = parse_domain(xml, source="live", what="t")
     assert dom.nics[0].source_bridge == "br1"
 
@@ -59,8 +61,12 @@ def test_ovs_cells_decode() -> None:
         '[["uuid", "u2"], 7, 101, ["map", []]]]}',
         "ovs-Port",
     )
-    assert rows[0] == {"_uuid": "u1", "tag": [], "trunks": [101, 102],
-                       "external_ids": {"attached-mac": "52:54:00:00:00:01"}}
+    assert rows[0] == {
+        "_uuid": "u1",
+        "tag": [],
+        "trunks": [101, 102],
+        "external_ids": {"attached-mac": "52:54:00:00:00:01"},
+    }
     assert rows[1]["tag"] == 7 and rows[1]["trunks"] == 101
 
 

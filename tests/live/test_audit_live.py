@@ -26,9 +26,21 @@ pytestmark = pytest.mark.live
 def run_audit(cwd: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
     report = cwd / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA",
-         f"--kvmha-report={report}", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            f"--kvmha-report={report}",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return proc.returncode, proc.stdout + proc.stderr, json.loads(report.read_text())
 
@@ -39,10 +51,13 @@ def statuses(report: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 def expected_exit(s: Scenario) -> int:
     gate = Severity.MEDIUM
-    checks = {c: Severity.parse(sev) for c, sev in (
-        ("KVMHA-TOPO-002", "low"), ("KVMHA-VIRT-003", "medium"))}
+    checks = {
+        c: Severity.parse(sev)
+        for c, sev in (("KVMHA-TOPO-002", "low"), ("KVMHA-VIRT-003", "medium"))
+    }
     bad = [
-        k for k, v in s.expected.items()
+        k
+        for k, v in s.expected.items()
         if v == "error" or (v == "fail" and checks.get(k[0], Severity.HIGH) >= gate)
     ]
     return 1 if bad else 0
@@ -57,7 +72,9 @@ def test_scenario_audit_over_ssh(lab: Lab, name: str, tmp_path: Path) -> None:
     inventory.write_text(scenario.inventory(lab))
     try:
         rc, out, report = run_audit(
-            tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}",
+            tmp_path,
+            f"--kvmha-inventory={inventory}",
+            f"--kvmha-ssh-config={lab.ssh_config}",
             f"--kvmha-record={tmp_path / 'bundles'}",
         )
     finally:
@@ -72,7 +89,7 @@ def test_scenario_audit_over_ssh(lab: Lab, name: str, tmp_path: Path) -> None:
         if want == "ok":
             assert hosts[name_]["round_trips"] == 1
     # Every item is in the pytest output under its stable node id.
-    assert f"kvmha/edge-fw/KVMHA-TOPO-001[edge-fw]" in out
+    assert "kvmha/edge-fw/KVMHA-TOPO-001[edge-fw]" in out
 
     # The recorded bundles replay through the same path to the same findings.
     replay = tmp_path / "replay.toml"
@@ -90,7 +107,8 @@ def test_discovery_without_inventory(lab: Lab, tmp_path: Path) -> None:
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
     rc, out, report = run_audit(
-        tmp_path, *(f"--kvmha-host={h.spec}" for h in lab.hosts),
+        tmp_path,
+        *(f"--kvmha-host={h.spec}" for h in lab.hosts),
         f"--kvmha-ssh-config={lab.ssh_config}",
     )
     assert [c["name"] for c in report["clusters"]] == ["fw-a+fw-b"]

@@ -38,6 +38,8 @@ class KvmhaState:
     errors: list[str] = field(default_factory=list)
     rounds: dict[str, int] = field(default_factory=dict)
     inventory: Any = None
+    inventory_path: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,6 +119,13 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         state.errors.append(str(exc))
         raise pytest.UsageError(str(exc)) from None
     state.inventory = inventory
+    if inv_path:
+        state.inventory_path = inv_path
+        text = Path(inv_path).read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines()):
+            table = line.strip()
+            if table.startswith("[") and not table.startswith("[["):
+                state.lines.setdefault(table.strip("[] ").replace('"', ""), number)
     options = CollectOptions(_opt(config, "ssh_config"), _opt(config, "ssh_identity_file"))
     bundles = collect_all(list(inventory.hosts), options)
     record = config.getoption("kvmha_record")
@@ -155,6 +164,8 @@ class KvmhaItem(pytest.Item):
         self.keywords[str(finding.check.severity)] = True
         self.user_properties.append(("severity", str(finding.check.severity)))
         self.user_properties.append(("status", finding.status))
+        if finding.status == SKIP:  # reported at the item's location, not the plugin's
+            self.add_marker(pytest.mark.skip(reason=f"{finding.check.id}: {finding.detail}"))
 
     def setup(self) -> None:
         if self.finding.status == ERROR:
@@ -162,8 +173,6 @@ class KvmhaItem(pytest.Item):
 
     def runtest(self) -> None:
         f = self.finding
-        if f.status == SKIP:
-            pytest.skip(f"{f.check.id}: {f.detail}")
         if f.status == FAIL:
             state = self.config.stash[STATE]
             if f.check.severity >= state.fail_on:
@@ -203,7 +212,11 @@ class KvmhaItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.nodeid
+        """The inventory line that declares this finding's cluster (or host), 0-based."""
+        state = self.config.stash[STATE]
+        f = self.finding
+        line = state.lines.get(f"clusters.{f.cluster}" if f.cluster else f"hosts.{f.host}", 0)
+        return state.inventory_path or "kvmha", line, self.nodeid
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from lxml import etree
+
 from .lab import Lab, LabHost, LabNic, firewall_domain_xml
 
 CLUSTER = "edge-fw"
@@ -30,6 +32,34 @@ class Member:
     nics: tuple[LabNic, ...]
     start: bool = True
     machine: str = "pc"
+    via_network: bool = False  # NICs use libvirt networks (one per pair) with OVS virtualport
+
+    def xml(self) -> str:
+        xml = firewall_domain_xml(self.domain, self.nics, machine=self.machine)
+        if not self.via_network:
+            return xml
+        root = etree.fromstring(xml.encode())
+        for iface in root.iter("interface"):
+            source = iface.find("source")
+            vport = iface.find("virtualport")
+            assert source is not None
+            iface.set("type", "network")
+            source.attrib["network"] = network_name(source.attrib.pop("bridge"))
+            if vport is not None:  # comes from the network
+                iface.remove(vport)
+        return etree.tostring(root, encoding="unicode")
+
+
+def network_name(bridge: str) -> str:
+    return f"ha-{bridge}"
+
+
+def network_xml(bridge: str) -> str:
+    """A libvirt network over an existing OVS bridge (libvirt formatnetwork, 'bridge' mode)."""
+    return (
+        f"<network>\n  <name>{network_name(bridge)}</name>\n  <forward mode='bridge'/>\n"
+        f"  <bridge name='{bridge}'/>\n  <virtualport type='openvswitch'/>\n</network>\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,10 +145,11 @@ class Scenario:
                         "type=patch",
                         f"options:peer={inner}",
                     )
+        for h in sorted({m.host for m in self.members if m.via_network}):
+            for _, bridge, _ in PAIRS:
+                _define_network(lab.hosts[h], network_xml(bridge))
         for m in self.members:
-            lab.hosts[m.host].define_domain(
-                firewall_domain_xml(m.domain, m.nics, machine=m.machine), start=m.start
-            )
+            lab.hosts[m.host].define_domain(m.xml(), start=m.start)
         for h, package in self.package_installed:
             lab.hosts[h].set_package_installed(package, True)
         for h, ifname in self.promisc_off:
@@ -133,11 +164,26 @@ def reset(lab: Lab) -> None:
         _reset_host(host)
 
 
+def _define_network(host: LabHost, xml: str) -> None:
+    path = host.hostdir / "network.xml"
+    path.write_text(xml)
+    try:
+        host.virsh("net-define", str(path))
+    finally:
+        path.unlink(missing_ok=True)
+    name = xml.split("<name>")[1].split("</name>")[0]
+    host.virsh("net-start", name)
+
+
 def _reset_host(host: LabHost) -> None:
     for uuid in host.virsh("list", "--uuid").split():
         host.virsh("destroy", uuid)
     for uuid in host.virsh("list", "--all", "--uuid").split():
         host.virsh("undefine", uuid)
+    for uuid in host.virsh("net-list", "--uuid").split():
+        host.virsh("net-destroy", uuid)
+    for uuid in host.virsh("net-list", "--all", "--uuid").split():
+        host.virsh("net-undefine", uuid)
     for bridge in host.ovs_vsctl("list-br").split():
         host.ovs_vsctl("--if-exists", "del-br", bridge)
     for ifname in UPLINK:
@@ -280,6 +326,39 @@ SCENARIOS: dict[str, Scenario] = {
             tuple(replace(m, nics=_nics((101, 101))) for m in _TWO),  # type: ignore[arg-type]
             vendor="fortigate",
             expected=_variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
+        ),
+        Scenario(
+            "q35-ok",
+            "single-ok on q35 machines: each NIC behind its own pcie-root-port",
+            tuple(
+                replace(
+                    m,
+                    machine="q35",
+                    nics=tuple(replace(n, slot=k + 1) for k, n in enumerate(m.nics)),
+                )
+                for m in _SINGLE
+            ),  # type: ignore[arg-type]
+            expected=SINGLE_OK,
+        ),
+        Scenario(
+            "network-ok",
+            "single-ok, NICs through libvirt networks (forward bridge) with OVS virtualport",
+            tuple(replace(m, via_network=True) for m in _SINGLE),  # type: ignore[arg-type]
+            expected=SINGLE_OK,
+        ),
+        Scenario(
+            "mac-filter",
+            "single-ok, but fw-slave's If1 NIC has <filterref filter='clean-traffic'/> (nests "
+            "no-mac-spoofing); defined, not started (no ebtables here)",
+            (
+                _SINGLE[0],
+                replace(
+                    _SINGLE[1],
+                    nics=_with(_SINGLE[1].nics, 0, filterref="clean-traffic"),
+                    start=False,
+                ),
+            ),
+            expected=_variant(SINGLE_OK, KVMHA_HB_002__fw_slave="fail"),
         ),
         Scenario(
             "unreachable",

@@ -160,8 +160,8 @@ class KvmhaItem(pytest.Item):
         super().__init__(**kwargs)
         self.finding = finding
         self.add_marker(pytest.mark.kvmha)
-        self.keywords[finding.check.id] = True
-        self.keywords[str(finding.check.severity)] = True
+        # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
+        self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
         self.user_properties.append(("severity", str(finding.check.severity)))
         self.user_properties.append(("status", finding.status))
         if finding.status == SKIP:  # reported at the item's location, not the plugin's

@@ -77,6 +77,7 @@ if [ -z "@SKIP_VIRSH@" ]; then
     V="virsh -q -c qemu:///system"
     sec virsh-domains $V list --all --uuid
     sec virsh-active $V list --uuid
+    sec virsh-paused $V list --state-paused --uuid
     for u in $($V list --all --uuid 2>/dev/null); do
       case $u in *[!0-9a-fA-F-]*) continue;; esac
       sec "domain-inactive/$u" $V dumpxml --inactive "$u"
@@ -297,6 +298,8 @@ def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
         active = [d.UUIDString() for d in doms if d.isActive()]
         bundle.sections["virsh-domains"] = Section("\n".join(uuids) + "\n")
         bundle.sections["virsh-active"] = Section("\n".join(active) + "\n")
+        paused = [d.UUIDString() for d in doms if d.state()[0] == libvirt.VIR_DOMAIN_PAUSED]
+        bundle.sections["virsh-paused"] = Section("".join(u + "\n" for u in paused))
         for d in doms:
             u = d.UUIDString()
             bundle.sections[f"domain-inactive/{u}"] = Section(

@@ -76,6 +76,8 @@ class Domain:
     controllers: tuple[PciController, ...]
     source: str  # "live" or "inactive": which XML the facts were read from
     inactive_nics: tuple[DomainNic, ...] | None = None
+    paused: bool = False
+    inactive_xml: str = field(default="", repr=False, compare=False)  # raw, for plans and restores
 
     @property
     def is_q35(self) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class ClusterSpec:
     members: tuple[MemberSpec, ...]
     pairs: tuple[PairSpec, ...]
     discovered: bool = False
+    # Provisioning only (two servers): each host's physical uplink, and the bridge that trunks it.
+    uplinks: Mapping[str, str] = field(default_factory=dict)
+    trunk_bridge: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -148,9 +151,10 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
         for key in table:
-            if key not in ("vendor", "heartbeat", "members", "pairs"):
+            if key not in ("vendor", "heartbeat", "members", "pairs", "uplinks", "trunk_bridge"):
                 raise InventoryError(
-                    f"{where}: unknown key '{key}' (expected vendor, heartbeat, members, pairs)"
+                    f"{where}: unknown key '{key}' "
+                    "(expected vendor, heartbeat, members, pairs, uplinks, trunk_bridge)"
                 )
         vendor = _str(table, "vendor", where) or ""
         if vendor not in VENDORS:
@@ -201,7 +205,20 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             )
         if len({p.name for p in pairs}) != len(pairs):
             raise InventoryError(f"{where}: pair names must be unique")
-        clusters.append(ClusterSpec(cname, vendor, heartbeat, tuple(members), tuple(pairs)))
+        uplinks = table.get("uplinks", {})
+        if not isinstance(uplinks, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in uplinks.items()
+        ):
+            raise InventoryError(f"{where}: key 'uplinks' must be a table host = \"ifname\"")
+        for host in uplinks:
+            if host not in host_names:
+                raise InventoryError(f"{where}: key 'uplinks' names unknown host {host!r}")
+        clusters.append(
+            ClusterSpec(
+                cname, vendor, heartbeat, tuple(members), tuple(pairs), False, dict(uplinks),
+                _str(table, "trunk_bridge", where, required=False),
+            )
+        )
     return Inventory(tuple(hosts), tuple(clusters), source)
 
 

@@ -7,6 +7,7 @@ goes into ``HostFacts.problems`` under the section's name, so checks report ``er
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -448,15 +449,15 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
 def _domains(s: Mapping[str, Section], problems: dict[str, str], host: str) -> dict[str, Domain]:
     uuids = _uuid_list(_section_ok(s, "virsh-domains").stdout)
     active = set(_uuid_list(s["virsh-active"].stdout)) if "virsh-active" in s else set()
+    paused = set(_uuid_list(s["virsh-paused"].stdout)) if "virsh-paused" in s else set()
     domains: dict[str, Domain] = {}
     for uuid in uuids:
         live_name = f"domain-live/{uuid}"
         inactive_name = f"domain-inactive/{uuid}"
         try:
-            inactive = parse_domain(
-                _section_ok(s, inactive_name).stdout, source="inactive", what=inactive_name
-            )
-            dom = inactive
+            inactive_text = _section_ok(s, inactive_name).stdout
+            inactive = parse_domain(inactive_text, source="inactive", what=inactive_name)
+            dom = replace(inactive, inactive_xml=inactive_text)
             if uuid in active:
                 live = parse_domain(_section_ok(s, live_name).stdout, source="live", what=live_name)
                 dom = Domain(
@@ -468,6 +469,8 @@ def _domains(s: Mapping[str, Section], problems: dict[str, str], host: str) -> d
                     live.controllers,
                     "live",
                     inactive_nics=inactive.nics,
+                    paused=uuid in paused,
+                    inactive_xml=inactive_text,
                 )
         except FactError as exc:
             # A broken domain is reported under its UUID; the others are still audited.

@@ -194,7 +194,7 @@ class CollectOptions:
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
 
 
-def _testinfra_host(spec: str, options: CollectOptions) -> Any:
+def testinfra_host(spec: str, options: CollectOptions) -> Any:
     import testinfra
 
     kwargs: dict[str, Any] = {"timeout": int(options.timeout)}
@@ -233,7 +233,7 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         boundary, skip_links=scheme in ("local", ""), skip_virsh=bool(target.libvirt_uri)
     )
     command = "sh -c " + shlex.quote(script)
-    host = _testinfra_host(target.spec, options)
+    host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
     try:
         result = host.run(command)

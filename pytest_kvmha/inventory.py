@@ -215,7 +215,13 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 raise InventoryError(f"{where}: key 'uplinks' names unknown host {host!r}")
         clusters.append(
             ClusterSpec(
-                cname, vendor, heartbeat, tuple(members), tuple(pairs), False, dict(uplinks),
+                cname,
+                vendor,
+                heartbeat,
+                tuple(members),
+                tuple(pairs),
+                False,
+                dict(uplinks),
                 _str(table, "trunk_bridge", where, required=False),
             )
         )

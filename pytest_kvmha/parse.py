@@ -7,8 +7,8 @@ goes into ``HostFacts.problems`` under the section's name, so checks report ``er
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 

@@ -72,6 +72,7 @@ class Scenario:
     package_installed: tuple[tuple[int, str], ...] = ()  # (host, package)
     promisc_off: tuple[tuple[int, str], ...] = ()  # (host, ifname)
     unreachable: tuple[int, ...] = ()  # hosts whose sshd is stopped
+    bare: bool = False  # no OVS bridges at all; on two servers the wire stays outside OVS
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
@@ -104,18 +105,25 @@ class Scenario:
             ]
             if self.two_servers:
                 lines.append(f"vlan = {vlan}")
+        if self.two_servers:  # for provisioning: which NIC joins the servers, and where
+            i = lines.index("]")
+            lines[i + 1 : i + 1] = [
+                f'uplinks = {{ {HOSTS[0]} = "{UPLINK[0]}", {HOSTS[1]} = "{UPLINK[1]}" }}',
+                f'trunk_bridge = "{TRUNK_BRIDGE}"',
+            ]
         return "\n".join(lines) + "\n"
 
     def build(self, lab: Lab) -> None:
         """Create the scenario on a started, empty lab (see :func:`reset`)."""
         hosts = {m.host for m in self.members}
-        for h in hosts:
+        for h in hosts if not self.bare else ():
             host = lab.hosts[h]
             for _, bridge, _ in PAIRS:
                 host.add_bridge(bridge)
         if self.two_servers:
             a, b = lab.hosts[0], lab.hosts[1]
             lab.wire(a, UPLINK[0], b, UPLINK[1])
+        if self.two_servers and not self.bare:
             trunks = "trunks=[" + ",".join(str(v) for _, _, v in PAIRS) + "]"
             for host, uplink in ((a, UPLINK[0]), (b, UPLINK[1])):
                 host.add_bridge(TRUNK_BRIDGE)
@@ -247,6 +255,14 @@ def _variant(base: Mapping[Key, str], **changes: str) -> dict[Key, str]:
     return out
 
 
+def _bare_two() -> dict[Key, str]:
+    e = dict(TWO_OK)
+    for key in e:
+        if key[0] in ("KVMHA-HB-001", "KVMHA-OVS-002", "KVMHA-VIRT-001", "KVMHA-VLAN-001", "KVMHA-VLAN-002"):
+            e[key] = "fail"
+    return e
+
+
 def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
@@ -359,6 +375,39 @@ SCENARIOS: dict[str, Scenario] = {
                 ),
             ),
             expected=_variant(SINGLE_OK, KVMHA_HB_002__fw_slave="fail"),
+        ),
+        Scenario(
+            "q35-misaligned",
+            "q35-ok, but fw-slave's If2 NIC sits behind root port 5 (bus 0x05), not 2",
+            (
+                replace(
+                    _SINGLE[0],
+                    machine="q35",
+                    nics=tuple(replace(n, slot=k + 1) for k, n in enumerate(_SINGLE[0].nics)),
+                ),
+                replace(
+                    _SINGLE[1],
+                    machine="q35",
+                    nics=(replace(_SINGLE[1].nics[0], slot=1), replace(_SINGLE[1].nics[1], slot=5)),
+                ),
+            ),
+            expected=_variant(SINGLE_OK, KVMHA_VIRT_002__If2="fail"),
+        ),
+        Scenario(
+            "two-bare",
+            "two servers with nothing set up: no OVS bridges, NICs on unknown bridges without "
+            "virtualport or VLAN (so stopped), the wire between the servers outside OVS",
+            tuple(
+                replace(
+                    m,
+                    nics=tuple(replace(n, vlan=None, virtualport=False) for n in m.nics),
+                    start=False,
+                )
+                for m in _TWO
+            ),  # type: ignore[arg-type]
+            vendor="fortigate",
+            bare=True,
+            expected=_bare_two(),
         ),
         Scenario(
             "unreachable",

@@ -63,13 +63,16 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
         return skipped(
             f"single-server cluster: no physical uplinks on {', '.join(bridges)} of {host.name}"
         )
+    # A port's netdevs are its interfaces (a bond has several, none named like the port).
+    nics = [(i.name, port, br) for port, br in ports for i in port.interfaces]
     bad, missing = [], []
-    for port, br in ports:
-        link = links.get(port.name)
+    for name, port, br in nics:
+        link = links.get(name)
+        where = f"port {port.name} on {br.name}" if name != port.name else f"on {br.name}"
         if link is None:
-            missing.append(f"{port.name} (on {br.name})")
+            missing.append(f"{name} ({where})")
         elif not link.promiscuous:
-            bad.append(f"{port.name} (on {br.name}, promiscuity {link.promiscuity})")
+            bad.append(f"{name} ({where}, promiscuity {link.promiscuity})")
     if bad or missing:
         problems = []
         if bad:
@@ -81,13 +84,13 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
             expected="every physical uplink promiscuous (PROMISC flag or promiscuity > 0)",
             found="; ".join(problems),
             remediation="\n".join(
-                f"ip link set dev {shlex.quote(p.name)} promisc on"
-                for p, _ in ports
-                if (links.get(p.name) and not links[p.name].promiscuous)
+                f"ip link set dev {shlex.quote(name)} promisc on"
+                for name, _, _ in nics
+                if (link := links.get(name)) is not None and not link.promiscuous
             )
             or None,
         )
-    return passed(f"{host.name}: uplinks promiscuous: {', '.join(p.name for p, _ in ports)}")
+    return passed(f"{host.name}: uplinks promiscuous: {', '.join(n for n, _, _ in nics)}")
 
 
 def _nested_filters(host: HostFacts, name: str) -> list[str]:
@@ -95,7 +98,7 @@ def _nested_filters(host: HostFacts, name: str) -> list[str]:
     filters = host.nwfilters
     if filters is None:
         raise MissingFacts(host.problems.get("nwfilters", f"{host.name}: no nwfilter facts"))
-    todo, seen = [(name, [name])], set()
+    todo, seen, undefined = [(name, [name])], set(), []
     while todo:
         current, chain = todo.pop()
         if current in SPOOFING_FILTERS:
@@ -105,8 +108,13 @@ def _nested_filters(host: HostFacts, name: str) -> list[str]:
         seen.add(current)
         flt = filters.get(current)
         if flt is None:
-            raise MissingFacts(f"{host.name}: nwfilter {current!r} is referenced but not defined")
+            undefined.append(current)  # keep walking: a spoofing filter elsewhere still counts
+            continue
         todo += [(ref, chain + [ref]) for ref in flt.references]
+    if undefined:
+        raise MissingFacts(
+            f"{host.name}: nwfilter {', '.join(repr(u) for u in undefined)} is referenced but not defined"
+        )
     return []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from pytest_kvmha.facts import HostFacts
+from pytest_kvmha.facts import HostFacts, OvsPort
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.topology import Cluster, Placement, uplinks
@@ -49,7 +49,9 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
         problems.append("VLANs differ between the servers")
     if pair.vlan is not None and vlans != {pair.vlan}:
         problems.append(f"declared VLAN is {pair.vlan}")
-    mine = pair.vlan if pair.vlan is not None else next(iter(vlans - {None}), None)
+    # Without a declared VLAN the first member's (the master's) is the reference.
+    first = next((p.vlan for _, _, p in placed if p.vlan is not None), None)
+    mine = pair.vlan if pair.vlan is not None else first
     if mine is not None:
         for k, other in enumerate(cluster.pairs()):
             if k != index and any(p.vlan == mine for _, _, p in pair_vlans(cluster, k)):
@@ -112,9 +114,7 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
                     for port, _ in ups
                 )
                 problems.append(f"pair {pair.name}: VLAN {vlan} not carried by {names}")
-                fixes += [
-                    f"ovs-vsctl add port {shlex.quote(port.name)} trunks {vlan}" for port, _ in ups
-                ]
+                fixes += [_carry(port, vlan) for port, _ in ups]
             else:
                 carried.append(f"{vlan}")
     if problems:
@@ -127,3 +127,12 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
     if not carried:
         return skipped(f"no pair has a VLAN on {host.name} (see KVMHA-VLAN-001): nothing to trunk")
     return passed(f"{host.name}: uplinks carry VLANs {', '.join(sorted(set(carried), key=int))}")
+
+
+def _carry(port: OvsPort, vlan: int) -> str:
+    """The command that makes ``port`` carry ``vlan`` tagged."""
+    p = shlex.quote(port.name)
+    if port.effective_vlan_mode in ("access", "dot1q-tunnel"):
+        trunks = ",".join(str(v) for v in sorted({*port.trunks, vlan}))
+        return f"ovs-vsctl clear port {p} tag -- set port {p} vlan_mode=trunk trunks={trunks}"
+    return f"ovs-vsctl add port {p} trunks {vlan}"

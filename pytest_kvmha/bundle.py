@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "kvmha-bundle/1"
+MISSING_RC = -1  # a section listed in bundle.json whose file is gone: damaged evidence
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
@@ -110,7 +111,7 @@ class EvidenceBundle:
             if not isinstance(rc, int):
                 raise BundleError(f"{meta_path}: section {name!r} field 'rc' must be an integer")
             sections[name] = Section(
-                stdout, str(info.get("stderr", "")), -1 if info.get("missing") else rc
+                stdout, str(info.get("stderr", "")), MISSING_RC if info.get("missing") else rc
             )
         return cls(
             host=str(meta.get("host") or directory.name),

@@ -146,8 +146,10 @@ class OvsPort:
         mode = self.effective_vlan_mode
         if mode in ("access", "dot1q-tunnel"):
             return False
-        if mode in ("native-untagged",) and self.tag == vlan:
-            return False
+        if self.tag == vlan:
+            # OVS always trunks a port's native VLAN: tagged on native-tagged, untagged on
+            # native-untagged (then it does not cross the link tagged).
+            return mode == "native-tagged"
         return not self.trunks or vlan in self.trunks
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from .bundle import EvidenceBundle, Section
+from .bundle import MISSING_RC, EvidenceBundle, Section
 from .facts import (
     Domain,
     DomainNic,
@@ -103,6 +103,8 @@ def parse_domain(xml: str, *, source: str, what: str) -> Domain:
     uuid = root.findtext("uuid")
     if not name or not uuid:
         raise FactError(f"{what}: <domain> without <name> or <uuid>")
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise FactError(f"{what}: domain name {name!r} contains control characters")
     os_type = root.find("os/type")
     nics: list[DomainNic] = []
     for index, el in enumerate(root.findall("devices/interface")):
@@ -249,18 +251,26 @@ def _str_map(value: Any) -> Mapping[str, str]:
     return MappingProxyType({})
 
 
+def _present(sections: Mapping[str, Section], name: str) -> Section | None:
+    """A section, or None if it was not collected; raises if the bundle lost its file."""
+    sec = sections.get(name)
+    if sec is not None and sec.rc == MISSING_RC:
+        raise FactError(f"{name}: {sec.stderr}")
+    return sec
+
+
 def build_ovs(sections: Mapping[str, Section]) -> OvsState:
-    version_sec = sections.get("ovs-version")
+    version_sec = _present(sections, "ovs-version")
     if version_sec is None:
         raise FactError("ovs-version: section missing from bundle")
     if version_sec.rc == 127 or (version_sec.rc != 0 and "not found" in version_sec.stderr):
         return OvsState(False, False, False, None, (), problem="ovs-vsctl: command not found")
     version = version_sec.stdout.strip().splitlines()[0] if version_sec.stdout.strip() else None
-    vswitchd = sections.get("ovs-vswitchd")
+    vswitchd = _present(sections, "ovs-vswitchd")
     vswitchd_ok = vswitchd is not None and vswitchd.rc == 0
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in ("Open_vSwitch", "Bridge", "Port", "Interface"):
-        sec = sections.get(f"ovs-{table}")
+        sec = _present(sections, f"ovs-{table}")
         if sec is None:
             raise FactError(f"ovs-{table}: section missing from bundle")
         if sec.rc != 0:
@@ -365,6 +375,18 @@ def parse_links(text: str) -> dict[str, Link]:
     return links
 
 
+DPKG_PRESENT = frozenset(
+    {
+        "installed",
+        "unpacked",
+        "half-installed",
+        "half-configured",
+        "triggers-awaited",
+        "triggers-pending",
+    }
+)
+
+
 def parse_packages(text: str) -> PackageState:
     lines = text.splitlines()
     if not lines or not lines[0].startswith("manager="):
@@ -380,7 +402,10 @@ def parse_packages(text: str) -> PackageState:
         name, rc, status = parts[0], parts[1], parts[2] if len(parts) > 2 else ""
         if manager == "dpkg":
             # 'install ok installed' vs e.g. 'deinstall ok config-files' (removed, not purged)
-            installed[name] = rc == "0" and status.split()[-1:] == ["installed"]
+            # 'install ok installed'; also unpacked/half-* states: brctl is on disk then.
+            # 'deinstall ok config-files' (removed, not purged) and 'not-installed' are absent.
+            state = status.split()[-1] if status.split() else ""
+            installed[name] = rc == "0" and state in DPKG_PRESENT
         else:
             installed[name] = rc == "0"
     return PackageState(manager, MappingProxyType(installed))
@@ -390,7 +415,7 @@ def parse_packages(text: str) -> PackageState:
 
 
 def _section_ok(sections: Mapping[str, Section], name: str) -> Section:
-    sec = sections.get(name)
+    sec = _present(sections, name)
     if sec is None:
         raise FactError(f"{name}: section missing from bundle")
     if sec.rc != 0:
@@ -422,7 +447,14 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         return lines[0].strip() if lines else None
 
     identity = attempt("identity", lambda: first_line("identity"))
-    packages = attempt("packages", lambda: parse_packages(_section_ok(s, "packages").stdout))
+
+    def packages_section() -> str:
+        sec = _present(s, "packages")
+        if sec is not None and sec.stdout.startswith("manager=none"):
+            return sec.stdout  # older collectors exited 3 there: still a clear answer
+        return _section_ok(s, "packages").stdout
+
+    packages = attempt("packages", lambda: parse_packages(packages_section()))
     ovs = attempt("ovs", lambda: build_ovs(s))
     links = attempt("links", lambda: parse_links(_section_ok(s, "links").stdout))
     domains: dict[str, Domain] | None = attempt(
@@ -448,8 +480,11 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
 
 def _domains(s: Mapping[str, Section], problems: dict[str, str], host: str) -> dict[str, Domain]:
     uuids = _uuid_list(_section_ok(s, "virsh-domains").stdout)
-    active = set(_uuid_list(s["virsh-active"].stdout)) if "virsh-active" in s else set()
-    paused = set(_uuid_list(s["virsh-paused"].stdout)) if "virsh-paused" in s else set()
+    active = set(_uuid_list(_section_ok(s, "virsh-active").stdout))
+    # virsh-paused came later than bundle schema 1: older recordings lack it
+    paused = (
+        set(_uuid_list(_section_ok(s, "virsh-paused").stdout)) if "virsh-paused" in s else set()
+    )
     domains: dict[str, Domain] = {}
     for uuid in uuids:
         live_name = f"domain-live/{uuid}"

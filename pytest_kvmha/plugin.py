@@ -21,6 +21,16 @@ HELP_RECORD = (
 )
 HELP_FAIL_ON = "Lowest severity whose failed findings fail their test item: critical|high|medium|low|info (default: medium)."
 HELP_LIST = "Print the check catalogue (id, severity, title) and exit."
+HELP_PLAN = "Pre-change validation: plan the clusters of WANTED.toml against the current facts, audit the result in memory (no host is touched), report fixed/introduced findings."
+HELP_BASELINE = (
+    "Compare this audit with an earlier JSON report: new, resolved and unchanged findings."
+)
+HELP_DATAPATH = (
+    "datapath_type for bridges that plans create: system (kernel, default) or netdev (userspace)."
+)
+HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked kvmha_destructive); otherwise plans are only printed."
+HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
+HELP_NO_ITEMS = "Do not add audit items (the fixtures still use the inventory)."
 
 STATE = pytest.StashKey["KvmhaState"]()
 
@@ -39,6 +49,11 @@ class KvmhaState:
     rounds: dict[str, int] = field(default_factory=dict)
     inventory: Any = None
     inventory_path: str | None = None
+    wanted: Any = None  # inventory.Inventory of --kvmha-plan
+    whatif: Any = None  # whatif.WhatIf
+    whatif_selected: list[Finding] = field(default_factory=list)
+    baseline: Any = None  # {key: status} of --kvmha-baseline
+    baseline_path: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
 
 
@@ -52,6 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-record", metavar="DIR", help=HELP_RECORD)
     group.addoption("--kvmha-fail-on", metavar="SEVERITY", help=HELP_FAIL_ON)
     group.addoption("--kvmha-list-checks", action="store_true", help=HELP_LIST)
+    group.addoption("--kvmha-plan", metavar="WANTED.toml", help=HELP_PLAN)
+    group.addoption("--kvmha-baseline", metavar="BEFORE.json", help=HELP_BASELINE)
+    group.addoption("--kvmha-datapath", metavar="TYPE", help=HELP_DATAPATH)
+    group.addoption("--kvmha-allow-provision", action="store_true", help=HELP_ALLOW)
+    group.addoption("--kvmha-backup-dir", metavar="DIR", help=HELP_BACKUPS)
+    group.addoption("--kvmha-no-audit-items", action="store_true", help=HELP_NO_ITEMS)
+    parser.addini("kvmha_datapath", HELP_DATAPATH, default="system")
     parser.addini("kvmha_hosts", HELP_HOST, type="linelist", default=[])
     parser.addini("kvmha_inventory", HELP_INVENTORY, default="")
     parser.addini("kvmha_ssh_config", HELP_SSH_CONFIG, default="")
@@ -65,12 +87,18 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     value = config.getoption(f"kvmha_{name}")
     if value:
         return str(value)
+    if name in ("plan", "baseline"):
+        return None
     ini = config.getini(f"kvmha_{name}")
     if not ini:
         return None
     if name in ("inventory", "ssh_config", "ssh_identity_file", "report") and config.inipath:
         return str(config.inipath.parent / str(ini))
     return str(ini)
+
+
+def datapath(config: pytest.Config) -> str:
+    return str(config.getoption("kvmha_datapath") or config.getini("kvmha_datapath") or "system")
 
 
 def _hosts(config: pytest.Config) -> list[str]:
@@ -91,18 +119,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kvmha: an audit finding of pytest-kvmha")
     if hasattr(config, "workerinput"):  # xdist worker: the controller reports
         return
-    if not (_hosts(config) or _opt(config, "inventory")):
+    config.addinivalue_line(
+        "markers", "kvmha_destructive: the test changes live hosts through kvmha_provision"
+    )
+    config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
+    if not (_hosts(config) or _opt(config, "inventory") or config.getoption("kvmha_plan")):
         return
     try:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:
         raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
-    for name in ("ssh_config", "ssh_identity_file", "inventory"):
+    for name in ("ssh_config", "ssh_identity_file", "inventory", "plan", "baseline"):
         path = _opt(config, name)
         if path and not Path(path).is_file():
             raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
     report = _opt(config, "report")
-    config.stash[STATE] = KvmhaState(fail_on, Path(report) if report else None)
+    state = KvmhaState(fail_on, Path(report) if report else None)
+    baseline = config.getoption("kvmha_baseline")
+    if baseline:
+        import json
+
+        from .whatif import load_baseline
+
+        try:
+            state.baseline = load_baseline(json.loads(Path(baseline).read_text()), baseline)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
+        state.baseline_path = baseline
+    config.stash[STATE] = state
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
@@ -113,11 +157,19 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .parse import parse_bundle
 
     inv_path = _opt(config, "inventory")
+    wanted_path = config.getoption("kvmha_plan")
     try:
-        inventory = load_inventory(inv_path) if inv_path else inventory_from_specs(_hosts(config))
+        wanted = load_inventory(wanted_path) if wanted_path else None
+        if inv_path:
+            inventory = load_inventory(inv_path)
+        elif _hosts(config) or wanted is None:
+            inventory = inventory_from_specs(_hosts(config))
+        else:
+            inventory, inv_path = wanted, wanted_path
     except InventoryError as exc:
         state.errors.append(str(exc))
         raise pytest.UsageError(str(exc)) from None
+    state.wanted = wanted
     state.inventory = inventory
     if inv_path:
         state.inventory_path = inv_path
@@ -137,7 +189,14 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             except Exception as exc:  # recording must not cost the audit
                 state.errors.append(f"--kvmha-record: {b.host}: {exc}")
     hosts = [parse_bundle(b) for b in bundles]
-    state.audit = audit(discover_checks(), inventory, hosts)
+    checks = discover_checks()
+    state.audit = audit(checks, inventory, hosts)
+    if wanted is not None:
+        from .whatif import what_if
+
+        state.whatif = what_if(
+            checks, hosts, wanted.clusters, state.audit.findings, datapath_type=datapath(config)
+        )
 
 
 class KvmhaCollector(pytest.Collector):
@@ -145,10 +204,35 @@ class KvmhaCollector(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         state = self.config.stash[STATE]
-        return [
-            KvmhaItem.from_parent(self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f)
-            for f in state.audit.findings
-        ]
+        items: list[pytest.Item] = []
+        if not self.config.getoption("kvmha_no_audit_items"):
+            items += [
+                KvmhaItem.from_parent(
+                    self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f
+                )
+                for f in state.audit.findings
+            ]
+        if state.whatif is not None:
+            from .whatif import key_of
+
+            introduced = set(state.whatif.introduced)
+            for f in state.whatif.findings:
+                culprit = None
+                if key_of(f) in introduced:
+                    index = state.whatif.culprit.get(key_of(f))
+                    step = state.whatif.steps[index] if index is not None else None
+                    culprit = (
+                        f"introduced by the plan: step {index + 1} on {step.host}: {step.command.splitlines()[0]}"
+                        if step is not None
+                        else "introduced by the plan"
+                    )
+                nodeid = "kvmha-whatif/" + f.nodeid.split("/", 1)[1]
+                items.append(
+                    KvmhaItem.from_parent(
+                        self, name=nodeid, nodeid=nodeid, finding=f, whatif=True, culprit=culprit
+                    )
+                )
+        return items
 
 
 class KvmhaFinding(Exception):
@@ -156,9 +240,15 @@ class KvmhaFinding(Exception):
 
 
 class KvmhaItem(pytest.Item):
-    def __init__(self, *, finding: Finding, **kwargs: Any) -> None:
+    def __init__(
+        self, *, finding: Finding, whatif: bool = False, culprit: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.finding = finding
+        self.whatif = whatif
+        self.culprit = culprit  # what-if: the plan step that breaks a finding that passes today
+        if whatif:
+            self.extra_keyword_matches.add("whatif")
         self.add_marker(pytest.mark.kvmha)
         # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
         self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
@@ -175,7 +265,8 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         if f.status == FAIL:
             state = self.config.stash[STATE]
-            if f.check.severity >= state.fail_on:
+            # A regression a plan would introduce fails whatever its severity.
+            if f.check.severity >= state.fail_on or self.culprit:
                 raise KvmhaFinding(self._describe("failed"))
             warnings.warn(
                 KvmhaBelowThreshold(
@@ -188,7 +279,7 @@ class KvmhaItem(pytest.Item):
     def _describe(self, what: str) -> str:
         f = self.finding
         lines = [
-            f"{f.check.id} {what}: {f.check.title}",
+            ("what-if: " if self.whatif else "") + f"{f.check.id} {what}: {f.check.title}",
             f"  severity:    {f.check.severity}",
             f"  subject:     {f.subject}"
             + (f" (cluster {f.cluster})" if f.cluster else "")
@@ -199,6 +290,8 @@ class KvmhaItem(pytest.Item):
             lines.append(f"  found:       {f.found}")
         if f.expected:
             lines.append(f"  expected:    {f.expected}")
+        if self.culprit:
+            lines.append(f"  regression:  {self.culprit}")
         if what == "failed":
             fix = (f.remediation or f.check.remediation).splitlines()
             lines.append(f"  remediation: {fix[0]}")
@@ -239,7 +332,9 @@ def pytest_collection_modifyitems(
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is not None and state.audit is not None:
-        state.selected = [i.finding for i in session.items if isinstance(i, KvmhaItem)]
+        items = [i for i in session.items if isinstance(i, KvmhaItem)]
+        state.selected = [i.finding for i in items if not i.whatif]
+        state.whatif_selected = [i.finding for i in items if i.whatif]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -257,7 +352,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         errors=state.errors,
         rounds=state.rounds,
     )
+    if state.whatif is not None:
+        report["whatif"] = state.whatif.as_json()
+    if state.baseline is not None and audit is not None:
+        report["baseline"] = _baseline(state)
     write_report(state.report_path, report)
+
+
+def _baseline(state: KvmhaState) -> dict[str, Any]:
+    from .whatif import compare_status, key_json, key_of
+
+    diff = compare_status(state.baseline, {key_of(f): f.status for f in state.selected})
+    return {
+        "path": state.baseline_path,
+        "new": [key_json(k) for k in diff.introduced],
+        "resolved": [key_json(k) for k in diff.fixed],
+        "unchanged": [key_json(k) for k in diff.unchanged],
+    }
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -286,5 +397,42 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_line(
         f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)"
     )
+    if state.whatif is not None:
+        w = state.whatif
+        tr.section("kvmha what-if")
+        tr.write_line(
+            f"plan: {len(w.steps)} steps" + (f", {len(w.refused)} refused" if w.refused else "")
+        )
+        for i, step in enumerate(w.steps):
+            tr.write_line(f"  {i + 1:2}. [{step.host}] {step.command.splitlines()[0]}")
+        for r in w.refused:
+            tr.write_line(f"  refused: {r}", red=True)
+        for n in w.notes:
+            tr.write_line(f"  note: {n}", yellow=True)
+        tr.write_line(
+            f"after the change: {len(w.fixed)} fixed, {len(w.introduced)} introduced, "
+            f"{len(w.unchanged)} still failing",
+            red=bool(w.introduced),
+            green=not w.introduced,
+        )
+        for k in w.introduced:
+            index = w.culprit.get(k)
+            by = f" by step {index + 1}" if index is not None else ""
+            tr.write_line(f"  introduced{by}: {k[0]}[{k[3]}] ({k[2] or k[1]})", red=True)
+    if state.baseline is not None:
+        b = _baseline(state)
+        tr.write_line(
+            f"baseline {state.baseline_path}: {len(b['new'])} new, {len(b['resolved'])} resolved, "
+            f"{len(b['unchanged'])} unchanged"
+        )
+        for k in b["new"]:
+            tr.write_line(
+                f"  new: {k['check']}[{k['subject']}] ({k['cluster'] or k['host']})", red=True
+            )
+        for k in b["resolved"]:
+            tr.write_line(
+                f"  resolved: {k['check']}[{k['subject']}] ({k['cluster'] or k['host']})",
+                green=True,
+            )
     if state.report_path:
         tr.write_line(f"kvmha report: {state.report_path}")

@@ -258,7 +258,13 @@ def _variant(base: Mapping[Key, str], **changes: str) -> dict[Key, str]:
 def _bare_two() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in e:
-        if key[0] in ("KVMHA-HB-001", "KVMHA-OVS-002", "KVMHA-VIRT-001", "KVMHA-VLAN-001", "KVMHA-VLAN-002"):
+        if key[0] in (
+            "KVMHA-HB-001",
+            "KVMHA-OVS-002",
+            "KVMHA-VIRT-001",
+            "KVMHA-VLAN-001",
+            "KVMHA-VLAN-002",
+        ):
             e[key] = "fail"
     return e
 

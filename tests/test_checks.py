@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_kvmha.bundle import EvidenceBundle
 from pytest_kvmha.model import Severity
 from pytest_kvmha.scenarios import SCENARIOS
 
@@ -84,9 +85,14 @@ def drop_section(hb: HostBundle, name: str) -> None:
     (hb.dir / "sections" / name).unlink()
 
 
+def reload(hb: HostBundle) -> None:
+    """Re-read the bundle after edits on disk (HostBundle reads it once)."""
+    hb.bundle = EvidenceBundle.read(hb.dir)
+
+
 def domain_uuid(hb: HostBundle, domain: str) -> str:
     """The UUID of ``domain`` as its XML on disk says now (edits included)."""
-    hb.__init__(hb.dir)  # re-read the edited sections
+    reload(hb)  # re-read the edited sections
     (name,) = {n.split("/", 1)[1] for n in hb.domain_sections(domain)}
     return name
 
@@ -129,7 +135,7 @@ def remove_ovs_port(hb: HostBundle, port: str) -> None:
     hb.edit_json("ovs-Port", ports)
     hb.edit_json("ovs-Interface", ifaces)
     hb.edit_json("ovs-Bridge", bridges)
-    hb.__init__(hb.dir)  # re-read
+    reload(hb)
 
 
 def vm_ports(hb: HostBundle, uuid: str) -> list[str]:
@@ -150,7 +156,7 @@ def stop_domain(hb: HostBundle, domain: str) -> None:
     drop_section(hb, f"domain-live/{uuid}")
     for port in vm_ports(hb, uuid):
         remove_ovs_port(hb, port)
-    hb.__init__(hb.dir)
+    reload(hb)
 
 
 def undefine_domain(hb: HostBundle, domain: str) -> None:
@@ -159,7 +165,7 @@ def undefine_domain(hb: HostBundle, domain: str) -> None:
     stop_domain(hb, domain)
     drop_lines(hb, "virsh-domains", uuid)
     drop_section(hb, f"domain-inactive/{uuid}")
-    hb.__init__(hb.dir)
+    reload(hb)
 
 
 NIC = re.compile(r"    <interface type='[^']*'[^>]*>\n.*?    </interface>\n", re.S)
@@ -288,8 +294,11 @@ def test_pkg_bridge_utils_per_package_manager(
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        # what the collector prints on a host with none of dpkg/rpm/pacman/apk (pkgs returns 3)
-        (lambda hb: set_section(hb, "packages", stdout="manager=none\n", rc=3), "packages"),
+        # what older collectors printed on a host with none of dpkg/rpm/pacman/apk (exit 3)
+        (
+            lambda hb: set_section(hb, "packages", stdout="manager=none\n", rc=3),
+            "no known package manager",
+        ),
         (
             lambda hb: set_section(hb, "packages", stdout="manager=none\n"),
             "no known package manager",
@@ -317,23 +326,12 @@ def test_pkg_unknown_state_is_an_error(tmp_path: Path, edit: Any, message: str) 
     assert message in finding(result, PKG, "kvm-a").detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the collector's pkgs() exits 3 after 'manager=none', so parse._section_ok rejects "
-    "the section ('command failed (rc 3): ') before parse_packages can say there is no known "
-    "package manager: the helpful message is unreachable for real bundles",
-)
 def test_pkg_manager_none_as_collected_says_why(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     set_section(host(d, "kvm-a"), "packages", stdout="manager=none\n", rc=3)
     assert "no known package manager" in finding(run(d), PKG, "kvm-a").detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse.parse_packages treats dpkg 'install ok unpacked'/'half-configured' as "
-    "not installed although the package's files (brctl) are on disk",
-)
 def test_pkg_dpkg_unpacked_counts_as_installed(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     host(d, "kvm-a").edit(
@@ -937,12 +935,6 @@ def test_hb1_uplink_netdev_missing(tmp_path: Path) -> None:
     assert "no such host NIC: up-a (on br-trunk)" in finding(result, HB1, "kvm-a").detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: checks/heartbeat.py uplinks_promiscuous looks up the OVS *port* name in "
-    "`ip link`; an OVS bond port (add-bond br-trunk bond0 up-a eno3) has no netdev of that name, "
-    "its member interfaces must be checked instead",
-)
 def test_hb1_bond_uplink_members_are_checked(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-a")
@@ -1072,12 +1064,6 @@ def test_hb2_undefined_filter_is_an_error(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: checks/heartbeat.py _nested_filters raises MissingFacts on the first undefined "
-    "filter it pops, even when a spoofing filter is reachable through another reference: the "
-    "verdict depends on <filterref> order (error here, fail with the refs swapped)",
-)
 def test_hb2_spoofing_filter_found_despite_an_undefined_sibling(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
@@ -1196,12 +1182,6 @@ def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool)
         assert "VLAN 202 not carried by up-b" in finding(result, VLAN2, "kvm-b").detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: checks/vlan.py pair_vlan picks the wanted VLAN with next(iter(set)) when none "
-    "is declared: {102, 202} iterates 202 first, so the remediation retags the master's port "
-    "(vnet5 -> 202) instead of aligning the slave with the first member as VIRT-002/003 do",
-)
 def test_vlan1_undeclared_mismatch_remediation_follows_the_master(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
@@ -1280,12 +1260,6 @@ def test_vlan2_uplink_in_access_mode(tmp_path: Path) -> None:
     assert "pair If2: VLAN 102 not carried by up-a (access, trunks all)" in f.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: checks/vlan.py uplink_trunks suggests 'ovs-vsctl add port up-a trunks N' for an "
-    "access-mode uplink; OVS ignores trunks on an access port, so the fix must also change "
-    "vlan_mode/clear tag",
-)
 def test_vlan2_access_uplink_remediation_changes_the_mode(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     _access_uplink(host(d, "kvm-a"))
@@ -1293,12 +1267,6 @@ def test_vlan2_access_uplink_remediation_changes_the_mode(tmp_path: Path) -> Non
     assert "vlan_mode" in remediation or "clear port up-a tag" in remediation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: facts.OvsPort.carries_vlan ignores that OVS always trunks the native VLAN of a "
-    "native-tagged port (ofproto-dpif bundle_set: 'Force trunking the native VLAN'): tag=102 "
-    "trunks=[101] vlan_mode=native-tagged does carry 102, tagged",
-)
 def test_vlan2_native_tagged_uplink_carries_its_native_vlan(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-a")
@@ -1345,7 +1313,8 @@ def test_unreadable_bundle_json_errors_that_host_only(
     result = run(d)
     assert statuses(result) == expected("unreachable")
     (kvm_b,) = [h for h in result.hosts if h.name == "kvm-b"]
-    assert kvm_b.status == "error" and str(meta) in kvm_b.error and message in kvm_b.error
+    assert kvm_b.status == "error" and kvm_b.error is not None
+    assert str(meta) in kvm_b.error and message in kvm_b.error
     assert str(meta) in finding(result, PKG, "kvm-b").detail
     assert finding(result, PKG, "kvm-a").status == "pass"
 
@@ -1400,12 +1369,6 @@ def test_section_file_missing_on_disk_errors_what_depends_on_it(
     assert errors and all(str(path) in f.detail for f in errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse.build_ovs treats a recorded OVS table section that is missing on disk "
-    "(rc -1, 'missing from bundle') as 'ovs-vsctl list failed': OVS-001 reports the database "
-    "as not answering (fail) instead of an error for incomplete evidence",
-)
 @pytest.mark.parametrize("section", ["ovs-Port", "ovs-vswitchd"])
 def test_ovs_section_missing_on_disk_is_an_error_not_a_failure(
     tmp_path: Path, section: str
@@ -1415,12 +1378,6 @@ def test_ovs_section_missing_on_disk_is_an_error_not_a_failure(
     assert statuses(run(d))[(OVS1, "kvm-a")] == "error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse._domains reads virsh-active without _section_ok: when it is missing on "
-    "disk or failed (rc != 0) every domain is taken as stopped and judged from its inactive XML, "
-    "so the running domain's checks pass on missing evidence",
-)
 @pytest.mark.parametrize("how", ["missing-on-disk", "rc1"])
 def test_virsh_active_unknown_is_not_a_pass(tmp_path: Path, how: str) -> None:
     d = copy_scenario("two-ok", tmp_path)

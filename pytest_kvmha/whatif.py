@@ -1,0 +1,140 @@
+"""Pre-change validation: audit the hosts as a plan would leave them, without touching them,
+and compare audits (what-if, and ``--kvmha-baseline``). Pure: facts in, findings out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import run_checks
+from .facts import HostFacts
+from .inventory import ClusterSpec
+from .model import ERROR, FAIL, Check, Finding
+
+Key = tuple[str, str | None, str | None, str]  # (check, host, cluster, subject)
+BAD = (FAIL, ERROR)
+
+
+def key_of(f: Finding) -> Key:
+    return (f.check.id, f.host, f.cluster, f.subject)
+
+
+def key_json(k: Key) -> dict[str, str | None]:
+    return {"check": k[0], "host": k[1], "cluster": k[2], "subject": k[3]}
+
+
+@dataclass
+class WhatIf:
+    steps: list[Any]  # fixtures.actions.Step
+    refused: list[str]
+    notes: list[str]
+    findings: tuple[Finding, ...]
+    fixed: list[Key]
+    introduced: list[Key]
+    unchanged: list[Key]
+    culprit: dict[Key, int] = field(default_factory=dict)  # introduced finding -> step index
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "steps": [
+                {"host": s.host, "command": s.command, "reason": s.reason} for s in self.steps
+            ],
+            "refused": self.refused,
+            "notes": self.notes,
+            "findings": [f.as_json() for f in self.findings],
+            "fixed": [key_json(k) for k in self.fixed],
+            "introduced": [
+                {**key_json(k), "step": self.culprit[k] + 1 if k in self.culprit else None}
+                for k in self.introduced
+            ],
+            "unchanged": [key_json(k) for k in self.unchanged],
+        }
+
+
+def what_if(
+    checks: Sequence[Check],
+    hosts: Sequence[HostFacts],
+    wanted: Sequence[ClusterSpec],
+    now: Sequence[Finding],
+    *,
+    datapath_type: str = "system",
+) -> WhatIf:
+    """Plan every wanted cluster against the current facts, apply the plans in memory, audit."""
+    from .fixtures.actions import simulate_steps
+    from .fixtures.plan import PlanOptions, PlanRefused, plan_cluster
+
+    by_name = {h.name: h for h in hosts}
+    steps, refused, notes = [], [], []
+    for cluster in wanted:
+        try:
+            planned = plan_cluster(cluster, by_name, PlanOptions(datapath_type))
+        except PlanRefused as exc:
+            refused.append(str(exc))
+            continue
+        steps += planned.steps
+        notes += planned.notes
+        # Later clusters are planned against the state the earlier plans leave.
+        by_name = simulate_steps(planned.steps, by_name)
+    after_hosts = [by_name[h.name] for h in hosts]
+    after = run_checks(checks, after_hosts, wanted)
+    result = compare(now, after)
+    introduced = set(result.introduced)
+    if introduced:
+        # Name the step that breaks each: the first prefix of the plan after which it fails.
+        state = {h.name: h for h in hosts}
+        for index, step in enumerate(steps):
+            state = simulate_steps([step], state)
+            partial = run_checks(checks, [state[h.name] for h in hosts], wanted)
+            for f in partial:
+                k = key_of(f)
+                if k in introduced and f.status in BAD and k not in result.culprit:
+                    result.culprit[k] = index
+    return WhatIf(
+        steps,
+        refused,
+        notes,
+        after,
+        result.fixed,
+        result.introduced,
+        result.unchanged,
+        result.culprit,
+    )
+
+
+@dataclass
+class Comparison:
+    fixed: list[Key]
+    introduced: list[Key]
+    unchanged: list[Key]
+    culprit: dict[Key, int] = field(default_factory=dict)
+
+
+def compare(before: Iterable[Finding], after: Iterable[Finding]) -> Comparison:
+    return compare_status(
+        {key_of(f): f.status for f in before}, {key_of(f): f.status for f in after}
+    )
+
+
+def compare_status(before: Mapping[Key, str], after: Mapping[Key, str]) -> Comparison:
+    """Fixed: bad before, not after. Introduced: bad after and not bad before (new subjects
+    included). Unchanged: bad in both."""
+    fixed = sorted(k for k, s in before.items() if s in BAD and after.get(k) not in BAD)
+    introduced = sorted(k for k, s in after.items() if s in BAD and before.get(k) not in BAD)
+    unchanged = sorted(k for k, s in after.items() if s in BAD and before.get(k) in BAD)
+    return Comparison(fixed, introduced, unchanged)
+
+
+def load_baseline(report: Mapping[str, Any], source: str) -> dict[Key, str]:
+    """Findings of an earlier JSON report (schema kvmha-report/1)."""
+    if report.get("schema") != "kvmha-report/1" or not isinstance(report.get("findings"), list):
+        raise ValueError(f"{source}: not a kvmha-report/1 JSON report")
+    out: dict[Key, str] = {}
+    for i, f in enumerate(report["findings"]):
+        try:
+            out[(f["check"], f["host"], f["cluster"], f["subject"])] = f["status"]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"{source}: findings[{i}] lacks check/host/cluster/subject/status"
+            ) from None
+    return out

@@ -21,7 +21,7 @@ from pytest_kvmha.bundle import EvidenceBundle
 from pytest_kvmha.model import Severity
 from pytest_kvmha.scenarios import SCENARIOS
 
-from .bundlekit import HostBundle, copy_scenario, finding, run, statuses
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
 
 Key = tuple[str, str]
 
@@ -191,9 +191,21 @@ def drop_virtualport(xml: str) -> str:
     return re.sub(r"\s*<virtualport type='openvswitch'(/>|>.*?</virtualport>)", "", xml, flags=re.S)
 
 
+def live_nics(scenario: str, host_name: str, domain: str) -> tuple[str, list[tuple[str, str]]]:
+    """(uuid, [(MAC, vnet port), ...]) of a running domain in a recording: read, not hard-coded,
+    so the tests survive scripts/record-bundles.py."""
+    from pytest_kvmha.bundle import EvidenceBundle
+    from pytest_kvmha.parse import parse_bundle
+
+    facts = parse_bundle(EvidenceBundle.read(BUNDLES / scenario / host_name))
+    assert facts.domains is not None
+    dom = facts.domains[domain]
+    return dom.uuid, [(n.mac or "", n.target_dev or "") for n in dom.nics]
+
+
 # MACs and ports of the recordings
-A_IF1, A_IF2 = "52:54:00:ad:1b:a6", "52:54:00:f4:b8:26"  # two-ok fw-a: vnet4, vnet5 on kvm-a
-B_IF1, B_IF2 = "52:54:00:5a:b4:92", "52:54:00:34:1e:c9"  # two-ok fw-b: vnet0, vnet1 on kvm-b
+A_UUID, [(A_IF1, A_VNET1), (A_IF2, A_VNET2)] = live_nics("two-ok", "kvm-a", "fw-a")
+B_UUID, [(B_IF1, B_VNET1), (B_IF2, B_VNET2)] = live_nics("two-ok", "kvm-b", "fw-b")
 
 PKG = "KVMHA-PKG-001"
 OVS1, OVS2 = "KVMHA-OVS-001", "KVMHA-OVS-002"
@@ -460,7 +472,7 @@ def test_topo_nic_count_mismatch(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
     hb.edit_domain("fw-b", edit_nic(B_IF2, lambda _: ""))  # virsh detach-interface --config --live
-    remove_ovs_port(hb, "vnet1")
+    remove_ovs_port(hb, B_VNET2)
     result = run(d)
     assert statuses(result) == expected(
         "two-ok",
@@ -494,8 +506,8 @@ def add_third_member(d: Path, *, heartbeat: str = "broadcast") -> None:
     xml = (
         xml.replace("<name>fw-b</name>", "<name>fw-c</name>")
         .replace(uuid_b, uuid_c)
-        .replace(B_IF1, "52:54:00:5a:b4:93")
-        .replace(B_IF2, "52:54:00:34:1e:ca")
+        .replace(B_IF1, "52:54:00:ee:00:01")
+        .replace(B_IF2, "52:54:00:ee:00:02")
     )
     add_section(hb, f"domain-inactive/{uuid_c}", xml)
     hb.edit("virsh-domains", lambda t: t + uuid_c + "\n")
@@ -613,7 +625,7 @@ def test_topo_identity_unknown_is_an_error(tmp_path: Path, edit: Any, message: s
 
 # --- KVMHA-OVS-002 ---------------------------------------------------------------------------
 
-SLAVE_IF2 = "52:54:00:5f:98:8d"  # q35-ok fw-slave If2
+SLAVE_IF2 = live_nics("q35-ok", "kvm-a", "fw-slave")[1][1][0]
 
 
 def _single_ok_slave_if2(d: Path) -> tuple[HostBundle, str, str]:
@@ -689,12 +701,12 @@ def test_ovs2_shared_bridge_between_pairs(tmp_path: Path) -> None:
 
 def test_virt1_running_nic_without_ovs_port(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
-    remove_ovs_port(host(d, "kvm-b"), "vnet1")
+    remove_ovs_port(host(d, "kvm-b"), B_VNET2)
     result = run(d)
     assert statuses(result) == expected("two-ok", {(VIRT1, "fw-b:If2"): "fail"})
     f = finding(result, VIRT1, "fw-b:If2")
-    assert f"running, but no OVS port carries MAC {B_IF2} (target vnet1)" in f.detail
-    assert f.remediation.startswith("virsh edit fw-b  # NIC 52:54:00:34:1e:c9")
+    assert f"running, but no OVS port carries MAC {B_IF2} (target {B_VNET2})" in f.detail
+    assert f.remediation.startswith(f"virsh edit fw-b  # NIC {B_IF2}")
 
 
 def test_virt1_port_found_by_attached_mac_when_target_dev_differs(tmp_path: Path) -> None:
@@ -703,22 +715,24 @@ def test_virt1_port_found_by_attached_mac_when_target_dev_differs(tmp_path: Path
     edit_live(
         host(d, "kvm-b"),
         "fw-b",
-        lambda x: x.replace("<target dev='vnet1'/>", "<target dev='vnet9'/>"),
+        lambda x: x.replace(f"<target dev='{B_VNET2}'/>", "<target dev='vnet9'/>"),
     )
     result = run(d)
     assert statuses(result) == expected("two-ok")
-    assert "port vnet1" in finding(result, VIRT1, "fw-b:If2").detail
+    assert f"port {B_VNET2}" in finding(result, VIRT1, "fw-b:If2").detail
 
 
 def test_virt1_attached_mac_of_another_vm_is_not_this_nic(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
-    edit_live(hb, "fw-b", lambda x: x.replace("<target dev='vnet1'/>", "<target dev='vnet9'/>"))
+    edit_live(
+        hb, "fw-b", lambda x: x.replace(f"<target dev='{B_VNET2}'/>", "<target dev='vnet9'/>")
+    )
 
     def other_vm(doc: Any) -> None:
         h = doc["headings"]
         for r in doc["data"]:
-            if r[h.index("name")] == "vnet1":
+            if r[h.index("name")] == B_VNET2:
                 r[h.index("external_ids")] = [
                     "map",
                     [
@@ -1115,7 +1129,7 @@ def untag_vm_ports(hb: HostBundle, domain: str, ports: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("hosts", [("kvm-a",), ("kvm-a", "kvm-b")], ids=["one-server", "both"])
 def test_vlan1_tag_on_patch_port(tmp_path: Path, hosts: tuple[str, ...]) -> None:
     d = copy_scenario("two-ok", tmp_path)
-    vm = {"kvm-a": ("fw-a", ("vnet4", "vnet5")), "kvm-b": ("fw-b", ("vnet0", "vnet1"))}
+    vm = {"kvm-a": ("fw-a", (A_VNET1, A_VNET2)), "kvm-b": ("fw-b", (B_VNET1, B_VNET2))}
     for h in hosts:
         hb = host(d, h)
         untag_vm_ports(hb, *vm[h])
@@ -1129,13 +1143,13 @@ def test_vlan1_tag_on_patch_port(tmp_path: Path, hosts: tuple[str, ...]) -> None
 
 def test_vlan1_vm_ports_untagged(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
-    untag_vm_ports(host(d, "kvm-a"), "fw-a", ("vnet4", "vnet5"))
+    untag_vm_ports(host(d, "kvm-a"), "fw-a", (A_VNET1, A_VNET2))
     result = run(d)
     assert statuses(result) == expected("two-ok", {(VLAN1, "If1"): "fail", (VLAN1, "If2"): "fail"})
     f = finding(result, VLAN1, "If2")
     assert "untagged on fw-a@kvm-a" in f.detail
     assert f.found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
-    assert f.remediation == "ovs-vsctl set port vnet5 tag=102"
+    assert f.remediation == f"ovs-vsctl set port {A_VNET2} tag=102"
 
 
 @pytest.mark.parametrize(
@@ -1163,7 +1177,7 @@ def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool)
     if not declared:
         edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
     hb = host(d, "kvm-b")
-    hb.edit_ovs_row("Port", "vnet1", "tag", 202)
+    hb.edit_ovs_row("Port", B_VNET2, "tag", 202)
     hb.edit_domain(
         "fw-b", edit_nic(B_IF2, lambda b: b.replace("<tag id='102'/>", "<tag id='202'/>"))
     )
@@ -1177,7 +1191,7 @@ def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool)
     assert f.found == "fw-a@kvm-a: 102, fw-b@kvm-b: 202"
     if declared:
         assert "declared VLAN is 102" in f.detail
-        assert f.remediation == "ovs-vsctl set port vnet1 tag=102"
+        assert f.remediation == f"ovs-vsctl set port {B_VNET2} tag=102"
     else:
         assert "VLAN 202 not carried by up-b" in finding(result, VLAN2, "kvm-b").detail
 
@@ -1186,11 +1200,11 @@ def test_vlan1_undeclared_mismatch_remediation_follows_the_master(tmp_path: Path
     d = copy_scenario("two-ok", tmp_path)
     edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
     hb = host(d, "kvm-b")
-    hb.edit_ovs_row("Port", "vnet1", "tag", 202)
+    hb.edit_ovs_row("Port", B_VNET2, "tag", 202)
     hb.edit_domain(
         "fw-b", edit_nic(B_IF2, lambda b: b.replace("<tag id='102'/>", "<tag id='202'/>"))
     )
-    assert finding(run(d), VLAN1, "If2").remediation == "ovs-vsctl set port vnet1 tag=102"
+    assert finding(run(d), VLAN1, "If2").remediation == f"ovs-vsctl set port {B_VNET2} tag=102"
 
 
 def test_vlan1_declared_vlan_differs(tmp_path: Path) -> None:
@@ -1204,15 +1218,15 @@ def test_vlan1_declared_vlan_differs(tmp_path: Path) -> None:
     f = finding(result, VLAN1, "If1")
     assert "declared VLAN is 111" in f.detail
     assert f.remediation.splitlines() == [
-        "ovs-vsctl set port vnet4 tag=111",
-        "ovs-vsctl set port vnet0 tag=111",
+        f"ovs-vsctl set port {A_VNET1} tag=111",
+        f"ovs-vsctl set port {B_VNET1} tag=111",
     ]
 
 
 def test_vlan1_two_pairs_one_vlan(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     edit_toml(d, lambda t: t.replace("vlan = 102\n", ""))
-    for h, dom, mac, vnet in (("kvm-a", "fw-a", A_IF2, "vnet5"), ("kvm-b", "fw-b", B_IF2, "vnet1")):
+    for h, dom, mac, vnet in (("kvm-a", "fw-a", A_IF2, A_VNET2), ("kvm-b", "fw-b", B_IF2, B_VNET2)):
         hb = host(d, h)
         hb.edit_ovs_row("Port", vnet, "tag", 101)
         hb.edit_domain(
@@ -1335,7 +1349,7 @@ def test_unreadable_bundle_json_errors_that_host_only(
             },
         ),
         (
-            "domain-live/d888502e-7e55-4284-a9e4-a7f163e5d75d",
+            f"domain-live/{A_UUID}",
             {
                 (TOPO1, "edge-fw"): "error",
                 (OVS2, "If1"): "error",

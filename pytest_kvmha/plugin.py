@@ -195,7 +195,12 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         from .whatif import what_if
 
         state.whatif = what_if(
-            checks, hosts, wanted.clusters, state.audit.findings, datapath_type=datapath(config)
+            checks,
+            hosts,
+            wanted.clusters,
+            state.audit.findings,
+            current=state.audit.clusters,
+            datapath_type=datapath(config),
         )
 
 

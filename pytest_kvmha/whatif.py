@@ -58,9 +58,13 @@ def what_if(
     wanted: Sequence[ClusterSpec],
     now: Sequence[Finding],
     *,
+    current: Sequence[ClusterSpec] = (),
     datapath_type: str = "system",
 ) -> WhatIf:
-    """Plan every wanted cluster against the current facts, apply the plans in memory, audit."""
+    """Plan every wanted cluster against the current facts, apply the plans in memory, audit.
+
+    The audit after the change covers the wanted clusters and every current cluster that the
+    wanted file does not redefine: a plan for one cluster must not break another."""
     from .fixtures.actions import simulate_steps
     from .fixtures.plan import PlanOptions, PlanRefused, plan_cluster
 
@@ -76,8 +80,10 @@ def what_if(
         notes += planned.notes
         # Later clusters are planned against the state the earlier plans leave.
         by_name = simulate_steps(planned.steps, by_name)
+    names = {c.name for c in wanted}
+    audited = [*wanted, *(c for c in current if c.name not in names)]
     after_hosts = [by_name[h.name] for h in hosts]
-    after = run_checks(checks, after_hosts, wanted)
+    after = run_checks(checks, after_hosts, audited)
     result = compare(now, after)
     introduced = set(result.introduced)
     if introduced:
@@ -85,7 +91,7 @@ def what_if(
         state = {h.name: h for h in hosts}
         for index, step in enumerate(steps):
             state = simulate_steps([step], state)
-            partial = run_checks(checks, [state[h.name] for h in hosts], wanted)
+            partial = run_checks(checks, [state[h.name] for h in hosts], audited)
             for f in partial:
                 k = key_of(f)
                 if k in introduced and f.status in BAD and k not in result.culprit:

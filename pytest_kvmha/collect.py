@@ -72,30 +72,28 @@ else
   sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
 fi
 if [ -z "@SKIP_LINKS@" ]; then sec links ip -d -j link show; fi
+# vb NAME SUBCOMMAND UUID...: many dumps over ONE virsh connection, each after a marker
+# "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart).
+vb() {
+  n=$1; c=$2; shift 2; cmds=""
+  for u in "$@"; do
+    case $u in *[!0-9a-fA-F-]*) continue;; esac
+    cmds="$cmds echo $B:$u: ; $c $u ;"
+  done
+  if [ -n "$cmds" ]; then sec "batch-$n" $V "$cmds"; else sec "batch-$n" true; fi
+}
 if [ -z "@SKIP_VIRSH@" ]; then
   if command -v virsh >/dev/null 2>&1; then
     V="virsh -q -c qemu:///system"
-    sec virsh-domains $V list --all --uuid
-    sec virsh-active $V list --uuid
+    sec virsh-domains $V list --all --uuid; all=$(cat "$T/o")
+    sec virsh-active $V list --uuid; active=$(cat "$T/o")
     sec virsh-paused $V list --state-paused --uuid
-    for u in $($V list --all --uuid 2>/dev/null); do
-      case $u in *[!0-9a-fA-F-]*) continue;; esac
-      sec "domain-inactive/$u" $V dumpxml --inactive "$u"
-    done
-    for u in $($V list --uuid 2>/dev/null); do
-      case $u in *[!0-9a-fA-F-]*) continue;; esac
-      sec "domain-live/$u" $V dumpxml "$u"
-    done
-    sec virsh-networks $V net-list --all --uuid
-    for u in $($V net-list --all --uuid 2>/dev/null); do
-      case $u in *[!0-9a-fA-F-]*) continue;; esac
-      sec "network/$u" $V net-dumpxml "$u"
-    done
-    sec virsh-nwfilters $V nwfilter-list
-    for u in $($V nwfilter-list 2>/dev/null | awk '{print $1}'); do
-      case $u in *[!0-9a-fA-F-]*) continue;; esac
-      sec "nwfilter/$u" $V nwfilter-dumpxml "$u"
-    done
+    sec virsh-networks $V net-list --all --uuid; nets=$(cat "$T/o")
+    sec virsh-nwfilters $V nwfilter-list; filters=$(awk '{print $1}' "$T/o")
+    vb domain-inactive "dumpxml --inactive" $all
+    vb domain-live dumpxml $active
+    vb network net-dumpxml $nets
+    vb nwfilter nwfilter-dumpxml $filters
   else
     sec virsh-domains sh -c 'echo "virsh: command not found" >&2; exit 127'
   fi
@@ -152,6 +150,31 @@ def split_sections(output: str, boundary: str) -> dict[str, Section]:
             f"batch output ends inside section {current!r} (host gone mid-audit?)"
         )
     return sections
+
+
+BATCHED = ("domain-inactive", "domain-live", "network", "nwfilter")
+
+
+def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
+    """Split each ``batch-<kind>`` section (many virsh dumps over one connection) into the
+    per-UUID sections ``<kind>/<uuid>`` that a bundle records. virsh reports no exit status per
+    command, so a dump that came back empty is recorded as failed, with the batch's stderr."""
+    marker = re.compile("KVMHA" + re.escape(boundary) + r":([0-9a-fA-F-]+):")
+    out = {k: v for k, v in sections.items() if not k.startswith("batch-")}
+    for kind in BATCHED:
+        batch = sections.get(f"batch-{kind}")
+        if batch is None:
+            continue
+        pieces = marker.split(batch.stdout)
+        for uuid, text in zip(pieces[1::2], pieces[2::2]):
+            text = text.lstrip("\n")
+            if text.endswith("\n\n"):
+                text = text[:-1]  # virsh separates command outputs with a blank line
+            ok = bool(text.strip())
+            out[f"{kind}/{uuid.lower()}"] = Section(
+                text, "" if ok else (batch.stderr.strip() or "empty output"), 0 if ok else 1
+            )
+    return out
 
 
 class RunResult(Protocol):
@@ -258,7 +281,7 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         bundle.status, bundle.error = status, f"{target.name}: {why}"
         return
     try:
-        bundle.sections.update(split_sections(stdout, boundary))
+        bundle.sections.update(unbatch(split_sections(stdout, boundary), boundary))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
 

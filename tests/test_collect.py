@@ -90,3 +90,31 @@ def test_unreachable_ssh_host_becomes_status_not_exception(tmp_path) -> None:
 )
 def test_host_names_from_specs(spec: str, name: str) -> None:
     assert host_name_from_spec(spec) == name
+
+
+def test_unbatch_splits_virsh_batches_per_uuid() -> None:
+    from pytest_kvmha.bundle import Section
+    from pytest_kvmha.collect import unbatch
+
+    u1, u2, u3 = (
+        "0f0f0f0f-0000-4000-8000-000000000001",
+        "0f0f0f0f-0000-4000-8000-000000000002",
+        "ab-cd",
+    )
+    stdout = (
+        f"KVMHA{B}:{u1}:<domain>\n  <name>a</name>\n</domain>\n\n"
+        f"KVMHA{B}:{u2}:"
+        f"KVMHA{B}:{u3}:<filter name='x'/>\n"
+    )
+    out = unbatch(
+        {
+            "batch-domain-inactive": Section(stdout, "error: failed to get domain 'b'\n", 0),
+            "identity": Section("id\n"),
+        },
+        B,
+    )
+    assert out["domain-inactive/" + u1] == Section("<domain>\n  <name>a</name>\n</domain>\n", "", 0)
+    # virsh gives no per-command status: an empty dump is a failed section with the batch's stderr
+    assert out["domain-inactive/" + u2] == Section("", "error: failed to get domain 'b'", 1)
+    assert out["domain-inactive/" + u3].stdout == "<filter name='x'/>\n"
+    assert "batch-domain-inactive" not in out and out["identity"].stdout == "id\n"

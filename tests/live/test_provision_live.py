@@ -205,3 +205,23 @@ def test_refused_plan_names_the_obstacle(lab: Lab, tmp_path: Path) -> None:
     (refusal,) = report["whatif"]["refused"]
     assert "fw-slave: PCI 0000:02:00.0" in refusal and "<controller type='usb'>" in refusal
     assert report["whatif"]["steps"] == []
+
+
+def test_worked_example_from_the_readme(lab: Lab, tmp_path: Path) -> None:
+    """examples/provisioning/test_edge_fw.py, as documented, on the bare two-server lab."""
+    inventory = build(lab, SCENARIOS["two-bare"], tmp_path)
+    before = snapshot(lab, inventory)
+    example = Path(__file__).parents[2] / "examples" / "provisioning" / "test_edge_fw.py"
+    proc = pytest_run(
+        tmp_path,
+        str(example),
+        f"--kvmha-inventory={inventory}",
+        f"--kvmha-ssh-config={lab.ssh_config}",
+        "--kvmha-allow-provision",
+        "--kvmha-no-audit-items",
+        "--kvmha-datapath=netdev",
+        "-s",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "plan for edge-fw: 20 steps" in proc.stdout
+    assert differences(before, snapshot(lab, inventory)) == []

@@ -1,0 +1,32 @@
+"""Worked example: provision a two-server HA cluster, audit it, and tear it down.
+
+Run against your hosts (the inventory names the cluster, its members, pairs, VLANs and uplinks):
+
+    pytest examples/provisioning/test_edge_fw.py --kvmha-inventory=clusters.toml \\
+        --kvmha-ssh-config=~/.ssh/config --kvmha-allow-provision --kvmha-no-audit-items
+
+Without --kvmha-allow-provision the plan is printed and nothing changes (a dry run).
+The project's own tests run this very file against the namespace lab (tests/live).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_kvmha.model import ERROR, FAIL, Severity
+
+
+@pytest.mark.kvmha_destructive
+def test_edge_fw_provisioned_conforms(kvmha_provision, kvmha_audit):
+    # Plans the minimal change, backs every host up, applies it; the exact prior state is
+    # restored when this test ends, whatever happens in between.
+    plan = kvmha_provision("edge-fw")
+    print(plan.render())
+
+    audit = kvmha_audit("edge-fw")
+    failing = [
+        f"{f.nodeid}: {f.detail}"
+        for f in audit.findings
+        if f.status == ERROR or (f.status == FAIL and f.check.severity >= Severity.MEDIUM)
+    ]
+    assert not failing, "\n".join(failing)

@@ -166,7 +166,7 @@ def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
         if batch is None:
             continue
         pieces = marker.split(batch.stdout)
-        for uuid, text in zip(pieces[1::2], pieces[2::2]):
+        for uuid, text in zip(pieces[1::2], pieces[2::2], strict=True):
             text = text.lstrip("\n")
             if text.endswith("\n\n"):
                 text = text[:-1]  # virsh separates command outputs with a blank line

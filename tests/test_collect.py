@@ -118,3 +118,29 @@ def test_unbatch_splits_virsh_batches_per_uuid() -> None:
     assert out["domain-inactive/" + u2] == Section("", "error: failed to get domain 'b'", 1)
     assert out["domain-inactive/" + u3].stdout == "<filter name='x'/>\n"
     assert "batch-domain-inactive" not in out and out["identity"].stdout == "id\n"
+
+
+def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
+    """libvirt = URI: the libvirt sections come from libvirt-python (here the test driver,
+    which needs no daemon), the rest from the host spec; the same parsers read both."""
+    pytest.importorskip("libvirt")
+    from pathlib import Path
+
+    from pytest_kvmha.parse import parse_bundle
+
+    node = Path(__file__).parent / "data" / "libvirt-test-node.xml"
+    bundle = collect(HostTarget("local", "local://", f"test://{node}"), CollectOptions())
+    assert bundle.status == "ok", bundle.error
+    assert bundle.round_trips == 2  # the shell batch (no virsh part) + one libvirt connection
+    assert any(c["command"].startswith("libvirt-python test://") for c in bundle.commands)
+    assert bundle.sections["virsh-nwfilters"].rc == 1  # the test driver has no nwfilters
+    facts = parse_bundle(bundle)
+    assert facts.domains is not None and sorted(facts.domains) == ["fw-a", "fw-b"]
+    fw_b = facts.domains["fw-b"]
+    assert (fw_b.active, fw_b.nics[0].type, fw_b.nics[0].source_network) == (
+        True,
+        "network",
+        "ha-br1",
+    )
+    assert facts.networks is not None and facts.networks["ha-br1"].virtualport == "openvswitch"
+    assert facts.nwfilters is None and "nwfilters" in facts.problems

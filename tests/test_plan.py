@@ -265,3 +265,29 @@ def test_cli_baseline_must_be_a_report(pytester: pytest.Pytester, recorded_dir: 
 
 def test_scenarios_are_all_fixable_or_known() -> None:
     assert set(FIXABLE) | set(CONFORMING) | {"unreachable", "q35-misaligned"} == set(SCENARIOS)
+
+
+def test_q35_root_port_aligned_with_the_master(tmp_path: Path) -> None:
+    """The slave's pcie-root-port behind If2 differs (chassis/port): the plan gives it the
+    master's controller, and the audit of the result passes KVMHA-VIRT-002."""
+    d = copy_scenario("q35-ok", tmp_path)
+    HostBundle(d / "kvm-a").edit_domain(
+        "fw-slave",
+        lambda x: x.replace(
+            "<target chassis='2' port='0x11'/>", "<target chassis='9' port='0x18'/>"
+        ),
+    )
+    assert {(f.check.id, f.subject): f.status for f in run(d).findings}[
+        ("KVMHA-VIRT-002", "If2")
+    ] == "fail"
+    inv, hosts = facts_of(d)
+    (step,) = plan_cluster(inv.clusters[0], hosts).steps
+    assert isinstance(step.action, DefineDomain) and step.action.restart
+    assert "pcie-root-port index 2 as on fw-master" in step.reason
+    changed = [line for line in step.action.diff().splitlines()[2:] if line[:1] in "+-"]
+    assert changed == [
+        "-      <target chassis='9' port='0x18'/>",
+        "+      <target chassis='2' port='0x11'/>",
+    ]
+    result = what_if(discover_checks(), list(hosts.values()), inv.clusters, run(d).findings)
+    assert ("KVMHA-VIRT-002", None, "edge-fw", "If2") in result.fixed and not result.introduced

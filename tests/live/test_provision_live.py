@@ -225,3 +225,36 @@ def test_worked_example_from_the_readme(lab: Lab, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "plan for edge-fw: 20 steps" in proc.stdout
     assert differences(before, snapshot(lab, inventory)) == []
+
+
+LEAKING_TEST = """
+import pytest
+
+@pytest.mark.kvmha_destructive
+def test_leaks(kvmha_provision):
+    plan = kvmha_provision("edge-fw")
+    # something outside the plan changes a host during the test
+    plan.run(plan.targets["kvm-a"], "ovs-vsctl add-br leaked-br -- set bridge leaked-br datapath_type=netdev")
+"""
+
+
+def test_teardown_fails_loudly_on_what_it_cannot_restore(lab: Lab, tmp_path: Path) -> None:
+    inventory = build(lab, SCENARIOS["promisc-off"], tmp_path)
+    before = snapshot(lab, inventory)
+    (tmp_path / "test_leak.py").write_text(LEAKING_TEST)
+    proc = pytest_run(
+        tmp_path,
+        "test_leak.py",
+        f"--kvmha-inventory={inventory}",
+        f"--kvmha-ssh-config={lab.ssh_config}",
+        "--kvmha-allow-provision",
+        "--kvmha-no-audit-items",
+        "--kvmha-datapath=netdev",
+    )
+    assert proc.returncode == 1, proc.stdout
+    assert "ERROR at teardown of test_leaks" in proc.stdout
+    assert "kvmha_provision could not restore the hosts exactly:" in proc.stdout
+    assert "kvm-a: OVS bridge leaked-br was left behind" in proc.stdout
+    # The plan's own step (promisc on up-a) was undone all the same.
+    lab.hosts[0].ovs_vsctl("del-br", "leaked-br")
+    assert differences(before, snapshot(lab, inventory)) == []

@@ -343,6 +343,17 @@ def _reap(pid: int) -> None:
             pass
 
 
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Reap and wait until none of ``pids`` is alive, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in pids:
+            _reap(pid)
+        if not any(_alive(pid) for pid in pids):
+            return
+        time.sleep(0.05)
+
+
 def _kill_and_wait(pids: dict[int, str | None], timeout: float = 5.0) -> list[str]:
     """SIGTERM each pid whose comm still matches (None: any), wait, then SIGKILL; reap."""
     problems: list[str] = []
@@ -358,26 +369,14 @@ def _kill_and_wait(pids: dict[int, str | None], timeout: float = 5.0) -> list[st
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in targets:
-            _reap(pid)
-        if not any(_alive(pid) for pid in targets):
-            break
-        time.sleep(0.05)
+    _wait_gone(targets, timeout)
     for pid in targets:
         if _alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        for pid in targets:
-            _reap(pid)
-        if not any(_alive(pid) for pid in targets):
-            break
-        time.sleep(0.05)
+    _wait_gone(targets, 3)
     for pid in targets:
         if _alive(pid):
             problems.append(f"process {pid} ({_comm(pid)}) survived SIGKILL")

@@ -82,6 +82,22 @@ def pytest_run(
     )
 
 
+def provision_run(
+    lab: Lab, cwd: Path, test_file: str, inventory: Path, *extra: str, out: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a test file that uses kvmha_provision against the lab, opted in to change hosts."""
+    return pytest_run(
+        cwd,
+        test_file,
+        f"--kvmha-inventory={inventory}",
+        f"--kvmha-ssh-config={lab.ssh_config}",
+        "--kvmha-allow-provision",
+        "--kvmha-no-audit-items",
+        *extra,
+        env={"KVMHA_OUT": str(out)} if out else None,
+    )
+
+
 def what_if(lab: Lab, inventory: Path, cwd: Path) -> dict[str, Any]:
     proc = pytest_run(
         cwd,
@@ -118,16 +134,14 @@ def test_provision_fixes_predicts_and_restores(lab: Lab, name: str, tmp_path: Pa
     # 2. Provision for real through the fixture, audit, tear down.
     (tmp_path / "test_inner.py").write_text(INNER_TEST)
     out = tmp_path / "inner.json"
-    proc = pytest_run(
+    proc = provision_run(
+        lab,
         tmp_path,
         "test_inner.py",
-        f"--kvmha-inventory={inventory}",
-        f"--kvmha-ssh-config={lab.ssh_config}",
-        "--kvmha-allow-provision",
+        inventory,
         "--kvmha-datapath=netdev",
-        "--kvmha-no-audit-items",
         f"--kvmha-backup-dir={tmp_path / 'backups'}",
-        env={"KVMHA_OUT": str(out)},
+        out=out,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     inner = json.loads(out.read_text())
@@ -179,16 +193,7 @@ def test_dry_run_without_opt_in_changes_nothing(lab: Lab, tmp_path: Path) -> Non
         INNER_TEST.replace("@pytest.mark.kvmha_destructive\n", "")
     )
     out = tmp_path / "inner.json"
-    proc = pytest_run(
-        tmp_path,
-        "test_inner.py",
-        f"--kvmha-inventory={inventory}",
-        f"--kvmha-ssh-config={lab.ssh_config}",
-        "--kvmha-allow-provision",
-        "--kvmha-no-audit-items",
-        "-s",
-        env={"KVMHA_OUT": str(out)},
-    )
+    proc = provision_run(lab, tmp_path, "test_inner.py", inventory, "-s", out=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (
         "[dry run: --kvmha-allow-provision and @pytest.mark.kvmha_destructive to apply]"
@@ -212,16 +217,7 @@ def test_worked_example_from_the_readme(lab: Lab, tmp_path: Path) -> None:
     inventory = build(lab, SCENARIOS["two-bare"], tmp_path)
     before = snapshot(lab, inventory)
     example = Path(__file__).parents[2] / "examples" / "provisioning" / "test_edge_fw.py"
-    proc = pytest_run(
-        tmp_path,
-        str(example),
-        f"--kvmha-inventory={inventory}",
-        f"--kvmha-ssh-config={lab.ssh_config}",
-        "--kvmha-allow-provision",
-        "--kvmha-no-audit-items",
-        "--kvmha-datapath=netdev",
-        "-s",
-    )
+    proc = provision_run(lab, tmp_path, str(example), inventory, "--kvmha-datapath=netdev", "-s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "plan for edge-fw: 20 steps" in proc.stdout
     assert differences(before, snapshot(lab, inventory)) == []
@@ -242,15 +238,7 @@ def test_teardown_fails_loudly_on_what_it_cannot_restore(lab: Lab, tmp_path: Pat
     inventory = build(lab, SCENARIOS["promisc-off"], tmp_path)
     before = snapshot(lab, inventory)
     (tmp_path / "test_leak.py").write_text(LEAKING_TEST)
-    proc = pytest_run(
-        tmp_path,
-        "test_leak.py",
-        f"--kvmha-inventory={inventory}",
-        f"--kvmha-ssh-config={lab.ssh_config}",
-        "--kvmha-allow-provision",
-        "--kvmha-no-audit-items",
-        "--kvmha-datapath=netdev",
-    )
+    proc = provision_run(lab, tmp_path, "test_leak.py", inventory, "--kvmha-datapath=netdev")
     assert proc.returncode == 1, proc.stdout
     assert "ERROR at teardown of test_leaks" in proc.stdout
     assert "kvmha_provision could not restore the hosts exactly:" in proc.stdout

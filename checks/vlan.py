@@ -7,7 +7,7 @@ import shlex
 from pytest_kvmha.facts import HostFacts, OvsPort
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.topology import Cluster, Placement, uplinks
+from pytest_kvmha.topology import Cluster, Placement, persistent, uplinks, xml_vlan
 
 COS_GUIDE = (
     "Clavister cOS Core KVM Installation Guide, ch. 7 ('A Single Physical Server is Assumed')"
@@ -47,6 +47,17 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
         )
     if len(vlans - {None}) > 1:
         problems.append("VLANs differ between the servers")
+    for d, h, p in placed:
+        if p.port is None or p.port.tag is None or p.vlan != p.port.tag:
+            continue
+        member = next(m for m in cluster.members if m.label == d and m.host.name == h)
+        saved = persistent(member.host, member.domain(), index)
+        if saved is not None and xml_vlan(*saved) != p.port.tag:
+            now = xml_vlan(*saved)
+            problems.append(
+                f"{d}@{h}: VLAN {p.port.tag} is set on the running port only; the persistent XML "
+                f"says {now if now is not None else 'untagged'}: lost at the next start"
+            )
     if pair.vlan is not None and vlans != {pair.vlan}:
         problems.append(f"declared VLAN is {pair.vlan}")
     # Without a declared VLAN the first member's (the master's) is the reference.

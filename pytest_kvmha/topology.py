@@ -97,7 +97,7 @@ class Placement:
         return self.bridge.name if self.bridge else self.configured_bridge
 
 
-def _xml_vlan(nic: DomainNic, network: LibvirtNetwork | None) -> int | None:
+def xml_vlan(nic: DomainNic, network: LibvirtNetwork | None) -> int | None:
     setting = nic.vlan
     if setting is None and network is not None:
         group = nic.source_portgroup or network.default_portgroup
@@ -155,8 +155,8 @@ def place(host: HostFacts, domain: Domain, nic: DomainNic) -> Placement:
     vlan, source = None, None
     if port is not None and port.tag is not None and port.effective_vlan_mode == "access":
         vlan, source = port.tag, f"OVS access tag on port {port.name}"
-    elif port is None and _xml_vlan(nic, network) is not None:
-        vlan, source = _xml_vlan(nic, network), "<vlan> in the domain XML"
+    elif port is None and xml_vlan(nic, network) is not None:
+        vlan, source = xml_vlan(nic, network), "<vlan> in the domain XML"
     elif bridge is not None and (pv := _patch_vlan(ovs, bridge)) is not None:
         vlan, source = pv, f"patch port tag on bridge {bridge.name}"
     return Placement(
@@ -192,6 +192,18 @@ def uplinks(host: HostFacts, bridge: OvsBridge) -> list[tuple[OvsPort, OvsBridge
                 seen.add(peer_bridge.name)
                 todo.append(peer_bridge)
     return out
+
+
+def persistent(
+    host: HostFacts, domain: Domain, index: int
+) -> tuple[DomainNic, LibvirtNetwork | None] | None:
+    """A running domain's NIC as its persistent (inactive) XML defines it, with its network;
+    None for a stopped domain (its facts are the persistent ones already)."""
+    if not domain.active or domain.inactive_nics is None or index >= len(domain.inactive_nics):
+        return None
+    nic = domain.inactive_nics[index]
+    network = (host.networks or {}).get(nic.source_network or "") if nic.type == "network" else None
+    return nic, network
 
 
 @dataclass(frozen=True, slots=True)

@@ -791,7 +791,11 @@ def test_virt1_network_without_virtualport(tmp_path: Path) -> None:
     # without it libvirt cannot plug the NIC into OVS: fw-slave is down, judged from its config
     stop_domain(hb, "fw-slave")
     result = run(d)
-    assert statuses(result) == expected("network-ok", {(VIRT1, "fw-slave:If2"): "fail"})
+    # fw-master still runs on the network, but would fail at its next start too
+    assert statuses(result) == expected(
+        "network-ok", {(VIRT1, "fw-slave:If2"): "fail", (VIRT1, "fw-master:If2"): "fail"}
+    )
+    assert "the NIC fails at the next start" in finding(result, VIRT1, "fw-master:If2").detail
     f = finding(result, VIRT1, "fw-slave:If2")
     assert "virtualport is missing" in f.detail
     assert "type='network' source=br2-external virtualport=None" == f.found
@@ -1448,3 +1452,34 @@ def test_domain_name_with_shell_metacharacters_is_quoted(tmp_path: Path) -> None
         assert rem.startswith(f"virsh edit {q}  # "), (check, rem)
         assert shlex.split(rem.split("#", 1)[0]) == ["virsh", "edit", EVIL]
     assert f"kvmha/edge-fw/{VIRT1}[{EVIL}:If1]" in {f.nodeid for f in result.findings}
+
+
+# --- drift: running now, broken at the next start ---------------------------------------------
+
+
+def edit_inactive(hb: HostBundle, domain: str, fn: Any) -> None:
+    (name,) = [n for n in hb.domain_sections(domain) if n.startswith("domain-inactive/")]
+    hb.edit(name, fn)
+
+
+def test_virt1_persistent_xml_lost_virtualport(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(host(d, "kvm-b"), "fw-b", lambda x: drop_virtualport(x))
+    result = run(d)
+    assert statuses(result) == expected(
+        "two-ok", {(VIRT1, "fw-b:If1"): "fail", (VIRT1, "fw-b:If2"): "fail"}
+    )
+    assert "persistent XML lacks <virtualport" in finding(result, VIRT1, "fw-b:If1").detail
+
+
+def test_vlan1_live_only_tag_is_lost_at_next_start(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(
+        host(d, "kvm-b"), "fw-b", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>")
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert (
+        "fw-b@kvm-b: VLAN 102 is set on the running port only; the persistent XML says 202"
+        in finding(result, VLAN1, "If2").detail
+    )

@@ -211,7 +211,7 @@ def _now() -> str:
 class CollectOptions:
     ssh_config: str | None = None
     ssh_identity_file: str | None = None
-    timeout: float = 120.0
+    timeout: float = 300.0
 
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
@@ -220,7 +220,8 @@ UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
 def testinfra_host(spec: str, options: CollectOptions) -> Any:
     import testinfra
 
-    kwargs: dict[str, Any] = {"timeout": int(options.timeout)}
+    # testinfra passes this as ssh ConnectTimeout; the whole collection has options.timeout
+    kwargs: dict[str, Any] = {"timeout": int(min(options.timeout, 30))}
     if options.ssh_config:
         kwargs["ssh_config"] = options.ssh_config
     if options.ssh_identity_file:
@@ -406,10 +407,37 @@ Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]
 def collect_all(
     targets: list[HostTarget], options: CollectOptions, collect_one: Collect = collect
 ) -> list[EvidenceBundle]:
-    """Collect every host concurrently (collection is I/O-bound), keeping the input order."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Collect every host concurrently (collection is I/O-bound), keeping the input order.
 
-    if len(targets) <= 1:
-        return [collect_one(t, options) for t in targets]
-    with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        return list(pool.map(lambda t: collect_one(t, options), targets))
+    Each host gets ``options.timeout`` seconds: one that connects and then hangs becomes an
+    ``unreachable`` bundle, and the others are still audited. (Daemon threads: a stuck
+    connection cannot keep pytest from exiting.)"""
+    import threading
+
+    results: list[EvidenceBundle | None] = [None] * len(targets)
+
+    def work(i: int, target: HostTarget) -> None:
+        results[i] = collect_one(target, options)
+
+    threads = [
+        threading.Thread(target=work, args=(i, t), daemon=True, name=f"kvmha-collect-{t.name}")
+        for i, t in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + options.timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    out = []
+    for target, result in zip(targets, results, strict=True):
+        if result is None:
+            result = EvidenceBundle(
+                target.name,
+                target.spec,
+                urlsplit(target.spec).scheme or "local",
+                _now(),
+                status="unreachable",
+                error=f"{target.name}: no answer within {options.timeout:g} s (host gone mid-audit?)",
+            )
+        out.append(result)
+    return out

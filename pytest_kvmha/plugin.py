@@ -30,6 +30,7 @@ HELP_DATAPATH = (
 )
 HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked kvmha_destructive); otherwise plans are only printed."
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
+HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "Do not add audit items (the fixtures still use the inventory)."
 
 STATE = pytest.StashKey["KvmhaState"]()
@@ -73,6 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-allow-provision", action="store_true", help=HELP_ALLOW)
     group.addoption("--kvmha-backup-dir", metavar="DIR", help=HELP_BACKUPS)
     group.addoption("--kvmha-no-audit-items", action="store_true", help=HELP_NO_ITEMS)
+    group.addoption("--kvmha-timeout", type=float, metavar="SECONDS", help=HELP_TIMEOUT)
+    parser.addini("kvmha_timeout", HELP_TIMEOUT, default="300")
     parser.addini("kvmha_datapath", HELP_DATAPATH, default="system")
     parser.addini("kvmha_hosts", HELP_HOST, type="linelist", default=[])
     parser.addini("kvmha_inventory", HELP_INVENTORY, default="")
@@ -95,6 +98,17 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     if name in ("inventory", "ssh_config", "ssh_identity_file", "report") and config.inipath:
         return str(config.inipath.parent / str(ini))
     return str(ini)
+
+
+def timeout(config: pytest.Config) -> float:
+    value = config.getoption("kvmha_timeout") or config.getini("kvmha_timeout") or 300
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise pytest.UsageError(f"kvmha_timeout: not a number of seconds: {value!r}") from None
+    if seconds <= 0:
+        raise pytest.UsageError("--kvmha-timeout must be positive")
+    return seconds
 
 
 def datapath(config: pytest.Config) -> str:
@@ -178,7 +192,9 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             table = line.strip()
             if table.startswith("[") and not table.startswith("[["):
                 state.lines.setdefault(table.strip("[] ").replace('"', ""), number)
-    options = CollectOptions(_opt(config, "ssh_config"), _opt(config, "ssh_identity_file"))
+    options = CollectOptions(
+        _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"), timeout(config)
+    )
     bundles = collect_all(list(inventory.hosts), options)
     record = config.getoption("kvmha_record")
     for b in bundles:
@@ -324,7 +340,12 @@ def pytest_collection_modifyitems(
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    _run_audit(config, state)
+    try:
+        _run_audit(config, state)
+    except Exception as exc:  # the report still says what happened
+        if not isinstance(exc, pytest.UsageError):
+            state.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
+        raise
     root = KvmhaCollector.from_parent(session, name="kvmha", nodeid="kvmha")
     audit_items = root.collect()
     report = pytest.CollectReport(

@@ -144,3 +144,27 @@ def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
     )
     assert facts.networks is not None and facts.networks["ha-br1"].virtualport == "openvswitch"
     assert facts.nwfilters is None and "nwfilters" in facts.problems
+
+
+def test_a_host_that_hangs_is_unreachable_and_the_others_are_audited() -> None:
+    import threading
+
+    from pytest_kvmha.collect import collect_all
+
+    release = threading.Event()
+
+    def collect_one(target: HostTarget, options: CollectOptions):  # type: ignore[no-untyped-def]
+        if target.name == "stuck":
+            release.wait(30)  # connected, then never answers
+        return collect(target, options)
+
+    targets = [HostTarget("stuck", "local://"), HostTarget("fine", "local://")]
+    try:
+        stuck, fine = collect_all(targets, CollectOptions(timeout=2), collect_one)
+    finally:
+        release.set()
+    assert (stuck.status, stuck.error) == (
+        "unreachable",
+        "stuck: no answer within 2 s (host gone mid-audit?)",
+    )
+    assert fine.status == "ok"

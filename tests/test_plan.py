@@ -291,3 +291,14 @@ def test_q35_root_port_aligned_with_the_master(tmp_path: Path) -> None:
     ]
     result = what_if(discover_checks(), list(hosts.values()), inv.clusters, run(d).findings)
     assert ("KVMHA-VIRT-002", None, "edge-fw", "If2") in result.fixed and not result.introduced
+
+
+def test_package_removal_is_a_note_not_a_step() -> None:
+    """Plans do not remove packages (a restore could not put them back): they say so."""
+    inv, hosts = facts_of(BUNDLES / "bridge-utils")
+    planned = plan_cluster(inv.clusters[0], hosts)
+    assert planned.steps == []
+    assert planned.notes == [
+        "kvm-a: bridge-utils is installed (KVMHA-PKG-001); remove it by hand (apt-get remove "
+        "bridge-utils): plans do not remove packages, which a restore could not undo"
+    ]

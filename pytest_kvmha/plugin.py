@@ -16,6 +16,7 @@ HELP_INVENTORY = "TOML inventory of hosts and HA clusters to audit."
 HELP_SSH_CONFIG = "ssh_config file for ssh:// hosts (put ControlPath there for connection reuse)."
 HELP_IDENTITY = "SSH private key for ssh:// and paramiko:// hosts."
 HELP_REPORT = "Write the JSON report (schema kvmha-report/1) to this path; written in every case."
+HELP_REPORT_MD = "Also write the report as Markdown (a CI job summary or merge-request comment)."
 HELP_RECORD = (
     "Record each host's evidence bundle under DIR/<host> (replay with replay://DIR/<host>)."
 )
@@ -50,6 +51,7 @@ class KvmhaState:
     rounds: dict[str, int] = field(default_factory=dict)
     inventory: Any = None
     inventory_path: str | None = None
+    report_md: Path | None = None
     wanted: Any = None  # inventory.Inventory of --kvmha-plan
     whatif: Any = None  # whatif.WhatIf
     whatif_selected: list[Finding] = field(default_factory=list)
@@ -65,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-ssh-config", metavar="FILE", help=HELP_SSH_CONFIG)
     group.addoption("--kvmha-ssh-identity-file", metavar="FILE", help=HELP_IDENTITY)
     group.addoption("--kvmha-report", metavar="PATH", help=HELP_REPORT)
+    group.addoption("--kvmha-report-md", metavar="PATH", help=HELP_REPORT_MD)
     group.addoption("--kvmha-record", metavar="DIR", help=HELP_RECORD)
     group.addoption("--kvmha-fail-on", metavar="SEVERITY", help=HELP_FAIL_ON)
     group.addoption("--kvmha-list-checks", action="store_true", help=HELP_LIST)
@@ -83,6 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kvmha_ssh_identity_file", HELP_IDENTITY, default="")
     parser.addini("kvmha_report", HELP_REPORT, default="")
     parser.addini("kvmha_fail_on", HELP_FAIL_ON, default="medium")
+    parser.addini("kvmha_report_md", HELP_REPORT_MD, default="")
 
 
 def _opt(config: pytest.Config, name: str) -> str | None:
@@ -95,7 +99,10 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     ini = config.getini(f"kvmha_{name}")
     if not ini:
         return None
-    if name in ("inventory", "ssh_config", "ssh_identity_file", "report") and config.inipath:
+    if (
+        name in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md")
+        and config.inipath
+    ):
         return str(config.inipath.parent / str(ini))
     return str(ini)
 
@@ -148,7 +155,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if path and not Path(path).is_file():
             raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
     report = _opt(config, "report")
+    report_md = _opt(config, "report_md")
     state = KvmhaState(fail_on, Path(report) if report else None)
+    state.report_md = Path(report_md) if report_md else None
     baseline = config.getoption("kvmha_baseline")
     if baseline:
         import json
@@ -365,9 +374,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.report_path is None:
+    if state is None or (state.report_path is None and state.report_md is None):
         return
-    from .report import build_report, write_report
+    from .report import build_report, render_markdown, write_report, write_text
 
     audit = state.audit
     report = build_report(
@@ -382,7 +391,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["whatif"] = state.whatif.as_json()
     if state.baseline is not None and audit is not None:
         report["baseline"] = _baseline(state)
-    write_report(state.report_path, report)
+    if state.report_path is not None:
+        write_report(state.report_path, report)
+    if state.report_md is not None:
+        write_text(state.report_md, render_markdown(report))
 
 
 def _baseline(state: KvmhaState) -> dict[str, Any]:
@@ -460,5 +472,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"  resolved: {k['check']}[{k['subject']}] ({k['cluster'] or k['host']})",
                 green=True,
             )
-    if state.report_path:
-        tr.write_line(f"kvmha report: {state.report_path}")
+    for path in (state.report_path, state.report_md):
+        if path:
+            tr.write_line(f"kvmha report: {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -51,10 +52,76 @@ def build_report(
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
+    write_text(path, json.dumps(report, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kvmha-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".kvmha-", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        out.write(text)
     os.replace(tmp, path)
+
+
+def _cell(text: object) -> str:
+    """One table cell: HTML escaped (remediations hold XML), pipes escaped, lines as <br>."""
+    raw = html.escape(str(text if text is not None else ""), quote=False)
+    return raw.replace("|", "\\|").replace("\n", "<br>")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The JSON report as Markdown (for a CI job summary or a merge-request comment)."""
+    s = report["summary"]
+    lines = [
+        "# kvmha audit",
+        "",
+        f"**{s['fail']} fail, {s['error']} error, {s['pass']} pass, {s['skip']} skip** "
+        f"(fail-on {report['fail_on']})",
+        "",
+        "| host | spec | status | error |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {_cell(h['name'])} | {_cell(h['spec'])} | {h['status']} | {_cell(h['error'])} |"
+        for h in report["hosts"]
+    ]
+    bad = [f for f in report["findings"] if f["status"] in ("fail", "error")]
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    bad.sort(key=lambda f: (f["status"] != "error", order.get(f["severity"], 5), f["nodeid"]))
+    lines += ["", "## Failing findings", ""]
+    if bad:
+        lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {f['status']} | {f['severity']} | `{f['nodeid']}` | {_cell(f['detail'])} | "
+            f"{_cell(f['remediation'])} |"
+            for f in bad
+        ]
+    else:
+        lines.append("None.")
+    whatif = report.get("whatif")
+    if whatif is not None:
+        lines += [
+            "",
+            "## What-if",
+            "",
+            f"{len(whatif['steps'])} steps, {len(whatif['fixed'])} fixed, "
+            f"{len(whatif['introduced'])} introduced, {len(whatif['unchanged'])} still failing.",
+            "",
+        ]
+        lines += [
+            f"1. `[{st['host']}] {_cell(st['command'].splitlines()[0])}`" for st in whatif["steps"]
+        ]
+        lines += [f"- **refused**: {_cell(r)}" for r in whatif["refused"]]
+        lines += [
+            f"- **introduced** by step {k['step']}: `{k['check']}[{k['subject']}]` "
+            f"({k['cluster'] or k['host']})"
+            for k in whatif["introduced"]
+        ]
+    baseline = report.get("baseline")
+    if baseline is not None:
+        lines += ["", f"## Compared with {_cell(baseline['path'])}", ""]
+        for what in ("new", "resolved", "unchanged"):
+            keys = ", ".join(f"`{k['check']}[{k['subject']}]`" for k in baseline[what]) or "none"
+            lines.append(f"- {what}: {keys}")
+    return "\n".join(lines) + "\n"

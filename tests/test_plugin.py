@@ -202,3 +202,20 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
     assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 13
+
+
+def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
+    md = (pytester.path / "audit.md").read_text()
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 28 pass, 5 skip** (fail-on medium)")
+    assert "| kvm-b | replay://" in md
+    rows = [line for line in md.splitlines() if line.startswith("| fail |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["high", "high", "high", "medium", "low"]
+    assert "`kvmha/dmz-fw/KVMHA-VIRT-002[Dmz1]`" in md
+    result.stdout.fnmatch_lines(["kvmha report: audit.md"])
+
+
+def test_markdown_cells_escape_xml_pipes_and_newlines() -> None:
+    from pytest_kvmha.report import _cell
+
+    assert _cell("a|b\n<filterref filter='x'/> & c") == "a\\|b<br>&lt;filterref filter='x'/&gt; &amp; c"

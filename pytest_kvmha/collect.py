@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from .bundle import EvidenceBundle, Section
@@ -175,12 +175,6 @@ def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
                 text, "" if ok else (batch.stderr.strip() or "empty output"), 0 if ok else 1
             )
     return out
-
-
-class RunResult(Protocol):
-    rc: int
-    stdout: str
-    stderr: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,7 +248,3 @@ class HostFacts:
     networks: Mapping[str, LibvirtNetwork] | None = None
     nwfilters: Mapping[str, NwFilter] | None = None
     problems: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # section -> what is wrong
-
-    @property
-    def reachable(self) -> bool:
-        return self.status != "unreachable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -170,7 +170,3 @@ class Finding:
             "source": self.check.source,
             "nodeid": self.nodeid,
         }
-
-
-def iter_statuses() -> Iterator[str]:
-    yield from STATUSES

@@ -7,7 +7,7 @@ goes into ``HostFacts.problems`` under the section's name, so checks report ``er
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -537,7 +537,3 @@ def _nwfilters(s: Mapping[str, Section]) -> dict[str, NwFilter]:
         flt = parse_nwfilter(_section_ok(s, name).stdout, name)
         filters[flt.name] = flt
     return filters
-
-
-def names(items: Iterable[Any]) -> list[str]:
-    return sorted(getattr(i, "name", str(i)) for i in items)

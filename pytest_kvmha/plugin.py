@@ -54,7 +54,6 @@ class KvmhaState:
     report_md: Path | None = None
     wanted: Any = None  # inventory.Inventory of --kvmha-plan
     whatif: Any = None  # whatif.WhatIf
-    whatif_selected: list[Finding] = field(default_factory=list)
     baseline: Any = None  # {key: status} of --kvmha-baseline
     baseline_path: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
@@ -369,7 +368,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state is not None and state.audit is not None:
         items = [i for i in session.items if isinstance(i, KvmhaItem)]
         state.selected = [i.finding for i in items if not i.whatif]
-        state.whatif_selected = [i.finding for i in items if i.whatif]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -218,4 +218,7 @@ def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
 def test_markdown_cells_escape_xml_pipes_and_newlines() -> None:
     from pytest_kvmha.report import _cell
 
-    assert _cell("a|b\n<filterref filter='x'/> & c") == "a\\|b<br>&lt;filterref filter='x'/&gt; &amp; c"
+    assert (
+        _cell("a|b\n<filterref filter='x'/> & c")
+        == "a\\|b<br>&lt;filterref filter='x'/&gt; &amp; c"
+    )

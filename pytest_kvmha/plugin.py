@@ -32,7 +32,7 @@ HELP_DATAPATH = (
 HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked kvmha_destructive); otherwise plans are only printed."
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
 HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
-HELP_NO_ITEMS = "Do not add audit items (the fixtures still use the inventory)."
+HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
 
 STATE = pytest.StashKey["KvmhaState"]()
 
@@ -137,14 +137,17 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kvmha: an audit finding of pytest-kvmha")
-    if hasattr(config, "workerinput"):  # xdist worker: the controller reports
-        return
     config.addinivalue_line(
         "markers", "kvmha_destructive: the test changes live hosts through kvmha_provision"
     )
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
-    if not (_hosts(config) or _opt(config, "inventory") or config.getoption("kvmha_plan")):
+    if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
+    audit_wanted = (_hosts(config) or _opt(config, "inventory")) and not config.getoption(
+        "kvmha_no_audit_items"
+    )
+    if not (audit_wanted or config.getoption("kvmha_plan")):
+        return  # nothing to audit: not even one round trip
     try:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:

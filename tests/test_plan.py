@@ -300,5 +300,5 @@ def test_package_removal_is_a_note_not_a_step() -> None:
     assert planned.steps == []
     assert planned.notes == [
         "kvm-a: bridge-utils is installed (KVMHA-PKG-001); remove it by hand (apt-get remove "
-        "bridge-utils): plans do not remove packages, which a restore could not undo"
+        "-y bridge-utils): plans do not remove packages, which a restore could not undo"
     ]

@@ -7,7 +7,7 @@ import shlex
 from pytest_kvmha.facts import HostFacts, OvsPort
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.topology import Cluster, Placement, persistent, uplinks, xml_vlan
+from pytest_kvmha.topology import Cluster, Member, Placement, persistent, uplinks, xml_vlan
 
 COS_GUIDE = (
     "Clavister cOS Core KVM Installation Guide, ch. 7 ('A Single Physical Server is Assumed')"
@@ -35,7 +35,8 @@ def pair_vlans(cluster: Cluster, index: int) -> list[tuple[str, str, Placement]]
 def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
     if not cluster.two_servers():
         return skipped("single-server cluster: no traffic between servers")
-    placed = pair_vlans(cluster, index)
+    rows = cluster.placements(index)
+    placed = [(m.label, m.host.name, p) for m, p in rows]
     found = ", ".join(
         f"{d}@{h}: {p.vlan if p.vlan is not None else 'untagged'}" for d, h, p in placed
     )
@@ -47,16 +48,14 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
         )
     if len(vlans - {None}) > 1:
         problems.append("VLANs differ between the servers")
-    for d, h, p in placed:
-        if p.port is None or p.port.tag is None or p.vlan != p.port.tag:
-            continue
-        member = next(m for m in cluster.members if m.label == d and m.host.name == h)
-        saved = persistent(member.host, member.domain(), index)
-        if saved is not None and xml_vlan(*saved) != p.port.tag:
-            now = xml_vlan(*saved)
+    saved = {m.label: _saved_vlan(m, p, index) for m, p in rows}
+    for m, p in rows:
+        tag = p.port.tag if p.port is not None else None
+        if tag is not None and p.vlan == tag and m.domain().active and saved[m.label] != tag:
+            now = saved[m.label]
             problems.append(
-                f"{d}@{h}: VLAN {p.port.tag} is set on the running port only; the persistent XML "
-                f"says {now if now is not None else 'untagged'}: lost at the next start"
+                f"{m.label}@{m.host.name}: VLAN {tag} is set on the running port only; the "
+                f"persistent XML says {now if now is not None else 'untagged'}: lost at the next start"
             )
     if pair.vlan is not None and vlans != {pair.vlan}:
         problems.append(f"declared VLAN is {pair.vlan}")
@@ -69,13 +68,21 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
                 problems.append(f"VLAN {mine} is also used by pair {other.name}")
     if problems:
         want = mine if mine is not None else "VLAN"
-        fixes = [
-            f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}"
-            if p.port
-            else f"virsh edit {shlex.quote(d)}  # NIC {p.nic.mac}: <vlan><tag id='{want}'/></vlan>"
-            for d, _, p in placed
-            if p.vlan != want
-        ]
+        fixes = []
+        for m, p in rows:
+            host, via_patch = m.host.name, (p.vlan_source or "").startswith("patch")
+            if via_patch and p.vlan != want:
+                fixes.append(f"# on {host}: tag the patch port of {p.bridge_name} with VLAN {want}")
+                continue
+            if p.port is not None and p.vlan != want:
+                fixes.append(
+                    f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}  # on {host}, now"
+                )
+            if not via_patch and saved[m.label] != want:
+                fixes.append(
+                    f"virsh edit {shlex.quote(m.label)}  # on {host}, NIC {p.nic.mac}: "
+                    f"<vlan><tag id='{want}'/></vlan>"
+                )
         return failed(
             f"pair {pair.name}: " + "; ".join(problems),
             expected="one VLAN, the same on both servers, used by no other pair",
@@ -83,6 +90,12 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
             remediation="\n".join(fixes) or None,
         )
     return passed(f"pair {pair.name}: VLAN {mine} on both servers ({placed[0][2].vlan_source})")
+
+
+def _saved_vlan(member: Member, p: Placement, index: int) -> int | None:
+    """The access VLAN the NIC's persistent XML (or its network portgroup) gives it."""
+    saved = persistent(member.host, member.domain(), index)
+    return xml_vlan(*saved) if saved is not None else xml_vlan(p.nic, p.network)
 
 
 @check(

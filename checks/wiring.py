@@ -6,7 +6,7 @@ import shlex
 
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed
-from pytest_kvmha.topology import Cluster, Member, persistent
+from pytest_kvmha.topology import Cluster, Member, persistent, require_ovs
 
 COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
 
@@ -51,9 +51,15 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
                 break
     if problems:
         want = pair.bridge or next(iter(names.values())) or f"br-{pair.name.lower()}"
-        fixes = [f"ovs-vsctl --may-exist add-br {shlex.quote(want)}"]
+        fixes = [
+            f"ovs-vsctl --may-exist add-br {shlex.quote(want)}  # on {host}"
+            for host in dict.fromkeys(
+                m.host.name for m, _ in placements if require_ovs(m.host).bridge(want) is None
+            )
+        ]
         fixes += [
-            f"virsh edit {shlex.quote(m.label)}  # NIC #{index + 1}: <source bridge='{want}'/>"
+            f"virsh edit {shlex.quote(m.label)}  # on {m.host.name}, NIC #{index + 1}: "
+            f"<source bridge='{want}'/>"
             for m, p in placements
             if p.bridge_name != want
         ]

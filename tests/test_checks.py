@@ -655,8 +655,8 @@ def test_ovs2_nic_on_a_linux_bridge(tmp_path: Path) -> None:
     assert "fw-slave NIC #2 is on br2-linux, not an OVS bridge on kvm-a" in f.detail
     assert "bridges differ: fw-master on br2-external, fw-slave on br2-linux" in f.detail
     assert f.remediation.splitlines() == [
-        "ovs-vsctl --may-exist add-br br2-external",
-        "virsh edit fw-slave  # NIC #2: <source bridge='br2-external'/>",
+        # br2-external exists on kvm-a: only the NIC moves
+        "virsh edit fw-slave  # on kvm-a, NIC #2: <source bridge='br2-external'/>",
     ]
     v = finding(result, VIRT1, "fw-slave:If2")
     assert (
@@ -671,7 +671,7 @@ def test_ovs2_declared_bridge_differs(tmp_path: Path) -> None:
     assert statuses(result) == expected("two-ok", {(OVS2, "If2"): "fail"})
     f = finding(result, OVS2, "If2")
     assert "declared bridge is br2-dmz" in f.detail
-    assert f.remediation.splitlines()[0] == "ovs-vsctl --may-exist add-br br2-dmz"
+    assert f.remediation.splitlines()[0] == "ovs-vsctl --may-exist add-br br2-dmz  # on kvm-a"
 
 
 def test_ovs2_shared_bridge_between_pairs(tmp_path: Path) -> None:
@@ -1153,7 +1153,10 @@ def test_vlan1_vm_ports_untagged(tmp_path: Path) -> None:
     f = finding(result, VLAN1, "If2")
     assert "untagged on fw-a@kvm-a" in f.detail
     assert f.found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
-    assert f.remediation == f"ovs-vsctl set port {A_VNET2} tag=102"
+    assert f.remediation.splitlines() == [
+        f"ovs-vsctl set port {A_VNET2} tag=102  # on kvm-a, now",
+        f"virsh edit fw-a  # on kvm-a, NIC {A_IF2}: <vlan><tag id='102'/></vlan>",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -1172,7 +1175,10 @@ def test_vlan1_stopped_domain_judged_from_inactive_xml(
     if not keep_vlan:
         f = finding(result, VLAN1, "If2")
         assert f.found == "fw-a@kvm-a: 102, fw-b@kvm-b: untagged"
-        assert f.remediation == f"virsh edit fw-b  # NIC {B_IF2}: <vlan><tag id='102'/></vlan>"
+        assert (
+            f.remediation
+            == f"virsh edit fw-b  # on kvm-b, NIC {B_IF2}: <vlan><tag id='102'/></vlan>"
+        )
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["declared", "undeclared"])
@@ -1195,7 +1201,10 @@ def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool)
     assert f.found == "fw-a@kvm-a: 102, fw-b@kvm-b: 202"
     if declared:
         assert "declared VLAN is 102" in f.detail
-        assert f.remediation == f"ovs-vsctl set port {B_VNET2} tag=102"
+        assert (
+            f.remediation.splitlines()[0]
+            == f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now"
+        )
     else:
         assert "VLAN 202 not carried by up-b" in finding(result, VLAN2, "kvm-b").detail
 
@@ -1208,7 +1217,10 @@ def test_vlan1_undeclared_mismatch_remediation_follows_the_master(tmp_path: Path
     hb.edit_domain(
         "fw-b", edit_nic(B_IF2, lambda b: b.replace("<tag id='102'/>", "<tag id='202'/>"))
     )
-    assert finding(run(d), VLAN1, "If2").remediation == f"ovs-vsctl set port {B_VNET2} tag=102"
+    assert finding(run(d), VLAN1, "If2").remediation.splitlines() == [
+        f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now",
+        f"virsh edit fw-b  # on kvm-b, NIC {B_IF2}: <vlan><tag id='102'/></vlan>",
+    ]
 
 
 def test_vlan1_declared_vlan_differs(tmp_path: Path) -> None:
@@ -1222,8 +1234,10 @@ def test_vlan1_declared_vlan_differs(tmp_path: Path) -> None:
     f = finding(result, VLAN1, "If1")
     assert "declared VLAN is 111" in f.detail
     assert f.remediation.splitlines() == [
-        f"ovs-vsctl set port {A_VNET1} tag=111",
-        f"ovs-vsctl set port {B_VNET1} tag=111",
+        f"ovs-vsctl set port {A_VNET1} tag=111  # on kvm-a, now",
+        f"virsh edit fw-a  # on kvm-a, NIC {A_IF1}: <vlan><tag id='111'/></vlan>",
+        f"ovs-vsctl set port {B_VNET1} tag=111  # on kvm-b, now",
+        f"virsh edit fw-b  # on kvm-b, NIC {B_IF1}: <vlan><tag id='111'/></vlan>",
     ]
 
 

@@ -85,6 +85,7 @@ def what_if(
     after_hosts = [by_name[h.name] for h in hosts]
     after = run_checks(checks, after_hosts, audited)
     result = compare(now, after)
+    culprit: dict[Key, int] = {}
     introduced = set(result.introduced)
     if introduced:
         # Name the step that breaks each: the first prefix of the plan after which it fails.
@@ -94,17 +95,10 @@ def what_if(
             partial = run_checks(checks, [state[h.name] for h in hosts], audited)
             for f in partial:
                 k = key_of(f)
-                if k in introduced and f.status in BAD and k not in result.culprit:
-                    result.culprit[k] = index
+                if k in introduced and f.status in BAD and k not in culprit:
+                    culprit[k] = index
     return WhatIf(
-        steps,
-        refused,
-        notes,
-        after,
-        result.fixed,
-        result.introduced,
-        result.unchanged,
-        result.culprit,
+        steps, refused, notes, after, result.fixed, result.introduced, result.unchanged, culprit
     )
 
 
@@ -113,7 +107,6 @@ class Comparison:
     fixed: list[Key]
     introduced: list[Key]
     unchanged: list[Key]
-    culprit: dict[Key, int] = field(default_factory=dict)
 
 
 def compare(before: Iterable[Finding], after: Iterable[Finding]) -> Comparison:

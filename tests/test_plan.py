@@ -15,21 +15,12 @@ from pytest_kvmha.collect import CollectOptions, collect_all
 from pytest_kvmha.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import SCENARIOS
+from pytest_kvmha.scenarios import FIXABLE, SCENARIOS
 from pytest_kvmha.whatif import what_if
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 
 CONFORMING = ["single-ok", "two-ok", "q35-ok", "network-ok", "bridge-utils"]
-FIXABLE = [
-    "shared-bridge",
-    "missing-virtualport",
-    "slot-mismatch",
-    "promisc-off",
-    "vlan-clash",
-    "mac-filter",
-    "two-bare",
-]
 
 
 def facts_of(directory: Path):  # type: ignore[no-untyped-def]

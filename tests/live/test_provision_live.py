@@ -18,19 +18,10 @@ from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.inventory import load_inventory
 from pytest_kvmha.lab import Lab
 from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, reset
 
 pytestmark = pytest.mark.live
 
-BROKEN = [
-    "two-bare",
-    "shared-bridge",
-    "missing-virtualport",
-    "slot-mismatch",
-    "promisc-off",
-    "vlan-clash",
-    "mac-filter",
-]
 
 HOST_CHECKS = ("KVMHA-PKG-001", "KVMHA-OVS-001")
 
@@ -112,7 +103,7 @@ def what_if(lab: Lab, inventory: Path, cwd: Path) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.parametrize("name", BROKEN)
+@pytest.mark.parametrize("name", FIXABLE)
 def test_provision_fixes_predicts_and_restores(lab: Lab, name: str, tmp_path: Path) -> None:
     scenario = SCENARIOS[name]
     inventory = build(lab, scenario, tmp_path)

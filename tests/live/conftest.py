@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.lab import Lab, missing_requirements
+from pytest_kvmha.lab import Lab, missing_requirements, slot_index, slot_prefix
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     missing = missing_requirements()
     if missing:
         pytest.skip("the namespace lab needs: " + ", ".join(missing))
-    lab = Lab(Path(tmp_path_factory.mktemp("lab")), hosts=2, prefix="kvmha")
+    lab = Lab(
+        Path(tmp_path_factory.mktemp("lab")),
+        hosts=2,
+        prefix=slot_prefix("kvmha"),
+        first_host=slot_index(1),
+    )
     lab.start()
     try:
         yield lab

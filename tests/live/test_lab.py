@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.lab import Lab, LabError, LabNic, firewall_domain_xml, missing_requirements
+from pytest_kvmha.lab import (
+    Lab,
+    LabError,
+    LabNic,
+    firewall_domain_xml,
+    missing_requirements,
+    slot_index,
+    slot_prefix,
+)
 
 pytestmark = [
     pytest.mark.live,
@@ -22,7 +30,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    lab = Lab(hosts=2, prefix="kvmhat", first_host=61)  # beside the session lab (10.250.1-2)
+    lab = Lab(
+        hosts=2, prefix=slot_prefix("kvmhat"), first_host=slot_index(3)
+    )  # beside the session lab
     lab.start()
     try:
         yield lab
@@ -50,8 +60,9 @@ def ovs_rows(host, table: str, columns: str) -> list[dict[str, object]]:
 
 def test_hosts_are_separate(lab: Lab) -> None:
     h1, h2 = lab.hosts
-    assert (h1.mgmt_addr, h2.mgmt_addr) == ("10.250.61.2", "10.250.62.2")
-    assert h1.spec == "ssh://root@10.250.61.2"
+    a, b = slot_index(3), slot_index(4)
+    assert (h1.mgmt_addr, h2.mgmt_addr) == (f"10.250.{a}.2", f"10.250.{b}.2")
+    assert h1.spec == f"ssh://root@10.250.{a}.2"
     h1.add_bridge("br-only-h1")
     h2.add_bridge("br-only-h2")
     h1.define_domain(firewall_domain_xml("only-h1", []), start=False)
@@ -198,7 +209,7 @@ def test_q35_domain_with_two_nics_starts(lab: Lab) -> None:
 
 
 def test_stop_sshd_makes_host_unreachable() -> None:
-    with Lab(hosts=1, prefix="kvmhau", first_host=11) as lab:
+    with Lab(hosts=1, prefix=slot_prefix("kvmhau"), first_host=slot_index(5)) as lab:
         h = lab.hosts[0]
         assert ssh(lab, h.mgmt_addr, "true") == ""
         lab.stop_sshd(h)
@@ -237,7 +248,8 @@ def _lab_leftovers(prefix: str, workdir: Path) -> list[str]:
 
 def test_stop_leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> None:
     workdir = Path("/tmp") / f"kvmha-t{os.getpid()}"
-    lab = Lab(workdir, hosts=2, prefix="kvmhas", first_host=21)
+    prefix = slot_prefix("kvmhas")
+    lab = Lab(workdir, hosts=2, prefix=prefix, first_host=slot_index(6))
     lab.start()
     try:
         h1, h2 = lab.hosts
@@ -246,28 +258,29 @@ def test_stop_leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) ->
         lab.wire(h1, "w1", h2, "w1")
         h1.define_domain(firewall_domain_xml("fw", [LabNic("br1", 3)]))
         assert ssh(lab, h1.name, "virsh", "domstate", "fw").strip() == "paused"
-        assert _lab_leftovers("kvmhas", workdir)  # sanity: the probe sees a running lab
+        assert _lab_leftovers(prefix, workdir)  # sanity: the probe sees a running lab
     finally:
         problems = lab.stop()
     assert problems == []
-    assert _lab_leftovers("kvmhas", workdir) == []
+    assert _lab_leftovers(prefix, workdir) == []
     shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_start_cleans_stale_lab() -> None:
     """A crashed run (namespaces + daemons left behind, no stop()) is cleaned by the next start."""
     workdir = Path("/tmp") / f"kvmha-c{os.getpid()}"
-    crashed = Lab(workdir, hosts=1, prefix="kvmhac", first_host=31)
+    prefix = slot_prefix("kvmhac")
+    crashed = Lab(workdir, hosts=1, prefix=prefix, first_host=slot_index(8))
     crashed.start()
     keeper = crashed.hosts[0].keeper_pid
     assert keeper is not None
     # simulate a crash: forget the object, keep everything running
-    lab = Lab(workdir, hosts=1, prefix="kvmhac", first_host=31)
+    lab = Lab(workdir, hosts=1, prefix=prefix, first_host=slot_index(8))
     try:
         lab.start()
         assert lab.hosts[0].keeper_pid != keeper
         assert lab.hosts[0].virsh("list", "--all", "--name").strip() == ""
     finally:
         assert lab.stop() == []
-    assert _lab_leftovers("kvmhac", workdir) == []
+    assert _lab_leftovers(prefix, workdir) == []
     shutil.rmtree(workdir, ignore_errors=True)

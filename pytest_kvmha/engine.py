@@ -58,14 +58,14 @@ def same_hosts(hosts: Sequence[HostFacts]) -> list[tuple[HostFacts, HostFacts]]:
     The identity alone is not enough: cloned hypervisors can share a machine-id (KVMHA-TOPO-002
     reports that), and bundles recorded at different times from one lab host share it too.
     """
+    uuids = [{d.uuid.lower() for d in (h.domains or {}).values() if d.uuid} for h in hosts]
     out = []
     for i, a in enumerate(hosts):
-        for b in hosts[i + 1 :]:
+        for j in range(i + 1, len(hosts)):
+            b = hosts[j]
             if a.identity is None or a.identity != b.identity:
                 continue
-            uuids_a = {d.uuid.lower() for d in (a.domains or {}).values() if d.uuid}
-            uuids_b = {d.uuid.lower() for d in (b.domains or {}).values() if d.uuid}
-            if uuids_a & uuids_b or a.spec == b.spec:
+            if uuids[i] & uuids[j] or a.spec == b.spec:
                 out.append((a, b))
     return out
 

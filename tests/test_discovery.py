@@ -18,6 +18,7 @@ import pytest
 
 from pytest_kvmha.collect import CollectOptions, collect_all
 from pytest_kvmha.engine import Audit, audit, same_hosts
+from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.inventory import inventory_from_specs
 from pytest_kvmha.parse import parse_bundle
 
@@ -203,6 +204,16 @@ def test_same_host_twice_is_found(tmp_path: Path) -> None:
     inventory = inventory_from_specs([f"replay://{d / 'kvm-a'}", f"replay://{tmp_path / 'alias'}"])
     hosts = [parse_bundle(b) for b in collect_all(list(inventory.hosts), CollectOptions())]
     assert [(a.name, b.name) for a, b in same_hosts(hosts)] == [("kvm-a", "alias")]
+
+
+def test_same_spec_twice_is_one_host_even_without_domains() -> None:
+    def host(name: str, spec: str, identity: str | None) -> HostFacts:
+        return HostFacts(name, spec, "ok", None, identity=identity, domains={})
+
+    one, again = host("kvm1", "ssh://kvm1", "m1"), host("kvm1-2", "ssh://kvm1", "m1")
+    assert same_hosts([one, again]) == [(one, again)]
+    assert same_hosts([one, host("kvm2", "ssh://kvm2", "m1")]) == []  # a cloned machine-id
+    assert same_hosts([host("a", "ssh://x", None), host("b", "ssh://x", None)]) == []  # unknown
 
 
 def test_recordings_of_one_lab_host_are_not_one_host(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .facts import HostFacts
-from .inventory import ClusterSpec, Inventory, discover_clusters
-from .model import ERROR, Check, Finding, MissingFacts, Scope, Verdict
+from .inventory import ClusterSpec, Discovery, Inventory, discover
+from .model import ERROR, Check, Finding, MissingFacts, Scope, Severity, Verdict
 from .topology import Cluster, Member
 
 
@@ -19,12 +19,55 @@ class Audit:
     hosts: tuple[HostFacts, ...]
     clusters: tuple[ClusterSpec, ...]
     findings: tuple[Finding, ...]
+    discovery: Discovery | None = None  # set when no cluster was declared
+
+
+def _not_a_check(*args: Any) -> Verdict:
+    raise AssertionError("KVMHA-DISC-001 is decided by the engine, never run as a check")
+
+
+# Not in the catalogue (it has no subject that could pass): the engine adds its one finding, an
+# error, when discovery was asked for and found no cluster, so that an audit that looked at no
+# cluster is never green. Its node id is ``kvmha/discovery/KVMHA-DISC-001[clusters]``.
+NO_CLUSTER_FOUND = Check(
+    "KVMHA-DISC-001",
+    "Discovery finds an HA cluster",
+    Severity.CRITICAL,
+    Scope.CLUSTER,
+    "Without an inventory the clusters are discovered. If none is found, no cluster check ran: "
+    "a run with host checks only would look green while it audited no firewall at all.",
+    "Write an inventory (--kvmha-inventory) that names each cluster's two member domains and "
+    "their hosts, or fix what kept a host from being read.",
+    "pytest-kvmha README (Discovery without an inventory)",
+    _not_a_check,
+)
+DISCOVERY_SUBJECT = "clusters"
 
 
 def resolve_clusters(inventory: Inventory, hosts: Sequence[HostFacts]) -> tuple[ClusterSpec, ...]:
     if inventory.clusters:
         return inventory.clusters
-    return discover_clusters(h for h in hosts if h.status == "ok")
+    return discover(h for h in hosts if h.status == "ok").clusters
+
+
+def same_hosts(hosts: Sequence[HostFacts]) -> list[tuple[HostFacts, HostFacts]]:
+    """Pairs of audited hosts that are one machine given twice (two specs or two names).
+
+    Same machine identity (/etc/machine-id) and the same libvirt domain (by UUID) seen on both:
+    then every domain would be audited twice and discovery would pair each domain with itself.
+    The identity alone is not enough: cloned hypervisors can share a machine-id (KVMHA-TOPO-002
+    reports that), and bundles recorded at different times from one lab host share it too.
+    """
+    uuids = [{d.uuid.lower() for d in (h.domains or {}).values() if d.uuid} for h in hosts]
+    out = []
+    for i, a in enumerate(hosts):
+        for j in range(i + 1, len(hosts)):
+            b = hosts[j]
+            if a.identity is None or a.identity != b.identity:
+                continue
+            if uuids[i] & uuids[j] or a.spec == b.spec:
+                out.append((a, b))
+    return out
 
 
 def _subjects(
@@ -106,5 +149,23 @@ def run_checks(
 
 
 def audit(checks: Sequence[Check], inventory: Inventory, hosts: Sequence[HostFacts]) -> Audit:
-    clusters = resolve_clusters(inventory, hosts)
-    return Audit(tuple(hosts), clusters, run_checks(checks, hosts, clusters))
+    if inventory.clusters:
+        return Audit(
+            tuple(hosts), inventory.clusters, run_checks(checks, hosts, inventory.clusters)
+        )
+    found = discover(hosts)
+    findings = run_checks(checks, hosts, found.clusters)
+    if not found.clusters:
+        findings += (
+            Finding(
+                NO_CLUSTER_FOUND,
+                ERROR,
+                DISCOVERY_SUBJECT,
+                f"no HA cluster found: {found.describe()}; write an inventory",
+                None,
+                None,
+                expected="two domains with one NIC-to-bridge layout (at least 2 NICs, on OVS)",
+                found="no cluster",
+            ),
+        )
+    return Audit(tuple(hosts), found.clusters, findings, found)

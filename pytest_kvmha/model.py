@@ -152,7 +152,8 @@ class Finding:
 
     @property
     def nodeid(self) -> str:
-        return f"kvmha/{self.cluster or self.host}/{self.check.id}[{self.subject}]"
+        # Neither cluster nor host: a finding about the whole run (discovery).
+        return f"kvmha/{self.cluster or self.host or 'discovery'}/{self.check.id}[{self.subject}]"
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -176,7 +176,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .collect import CollectOptions, collect_all
-    from .engine import audit
+    from .engine import audit, same_hosts
     from .inventory import InventoryError, inventory_from_specs, load_inventory
     from .model import discover_checks
     from .parse import parse_bundle
@@ -216,6 +216,14 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             except Exception as exc:  # recording must not cost the audit
                 state.errors.append(f"--kvmha-record: {b.host}: {exc}")
     hosts = [parse_bundle(b) for b in bundles]
+    twice = [
+        f"hosts {a.name} ({a.spec}) and {b.name} ({b.spec}) are one machine "
+        f"(machine-id {a.identity}, same libvirt domains): give each host once"
+        for a, b in same_hosts(hosts)
+    ]
+    if twice:  # every domain would be audited twice, and paired with itself by discovery
+        state.errors += twice
+        raise pytest.UsageError("; ".join(twice))
     checks = discover_checks()
     state.audit = audit(checks, inventory, hosts)
     if wanted is not None:
@@ -388,6 +396,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         errors=state.errors,
         rounds=state.rounds,
     )
+    if audit is not None and audit.discovery is not None:
+        report["discovery"] = audit.discovery.as_json()
     if state.whatif is not None:
         report["whatif"] = state.whatif.as_json()
     if state.baseline is not None and audit is not None:
@@ -426,6 +436,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for c in state.audit.clusters:
         members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
         tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")
+    if state.audit.discovery is not None:
+        from .inventory import name_list
+
+        for a in state.audit.discovery.ambiguous:
+            names = name_list(f"{d}@{h}" for h, d in a.members)
+            tr.write_line(
+                f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True
+            )
     counts: dict[str, int] = {}
     below = 0
     for f in state.selected:

@@ -99,6 +99,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append("None.")
+    discovery = report.get("discovery")
+    if discovery is not None and discovery["ambiguous"]:
+        lines += ["", "## Ambiguous layouts (no cluster formed)", ""]
+        for a in discovery["ambiguous"]:
+            names = ", ".join(f"{m['domain']}@{m['host']}" for m in a["members"])
+            layout = ", ".join(a["layout"])
+            lines.append(f"- {_cell(names)} on {_cell(layout)}: {_cell(a['reason'])}")
     whatif = report.get("whatif")
     if whatif is not None:
         lines += [

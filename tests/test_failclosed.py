@@ -33,14 +33,16 @@ def report(pytester: pytest.Pytester, name: str = "r.json") -> dict[str, Any]:
     return json.loads((pytester.path / name).read_text())
 
 
-def break_sections(host_dir: Path, names: list[str], stderr: str, rc: int = 1) -> None:
+def break_sections(
+    host_dir: Path, names: list[str], stderr: str, rc: int = 1, stdout: str = ""
+) -> None:
     """Record ``names`` as failed commands, as the collector does when virsh cannot connect."""
     hb = HostBundle(host_dir)
 
     def change(meta: dict[str, Any]) -> None:
         for name in names:
             meta["sections"][name] = {"rc": rc, "stderr": stderr}
-            (host_dir / "sections" / name).write_text("")
+            (host_dir / "sections" / name).write_text(stdout)
 
     hb.set_meta(change)
 
@@ -63,11 +65,12 @@ def test_libvirt_unreadable_host_is_not_green(pytester: pytest.Pytester) -> None
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
+            "*ERROR at setup of kvmha/kvm-a/KVMHA-HOST-000[[]libvirt[]]*",
+            "*libvirt not read*kvm-a: virsh-domains: command failed (rc 1): error: Failed to connect socket*",
+            "*host kvm-a (replay://kvm-a): degraded*",
             "ERROR kvmha/kvm-a/KVMHA-HOST-000[[]libvirt[]]*",
-            "*kvm-a: virsh-domains: command failed (rc 1): error: Failed to connect socket*",
         ]
     )
-    result.stdout.fnmatch_lines(["*host kvm-a (replay://kvm-a): degraded*"])
     r = report(pytester)
     (host,) = r["hosts"]
     assert host["status"] == "degraded"
@@ -87,7 +90,7 @@ def test_libvirt_unreadable_host_is_not_green(pytester: pytest.Pytester) -> None
         (["identity"], "identity"),
         (["packages"], "packages"),
         (["links"], "links"),
-        (["ovs-Bridge"], "ovs"),
+        (["ovs-Bridge"], "ovs"),  # unparsable JSON (a failing ovs-vsctl fails KVMHA-OVS-001)
         (["virsh-domains"], "libvirt"),
         (["virsh-networks"], "networks"),
         (["virsh-nwfilters"], "nwfilters"),
@@ -97,7 +100,10 @@ def test_every_problem_section_gives_an_error_item(
     pytester: pytest.Pytester, sections: list[str], problem: str
 ) -> None:
     shutil.copytree(BUNDLES / "single-ok", pytester.path / "s")
-    break_sections(pytester.path / "s" / "kvm-b", sections, "permission denied")
+    if problem == "ovs":
+        break_sections(pytester.path / "s" / "kvm-b", sections, "", rc=0, stdout="{not json")
+    else:
+        break_sections(pytester.path / "s" / "kvm-b", sections, "permission denied")
     result = pytester.runpytest("--kvmha-inventory=s/clusters.toml", "--kvmha-report=r.json")
     assert result.ret == 1
     bad = [
@@ -225,7 +231,9 @@ def single_ok(pytester: pytest.Pytester) -> Path:
 
 def test_xdist_with_an_audit_is_a_usage_error(pytester: pytest.Pytester, single_ok: Path) -> None:
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", f"--kvmha-inventory={single_ok}")
+    result = pytester.runpytest_subprocess(
+        "-p", "xdist", "-n", "2", f"--kvmha-inventory={single_ok}"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*-n*pytest-xdist*audit*one process*"])
 
@@ -237,7 +245,9 @@ def test_xdist_with_a_plan_is_a_usage_error(pytester: pytest.Pytester, single_ok
 
 def test_xdist_off_or_without_audit_is_allowed(pytester: pytest.Pytester, single_ok: Path) -> None:
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "0", f"--kvmha-inventory={single_ok}")
+    result = pytester.runpytest_subprocess(
+        "-p", "xdist", "-n", "0", f"--kvmha-inventory={single_ok}"
+    )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*passed*"])
     assert "kvmha/edge-fw/" in result.stdout.str() or "38 passed" in result.stdout.str()
@@ -327,7 +337,9 @@ def test_markdown_diff_fence_outlasts_backticks_in_the_diff() -> None:
         "hosts": [],
         "findings": [],
         "whatif": {
-            "steps": [{"host": "h", "command": "virsh define d.xml  # the XML below", "diff": diff}],
+            "steps": [
+                {"host": "h", "command": "virsh define d.xml  # the XML below", "diff": diff}
+            ],
             "refused": [],
             "introduced": [],
             "fixed": [],

@@ -249,8 +249,8 @@ def test_xdist_off_or_without_audit_is_allowed(pytester: pytest.Pytester, single
         "-p", "xdist", "-n", "0", f"--kvmha-inventory={single_ok}"
     )
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*passed*"])
-    assert "kvmha/edge-fw/" in result.stdout.str() or "38 passed" in result.stdout.str()
+    # the audit ran in this one process: its items and the ordinary test
+    assert result.parseoutcomes()["passed"] > 10, result.stdout.str()
     # -n without an audit: an ordinary xdist run
     result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2")
     assert result.ret == 0

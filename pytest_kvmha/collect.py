@@ -32,6 +32,7 @@ OVS_TABLES = {
 PACKAGES = ("bridge-utils", "openvswitch-switch", "openvswitch")
 
 _SCRIPT = r"""
+PIN=${1-}
 LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
 B=@BOUNDARY@
@@ -80,16 +81,32 @@ vb() {
     case $u in *[!0-9a-fA-F-]*) continue;; esac
     cmds="$cmds echo $B:$u: ; $c $u ;"
   done
-  if [ -n "$cmds" ]; then sec "batch-$n" $V "$cmds"; else sec "batch-$n" true; fi
+  if [ -n "$cmds" ]; then sec "batch-$n" v "$cmds"; else sec "batch-$n" true; fi
 }
+# The URI the host's own virsh would use: the inventory's pin ($1, validated by the collector),
+# else LIBVIRT_DEFAULT_URI of this login, else uri_default of the client's libvirt.conf, else
+# qemu:///system. It is only ever expanded quoted ("$U"), never evaluated.
+uri() {
+  if [ -n "$PIN" ]; then U=$PIN; F=inventory
+  elif [ -n "${LIBVIRT_DEFAULT_URI-}" ]; then U=$LIBVIRT_DEFAULT_URI; F=env
+  else
+    if [ "$(id -u)" = 0 ]; then C=/etc/libvirt/libvirt.conf
+    else C=${XDG_CONFIG_HOME:-$HOME/.config}/libvirt/libvirt.conf; fi
+    U=$(sed -n 's/^[[:space:]]*uri_default[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "$C" 2>/dev/null | tail -n 1)
+    if [ -n "$U" ]; then F=libvirt.conf; else U=qemu:///system; F=default; fi
+  fi
+  printf '%s\n%s\n' "$F" "$U"
+}
+v() { virsh -q -c "$U" "$@"; }
 if [ -z "@SKIP_VIRSH@" ]; then
+  uri >"$T/u"; F=$(sed -n 1p "$T/u"); U=$(sed -n '2,$p' "$T/u")
+  sec libvirt-uri cat "$T/u"
   if command -v virsh >/dev/null 2>&1; then
-    V="virsh -q -c qemu:///system"
-    sec virsh-domains $V list --all --uuid; all=$(cat "$T/o")
-    sec virsh-active $V list --uuid; active=$(cat "$T/o")
-    sec virsh-paused $V list --state-paused --uuid
-    sec virsh-networks $V net-list --all --uuid; nets=$(cat "$T/o")
-    sec virsh-nwfilters $V nwfilter-list; filters=$(awk '{print $1}' "$T/o")
+    sec virsh-domains v list --all --uuid; all=$(cat "$T/o")
+    sec virsh-active v list --uuid; active=$(cat "$T/o")
+    sec virsh-paused v list --state-paused --uuid
+    sec virsh-networks v net-list --all --uuid; nets=$(cat "$T/o")
+    sec virsh-nwfilters v nwfilter-list; filters=$(awk '{print $1}' "$T/o")
     vb domain-inactive "dumpxml --inactive" $all
     vb domain-live dumpxml $active
     vb network net-dumpxml $nets
@@ -183,7 +200,23 @@ class HostTarget:
 
     name: str
     spec: str
-    libvirt_uri: str | None = None
+    libvirt_uri: str | None = None  # read libvirt here through libvirt-python, not virsh
+    virsh_uri: str | None = None  # pin the URI of the host's virsh (else: the host's own)
+
+
+# What a libvirt URI may hold (RFC 3986 characters without quotes, spaces, $, `, ;, |, ...).
+# The collector passes the URI as an argument, quoted; this keeps odd ones out of reports too.
+_VIRSH_URI = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:@/?&=%+,\[\]-]*")
+
+
+def check_virsh_uri(uri: str) -> str:
+    """``uri`` if it is a plain libvirt URI (``qemu:///system``, ``qemu+ssh://u@h/system``)."""
+    if not isinstance(uri, str) or len(uri) > 512 or not _VIRSH_URI.fullmatch(uri):
+        raise ValueError(
+            f"not a virsh URI: {uri!r} (expected driver[+transport]://[user@host]/path[?k=v], "
+            "without quotes, spaces or shell characters)"
+        )
+    return uri
 
 
 def host_name_from_spec(spec: str) -> str:
@@ -251,6 +284,8 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         boundary, skip_links=scheme in ("local", ""), skip_virsh=bool(target.libvirt_uri)
     )
     command = "sh -c " + shlex.quote(script)
+    if target.virsh_uri:  # an argument of the fixed script ($1), validated and quoted
+        command += " kvmha " + shlex.quote(check_virsh_uri(target.virsh_uri))
     host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
     try:
@@ -303,6 +338,7 @@ def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
             "", "libvirt-python is not installed (pip install 'pytest-kvmha[libvirt]')", 127
         )
         return
+    bundle.sections["libvirt-uri"] = Section(f"inventory\n{uri}\n")
     t0 = time.monotonic()
     try:
         conn = libvirt.openReadOnly(uri)

@@ -78,6 +78,11 @@ def _subjects(
         for h in hosts:
             yield h.name, None, h.name, (h,)
         return
+    if check.scope is Scope.HOST_PROBLEM:
+        for h in hosts:
+            for section in sorted(h.problems):
+                yield h.name, None, section, (h, section)
+        return
     for c in clusters:
         if check.scope is Scope.CLUSTER:
             yield None, c.name, c.name, (c,)

@@ -248,3 +248,5 @@ class HostFacts:
     networks: Mapping[str, LibvirtNetwork] | None = None
     nwfilters: Mapping[str, NwFilter] | None = None
     problems: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # section -> what is wrong
+    libvirt_uri: str | None = None  # the URI libvirt was read through (None: not recorded)
+    libvirt_uri_from: str | None = None  # inventory | env | libvirt.conf | default

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .collect import HostTarget, host_name_from_spec
+from .collect import HostTarget, check_virsh_uri, host_name_from_spec
 from .facts import HostFacts
 
 if sys.version_info >= (3, 11):
@@ -135,12 +135,26 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
         for key in table:
-            if key not in ("spec", "libvirt"):
-                raise InventoryError(f"{where}: unknown key '{key}' (expected spec, libvirt)")
+            if key not in ("spec", "libvirt", "virsh_uri"):
+                raise InventoryError(
+                    f"{where}: unknown key '{key}' (expected spec, libvirt, virsh_uri)"
+                )
         spec = check_spec(_str(table, "spec", where) or "", where)
         if spec.startswith("replay://") and not Path(spec[len("replay://") :]).is_absolute():
             spec = "replay://" + str(base / spec[len("replay://") :])
-        hosts.append(HostTarget(name, spec, _str(table, "libvirt", where, required=False)))
+        libvirt = _str(table, "libvirt", where, required=False)
+        virsh_uri = _str(table, "virsh_uri", where, required=False)
+        if virsh_uri is not None:
+            if libvirt is not None:
+                raise InventoryError(
+                    f"{where}: keys 'libvirt' and 'virsh_uri' exclude each other "
+                    "(libvirt reads through libvirt-python here, virsh_uri pins the host's virsh)"
+                )
+            try:
+                check_virsh_uri(virsh_uri)
+            except ValueError as exc:
+                raise InventoryError(f"{where}: key 'virsh_uri': {exc}") from None
+        hosts.append(HostTarget(name, spec, libvirt, virsh_uri))
     host_names = {h.name for h in hosts}
     clusters = []
     clusters_table = doc.get("clusters") or {}

@@ -1226,6 +1226,36 @@ class Lab:
         self._start_ssh_masters(hosts=[host])
         self._write_state()
 
+    def stop_libvirtd(self, host: LabHost) -> None:
+        """Stop ``host``'s libvirtd (by its PID) to simulate a host whose libvirt cannot be
+        read. Running qemu domains keep running; :meth:`start_libvirtd` reconnects to them."""
+        pid = host.pids.get("libvirtd")
+        if pid is not None:
+            problems = _kill_and_wait({pid: _DAEMONS["libvirtd"][1]})
+            if problems:
+                raise LabError("; ".join(problems))
+            del host.pids["libvirtd"]
+            self._write_state()
+
+    def start_libvirtd(self, host: LabHost, timeout: float = 60) -> None:
+        """Start ``host``'s libvirtd again after :meth:`stop_libvirtd`; returns once it answers."""
+        if "libvirtd" in host.pids:
+            return
+        ovs = "/run/openvswitch"
+        host._spawn_checked(
+            ["env", f"OVS_RUNDIR={ovs}", "libvirtd", "-d", "-p", "/run/libvirt/libvirtd.pid"]
+        )
+        self._record_pid(host, "libvirtd")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                host.virsh("list", "--all")
+                return
+            except LabError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     # ---- stop ---------------------------------------------------------------------------------
 
     def _ssh_exit(self, host: LabHost) -> list[str]:

@@ -37,6 +37,7 @@ class Scope(str, enum.Enum):
     MEMBER = "member"  # each member domain of each cluster
     MEMBER_NIC = "member-nic"  # each member's NIC of each pair
     CLUSTER_HOST = "cluster-host"  # each host that runs a member of the cluster
+    HOST_PROBLEM = "host-problem"  # each problem recorded for an audited host (none: no finding)
 
 
 PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"

@@ -462,6 +462,7 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
     )
     networks = attempt("networks", lambda: _networks(s))
     nwfilters = attempt("nwfilters", lambda: _nwfilters(s))
+    uri = attempt("libvirt-uri", lambda: _libvirt_uri(s))
     return HostFacts(
         name=bundle.host,
         spec=bundle.spec,
@@ -475,7 +476,23 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         networks=MappingProxyType(networks) if networks is not None else None,
         nwfilters=MappingProxyType(nwfilters) if nwfilters is not None else None,
         problems=MappingProxyType(problems),
+        libvirt_uri=uri[1] if uri else None,
+        libvirt_uri_from=uri[0] if uri else None,
     )
+
+
+def _libvirt_uri(s: Mapping[str, Section]) -> tuple[str, str] | None:
+    """(where from, URI) of the ``libvirt-uri`` section; None in bundles older than it."""
+    if "libvirt-uri" not in s:
+        return None
+    lines = _section_ok(s, "libvirt-uri").stdout.rstrip("\n").split("\n")
+    source, uri = lines[0], "\n".join(lines[1:])
+    if source not in ("inventory", "env", "libvirt.conf", "default"):
+        raise FactError(f"libvirt-uri: unknown origin {source[:40]!r}")
+    if not uri or not uri.isprintable() or any(c.isspace() for c in uri) or len(uri) > 512:
+        # The host's own LIBVIRT_DEFAULT_URI is host data: never shown raw.
+        raise FactError(f"libvirt-uri: not a libvirt URI ({source}): {uri[:80]!r}")
+    return source, uri
 
 
 def _domains(s: Mapping[str, Section], problems: dict[str, str], host: str) -> dict[str, Domain]:

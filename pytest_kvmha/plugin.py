@@ -148,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not (audit_wanted or config.getoption("kvmha_plan")):
         return  # nothing to audit: not even one round trip
+    _refuse_xdist(config)
     try:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:
@@ -172,6 +173,19 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
         state.baseline_path = baseline
     config.stash[STATE] = state
+
+
+def _refuse_xdist(config: pytest.Config) -> None:
+    """Audit items are made in the controller; xdist workers would collect none of them (a
+    green run that audited nothing). Until fleets run on xdist, ``-n`` with an audit is refused."""
+    workers = getattr(config.option, "numprocesses", None)
+    dist = getattr(config.option, "dist", "no")
+    if workers or (dist and dist != "no"):
+        raise pytest.UsageError(
+            f"-n {workers} / --dist {dist} (pytest-xdist) with a kvmha audit: the audit and its "
+            "items run in one process, and xdist workers would collect none of them. Run the "
+            "audit without -n (or with -n 0), or pass --kvmha-no-audit-items for provisioning runs."
+        )
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
@@ -426,11 +440,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     tr = terminalreporter
     tr.section("kvmha audit")
+    from .report import host_status
+
     for h in state.audit.hosts:
-        line = f"host {h.name} ({h.spec}): {h.status}"
+        line = f"host {h.name} ({h.spec}): {host_status(h)}"
         if h.error:
             line += f" - {h.error}"
-        tr.write_line(line, red=h.status != "ok")
+        if h.libvirt_uri:
+            line += f" (libvirt {h.libvirt_uri}, from {h.libvirt_uri_from})"
+        tr.write_line(line, red=host_status(h) != "ok")
         for problem in h.problems.values():
             tr.write_line(f"  problem: {problem}", yellow=True)
     for c in state.audit.clusters:
@@ -462,6 +480,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
         for i, step in enumerate(w.steps):
             tr.write_line(f"  {i + 1:2}. [{step.host}] {step.command.splitlines()[0]}")
+            for line in (step.as_json().get("diff") or "").splitlines():
+                tr.write_line(f"      {line}")  # "the XML below": virsh define's diff
         for r in w.refused:
             tr.write_line(f"  refused: {r}", red=True)
         for n in w.notes:

@@ -37,10 +37,12 @@ def build_report(
             {
                 "name": h.name,
                 "spec": h.spec,
-                "status": h.status,
+                "status": host_status(h),
                 "error": h.error,
                 "problems": dict(h.problems) or None,
                 "round_trips": (rounds or {}).get(h.name),
+                "libvirt_uri": h.libvirt_uri,
+                "libvirt_uri_from": h.libvirt_uri_from,
             }
             for h in hosts
         ],
@@ -49,6 +51,21 @@ def build_report(
         "summary": summary,
         "errors": list(errors),
     }
+
+
+def host_status(host: HostFacts) -> str:
+    """ok | degraded (answered, but problems were recorded: KVMHA-HOST-000 errors) |
+    unreachable | error."""
+    return "degraded" if host.status == "ok" and host.problems else host.status
+
+
+def _fence(text: str) -> str:
+    """A backtick fence longer than any backtick run in ``text``: the text cannot close it."""
+    run, longest = 0, 0
+    for c in text:
+        run = run + 1 if c == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
@@ -116,9 +133,16 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{len(whatif['introduced'])} introduced, {len(whatif['unchanged'])} still failing.",
             "",
         ]
-        lines += [
-            f"1. `[{st['host']}] {_cell(st['command'].splitlines()[0])}`" for st in whatif["steps"]
-        ]
+        for st in whatif["steps"]:
+            lines.append(f"1. `[{st['host']}] {_cell(st['command'].splitlines()[0])}`")
+            diff = st.get("diff")
+            if diff:
+                # Host XML inside the list item: every line indented (so none can leave the
+                # item), inside a fence no backtick run of the XML can close.
+                fence = _fence(diff)
+                lines.append(f"   {fence}diff")
+                lines += [f"   {line}" for line in diff.splitlines()]
+                lines.append(f"   {fence}")
         lines += [f"- **refused**: {_cell(r)}" for r in whatif["refused"]]
         lines += [
             f"- **introduced** by step {k['step']}: `{k['check']}[{k['subject']}]` "

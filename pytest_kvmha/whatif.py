@@ -10,10 +10,28 @@ from typing import Any
 from .engine import run_checks
 from .facts import HostFacts
 from .inventory import ClusterSpec
-from .model import ERROR, FAIL, Check, Finding
+from .model import ERROR, FAIL, Check, Finding, Scope, Severity, Verdict
 
 Key = tuple[str, str | None, str | None, str]  # (check, host, cluster, subject)
 BAD = (FAIL, ERROR)
+
+
+def _refused(cluster: object) -> Verdict:  # never run: refusals are made by what_if()
+    raise NotImplementedError
+
+
+# Not in the catalogue (it judges a plan, not a host): the gate's item for a refused plan.
+PLAN_REFUSED = Check(
+    "KVMHA-PLAN-001",
+    "The wanted cluster can be planned",
+    Severity.CRITICAL,
+    Scope.CLUSTER,
+    "A plan that is refused changes nothing: the pre-change validation has not validated "
+    "the change, so the gate must not pass.",
+    "Fix what the refusal names (in the wanted file or on the hosts), then validate again.",
+    "pytest-kvmha: fixtures/plan.py (PlanRefused)",
+    _refused,
+)
 
 
 def key_of(f: Finding) -> Key:
@@ -29,7 +47,7 @@ class WhatIf:
     steps: list[Any]  # fixtures.actions.Step
     refused: list[str]
     notes: list[str]
-    findings: tuple[Finding, ...]
+    findings: tuple[Finding, ...]  # KVMHA-PLAN-001 errors of refused clusters, then the audit
     fixed: list[Key]
     introduced: list[Key]
     unchanged: list[Key]
@@ -38,7 +56,13 @@ class WhatIf:
     def as_json(self) -> dict[str, Any]:
         return {
             "steps": [
-                {"host": s.host, "command": s.command, "reason": s.reason} for s in self.steps
+                {
+                    "host": s.host,
+                    "command": s.command,
+                    "reason": s.reason,
+                    "diff": s.as_json().get("diff"),  # virsh define: the XML, now -> planned
+                }
+                for s in self.steps
             ],
             "refused": self.refused,
             "notes": self.notes,
@@ -70,11 +94,15 @@ def what_if(
 
     by_name = {h.name: h for h in hosts}
     steps, refused, notes = [], [], []
+    refusals: list[Finding] = []
     for cluster in wanted:
         try:
             planned = plan_cluster(cluster, by_name, PlanOptions(datapath_type))
         except PlanRefused as exc:
             refused.append(str(exc))
+            refusals.append(
+                Finding(PLAN_REFUSED, ERROR, cluster.name, str(exc), None, cluster.name)
+            )
             continue
         steps += planned.steps
         notes += planned.notes
@@ -98,7 +126,14 @@ def what_if(
                 if k in introduced and f.status in BAD and k not in culprit:
                     culprit[k] = index
     return WhatIf(
-        steps, refused, notes, after, result.fixed, result.introduced, result.unchanged, culprit
+        steps,
+        refused,
+        notes,
+        (*refusals, *after),
+        result.fixed,
+        result.introduced,
+        result.unchanged,
+        culprit,
     )
 
 

@@ -213,6 +213,12 @@ TOPO1, TOPO2 = "KVMHA-TOPO-001", "KVMHA-TOPO-002"
 VIRT1, VIRT2, VIRT3 = "KVMHA-VIRT-001", "KVMHA-VIRT-002", "KVMHA-VIRT-003"
 HB1, HB2, HB3 = "KVMHA-HB-001", "KVMHA-HB-002", "KVMHA-HB-003"
 VLAN1, VLAN2 = "KVMHA-VLAN-001", "KVMHA-VLAN-002"
+HOST0 = "KVMHA-HOST-000"  # one error per problem recorded for a host
+
+
+def problem_errors(result: Any) -> dict[Key, str]:
+    """The KVMHA-HOST-000 errors of the problems the parser recorded (see test_failclosed)."""
+    return {(HOST0, k): "error" for h in result.hosts for k in h.problems}
 
 
 def test_base_scenarios_replay_as_recorded(tmp_path: Path) -> None:
@@ -334,7 +340,8 @@ def test_pkg_unknown_state_is_an_error(tmp_path: Path, edit: Any, message: str) 
     d = copy_scenario("two-ok", tmp_path)
     edit(host(d, "kvm-a"))
     result = run(d)
-    assert statuses(result) == expected("two-ok", {(PKG, "kvm-a"): "error"})
+    changes = {(PKG, "kvm-a"): "error", **problem_errors(result)}
+    assert statuses(result) == expected("two-ok", changes)
     assert message in finding(result, PKG, "kvm-a").detail
 
 
@@ -569,7 +576,9 @@ def test_broken_member_xml_errors_its_cluster_only(tmp_path: Path, edit: Any, me
     hb.edit(f"domain-live/{uuid}", edit)
     result = run(d)
     # kvm-b's host checks, fw-a's member checks and kvm-a's uplink still pass
-    assert statuses(result) == expected("two-ok", BROKEN_FW_B)
+    assert statuses(result) == expected(
+        "two-ok", {**BROKEN_FW_B, (HOST0, f"domain:{uuid}"): "error"}
+    )
     for f in (finding(result, TOPO1, "edge-fw"), finding(result, VIRT1, "fw-b:If1")):
         assert f"domain-live/{uuid}" in f.detail and message in f.detail
     assert [h.problems for h in result.hosts if h.name == "kvm-b"][0].keys() == {f"domain:{uuid}"}
@@ -618,6 +627,7 @@ def test_topo_identity_unknown_is_an_error(tmp_path: Path, edit: Any, message: s
             (VLAN1, "If2"): "error",
             (VLAN2, "kvm-a"): "error",
             (VLAN2, "kvm-b"): "error",
+            **problem_errors(result),  # the missing section (an empty one is no problem)
         },
     )
     assert message in finding(result, TOPO2, "edge-fw").detail
@@ -1005,7 +1015,9 @@ def test_hb1_links_missing_is_an_error(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     drop_section(host(d, "kvm-a"), "links")
     result = run(d)
-    assert statuses(result) == expected("two-ok", {(HB1, "kvm-a"): "error"})
+    assert statuses(result) == expected(
+        "two-ok", {(HB1, "kvm-a"): "error", (HOST0, "links"): "error"}
+    )
     assert "links: section missing from bundle" in finding(result, HB1, "kvm-a").detail
 
 
@@ -1354,11 +1366,12 @@ def test_unreadable_bundle_json_errors_that_host_only(
 @pytest.mark.parametrize(
     ("section", "changes"),
     [
-        ("links", {(HB1, "kvm-a"): "error"}),
-        ("packages", {(PKG, "kvm-a"): "error"}),
+        ("links", {(HB1, "kvm-a"): "error", (HOST0, "links"): "error"}),
+        ("packages", {(PKG, "kvm-a"): "error", (HOST0, "packages"): "error"}),
         (
             "identity",
             {
+                (HOST0, "identity"): "error",
                 (TOPO2, "edge-fw"): "error",
                 (VLAN1, "If1"): "error",
                 (VLAN1, "If2"): "error",
@@ -1369,6 +1382,7 @@ def test_unreadable_bundle_json_errors_that_host_only(
         (
             f"domain-live/{A_UUID}",
             {
+                (HOST0, f"domain:{A_UUID}"): "error",
                 (TOPO1, "edge-fw"): "error",
                 (OVS2, "If1"): "error",
                 (OVS2, "If2"): "error",

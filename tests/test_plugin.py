@@ -200,7 +200,7 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kvmha-list-checks")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
-    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 13
+    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 14
 
 
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:

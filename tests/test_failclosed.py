@@ -80,7 +80,10 @@ def test_libvirt_unreadable_host_is_not_green(pytester: pytest.Pytester) -> None
     assert {f["status"] for f in errors.values()} == {"error"}
     assert errors["libvirt"]["host"] == "kvm-a"
     assert "Failed to connect socket" in errors["libvirt"]["detail"]
-    assert r["summary"]["error"] == 3
+    # ... and discovery, which had no domains to look at, says that no cluster was found
+    (disc,) = [f for f in r["findings"] if f["check"] == "KVMHA-DISC-001"]
+    assert disc["status"] == "error" and "domains of kvm-a not read" in disc["detail"]
+    assert r["summary"]["error"] == 4
     assert "| kvm-a | replay://kvm-a | degraded |" in (pytester.path / "r.md").read_text()
 
 

@@ -16,6 +16,18 @@ CHROMIUM = ("chromium", "chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+def require() -> None:
+    """Skip (on a developer's machine) or fail (under CI, which installs the browser) when the
+    browser cannot run here."""
+    import pytest
+
+    reason = missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: {reason}")
+        pytest.skip(reason)
+
+
 def missing() -> str | None:
     """Why the browser cannot run here, or None."""
     try:

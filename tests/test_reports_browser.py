@@ -6,7 +6,6 @@ in the test artifacts ($KVMHA_ARTIFACTS, else the test's tmp dir). CI installs t
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .browser import artifacts_dir, chromium, full_page_screenshot, missing
+from .browser import artifacts_dir, chromium, full_page_screenshot, require
 from .test_reports import EXAMPLES, IMG, hostile_hosts
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -22,11 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    reason = missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
+    require()
     with chromium() as driver:
         yield driver
 

@@ -16,7 +16,6 @@ from lxml import html as lxml_html
 
 import pytest_kvmha
 from pytest_kvmha.bundle import EvidenceBundle, Section
-from pytest_kvmha.report_html import render_html
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -191,6 +190,8 @@ def test_html_escapes_host_derived_names(pytester: pytest.Pytester) -> None:
 
 def test_html_escapes_every_report_field() -> None:
     """Every string of the report dict, hostile: none becomes markup."""
+    from pytest_kvmha.report_html import render_html
+
     bad = SCRIPT + IMG + "\"'&"
     finding = {
         "check": "KVMHA-X" + bad,

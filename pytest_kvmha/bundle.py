@@ -11,6 +11,7 @@ live audit saw, failures included.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -62,6 +63,20 @@ class EvidenceBundle:
                 name: {"rc": s.rc, "stderr": s.stderr} for name, s in sorted(self.sections.items())
             },
         }
+
+    def sha256(self) -> str:
+        """A digest of the evidence itself: every section's name, exit status, stderr and stdout.
+
+        Sorted and length-framed, so it does not depend on collection order, and the same for a
+        live audit, its recording and the replay of that recording (metadata such as the time of
+        collection is left out on purpose)."""
+        digest = hashlib.sha256(b"kvmha-bundle-sections/1\n")
+        for name, section in sorted(self.sections.items()):
+            for part in (name, str(section.rc), section.stderr, section.stdout):
+                data = part.encode("utf-8", "surrogateescape")
+                digest.update(b"%d:" % len(data))
+                digest.update(data)
+        return digest.hexdigest()
 
     def write(self, directory: Path) -> Path:
         """Write the bundle under ``directory`` (``DIR/<host>``); returns that directory."""

@@ -7,6 +7,8 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
 
 
 class Severity(enum.IntEnum):
@@ -124,19 +126,61 @@ def check(
     return mark
 
 
-def discover_checks(package: str = "pytest_kvmha.checks") -> tuple[Check, ...]:
-    """Every ``@check`` function in the modules of ``package``, sorted by id."""
+ENTRY_POINT_GROUP = "pytest_kvmha.checks"
+
+
+class CheckDiscoveryError(Exception):
+    """The catalogue cannot be assembled (an id defined twice, a site module that fails to load)."""
+
+
+def _scan(module: ModuleType, origin: str, found: dict[str, tuple[Check, str]]) -> None:
+    for value in vars(module).values():
+        spec = getattr(value, _CHECK_ATTR, None)
+        if not isinstance(spec, Check):
+            continue
+        if spec.id in found and found[spec.id][0].func is not spec.func:
+            raise CheckDiscoveryError(
+                f"check id {spec.id} is defined twice: in {found[spec.id][1]} and in {origin} "
+                "(give site-specific checks ids of their own, e.g. SITE-XYZ-001)"
+            )
+        found.setdefault(spec.id, (spec, origin))
+
+
+def discover_checks(
+    package: str = "pytest_kvmha.checks", *, group: str | None = ENTRY_POINT_GROUP
+) -> tuple[Check, ...]:
+    """Every ``@check`` function in the modules of ``package`` and in the modules that installed
+    distributions register under the entry-point ``group``, sorted by id.
+
+    An entry point names a module (``site = "acme_kvmha.checks"``) or a package (its modules are
+    scanned like the built-in catalogue's)."""
     pkg = importlib.import_module(package)
-    found: dict[str, Check] = {}
+    found: dict[str, tuple[Check, str]] = {}
     for info in pkgutil.iter_modules(pkg.__path__, package + "."):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            spec = getattr(value, _CHECK_ATTR, None)
-            if isinstance(spec, Check):
-                if spec.id in found and found[spec.id].func is not spec.func:
-                    raise RuntimeError(f"duplicate check id {spec.id} in {info.name}")
-                found[spec.id] = spec
-    return tuple(sorted(found.values(), key=lambda c: c.id))
+        _scan(importlib.import_module(info.name), info.name, found)
+    if group:
+        for ep in sorted(metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
+            dist = getattr(ep, "dist", None)
+            where = f"entry point {ep.name} = {ep.value}" + (
+                f" of {dist.name} {dist.version}" if dist is not None else ""
+            )
+            try:
+                module = ep.load()
+                if not isinstance(module, ModuleType):
+                    raise TypeError(f"it names a {type(module).__name__}, not a module")
+                modules = [module]
+                if hasattr(module, "__path__"):  # a package: its modules too
+                    modules += [
+                        importlib.import_module(info.name)
+                        for info in pkgutil.iter_modules(module.__path__, module.__name__ + ".")
+                    ]
+            except Exception as exc:  # a broken site package must name itself, not crash pytest
+                raise CheckDiscoveryError(
+                    f"{group}: cannot load {where}: {type(exc).__name__}: {exc}"
+                ) from exc
+            for m in modules:
+                _scan(m, f"{m.__name__} ({where})", found)
+    return tuple(spec for _, (spec, _) in sorted(found.items()))
 
 
 @dataclass(frozen=True, slots=True)

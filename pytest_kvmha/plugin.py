@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,17 @@ HELP_SSH_CONFIG = "ssh_config file for ssh:// hosts (put ControlPath there for c
 HELP_IDENTITY = "SSH private key for ssh:// and paramiko:// hosts."
 HELP_REPORT = "Write the JSON report (schema kvmha-report/1) to this path; written in every case."
 HELP_REPORT_MD = "Also write the report as Markdown (a CI job summary or merge-request comment)."
+HELP_REPORT_HTML = (
+    "Also write the report as one self-contained HTML file (no scripts, no external assets)."
+)
+HELP_FORMAT = "Output format of --kvmha-list-checks: text (default; -v adds rationale, remediation, source) or json."
 HELP_RECORD = (
     "Record each host's evidence bundle under DIR/<host> (replay with replay://DIR/<host>)."
 )
 HELP_FAIL_ON = "Lowest severity whose failed findings fail their test item: critical|high|medium|low|info (default: medium)."
-HELP_LIST = "Print the check catalogue (id, severity, title) and exit."
+HELP_LIST = (
+    "Print the check catalogue (id, severity, title; -v: rationale, remediation, source) and exit."
+)
 HELP_PLAN = "Pre-change validation: plan the clusters of WANTED.toml against the current facts, audit the result in memory (no host is touched), report fixed/introduced findings."
 HELP_BASELINE = (
     "Compare this audit with an earlier JSON report: new, resolved and unchanged findings."
@@ -57,6 +64,9 @@ class KvmhaState:
     baseline: Any = None  # {key: status} of --kvmha-baseline
     baseline_path: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
+    report_html: Path | None = None
+    digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
+    started: float = field(default_factory=time.time)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-ssh-identity-file", metavar="FILE", help=HELP_IDENTITY)
     group.addoption("--kvmha-report", metavar="PATH", help=HELP_REPORT)
     group.addoption("--kvmha-report-md", metavar="PATH", help=HELP_REPORT_MD)
+    group.addoption("--kvmha-report-html", metavar="PATH", help=HELP_REPORT_HTML)
+    group.addoption("--kvmha-format", metavar="FORMAT", help=HELP_FORMAT)
     group.addoption("--kvmha-record", metavar="DIR", help=HELP_RECORD)
     group.addoption("--kvmha-fail-on", metavar="SEVERITY", help=HELP_FAIL_ON)
     group.addoption("--kvmha-list-checks", action="store_true", help=HELP_LIST)
@@ -86,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kvmha_report", HELP_REPORT, default="")
     parser.addini("kvmha_fail_on", HELP_FAIL_ON, default="medium")
     parser.addini("kvmha_report_md", HELP_REPORT_MD, default="")
+    parser.addini("kvmha_report_html", HELP_REPORT_HTML, default="")
 
 
 def _opt(config: pytest.Config, name: str) -> str | None:
@@ -99,7 +112,8 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     if not ini:
         return None
     if (
-        name in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md")
+        name
+        in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md", "report_html")
         and config.inipath
     ):
         return str(config.inipath.parent / str(ini))
@@ -127,10 +141,17 @@ def _hosts(config: pytest.Config) -> list[str]:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("kvmha_list_checks"):
-        from .model import discover_checks
+        from .catalogue import render_catalogue
+        from .model import CheckDiscoveryError, discover_checks
 
-        for c in discover_checks():
-            print(f"{c.id:<16} {c.severity!s:<9} {c.title}")
+        try:
+            checks = discover_checks()
+            text = render_catalogue(
+                checks, config.getoption("kvmha_format") or "text", config.get_verbosity()
+            )
+        except (CheckDiscoveryError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        print(text, end="")
         return 0
     return None
 
@@ -141,6 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "kvmha_destructive: the test changes live hosts through kvmha_provision"
     )
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
+    config.pluginmanager.import_plugin("pytest_kvmha.junit")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
     audit_wanted = (_hosts(config) or _opt(config, "inventory")) and not config.getoption(
@@ -161,6 +183,8 @@ def pytest_configure(config: pytest.Config) -> None:
     report_md = _opt(config, "report_md")
     state = KvmhaState(fail_on, Path(report) if report else None)
     state.report_md = Path(report_md) if report_md else None
+    report_html = _opt(config, "report_html")
+    state.report_html = Path(report_html) if report_html else None
     baseline = config.getoption("kvmha_baseline")
     if baseline:
         import json
@@ -192,7 +216,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .collect import CollectOptions, collect_all
     from .engine import audit, same_hosts
     from .inventory import InventoryError, inventory_from_specs, load_inventory
-    from .model import discover_checks
+    from .model import CheckDiscoveryError, discover_checks
     from .parse import parse_bundle
 
     inv_path = _opt(config, "inventory")
@@ -224,6 +248,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     record = config.getoption("kvmha_record")
     for b in bundles:
         state.rounds[b.host] = b.round_trips
+        state.digests[b.host] = b.sha256()
         if record:
             try:
                 b.write(Path(record) / b.host)
@@ -238,7 +263,10 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     if twice:  # every domain would be audited twice, and paired with itself by discovery
         state.errors += twice
         raise pytest.UsageError("; ".join(twice))
-    checks = discover_checks()
+    try:
+        checks = discover_checks()
+    except CheckDiscoveryError as exc:
+        raise pytest.UsageError(str(exc)) from None
     state.audit = audit(checks, inventory, hosts)
     if wanted is not None:
         from .whatif import what_if
@@ -306,8 +334,11 @@ class KvmhaItem(pytest.Item):
         self.add_marker(pytest.mark.kvmha)
         # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
         self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
-        self.user_properties.append(("severity", str(finding.check.severity)))
-        self.user_properties.append(("status", finding.status))
+        from .junit import junit_properties
+
+        self.user_properties += junit_properties(
+            finding, self.config.stash[STATE].fail_on, regression=bool(culprit), whatif=whatif
+        )
         if finding.status == SKIP:  # reported at the item's location, not the plugin's
             self.add_marker(pytest.mark.skip(reason=f"{finding.check.id}: {finding.detail}"))
 
@@ -397,7 +428,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or (state.report_path is None and state.report_md is None):
+    if state is None or (
+        state.report_path is None and state.report_md is None and state.report_html is None
+    ):
         return
     from .report import build_report, render_markdown, write_report, write_text
 
@@ -409,6 +442,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         fail_on=str(state.fail_on),
         errors=state.errors,
         rounds=state.rounds,
+        digests=state.digests,
+        started=state.started,
     )
     if audit is not None and audit.discovery is not None:
         report["discovery"] = audit.discovery.as_json()
@@ -420,6 +455,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_report(state.report_path, report)
     if state.report_md is not None:
         write_text(state.report_md, render_markdown(report))
+    if state.report_html is not None:
+        from .report_html import render_html
+
+        write_text(state.report_html, render_html(report))
 
 
 def _baseline(state: KvmhaState) -> dict[str, Any]:
@@ -511,6 +550,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"  resolved: {k['check']}[{k['subject']}] ({k['cluster'] or k['host']})",
                 green=True,
             )
-    for path in (state.report_path, state.report_md):
+    for path in (state.report_path, state.report_md, state.report_html):
         if path:
             tr.write_line(f"kvmha report: {path}")

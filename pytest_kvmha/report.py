@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .facts import HostFacts
 from .inventory import ClusterSpec
 from .model import STATUSES, Finding
@@ -25,13 +28,20 @@ def build_report(
     fail_on: str,
     errors: Sequence[str] = (),
     rounds: dict[str, int] | None = None,
+    digests: dict[str, str] | None = None,
+    started: float | None = None,
 ) -> dict[str, Any]:
+    """``digests``: each host's evidence bundle SHA-256; ``started``: the run's ``time.time()``."""
     findings = list(findings)
+    now = time.time()
     summary = {s: 0 for s in STATUSES}
     for f in findings:
         summary[f.status] += 1
     return {
         "schema": SCHEMA,
+        "generated_at": _utc(now),
+        "tool_version": __version__,
+        "duration_s": round(now - started, 3) if started is not None else None,
         "fail_on": fail_on,
         "hosts": [
             {
@@ -43,6 +53,7 @@ def build_report(
                 "round_trips": (rounds or {}).get(h.name),
                 "libvirt_uri": h.libvirt_uri,
                 "libvirt_uri_from": h.libvirt_uri_from,
+                "bundle_sha256": (digests or {}).get(h.name),
             }
             for h in hosts
         ],
@@ -66,6 +77,14 @@ def _fence(text: str) -> str:
         run = run + 1 if c == "`" else 0
         longest = max(longest, run)
     return "`" * max(3, longest + 1)
+
+
+def _utc(seconds: float) -> str:
+    return (
+        datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:

@@ -111,7 +111,8 @@ def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded:
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
     pytester.runpytest(f"--kvmha-inventory={recorded}", "--junitxml=j.xml")
     xml = (pytester.path / "j.xml").read_text()
-    assert 'name="kvmha.dmz-fw.KVMHA-VIRT-002[Dmz1]"' in xml
+    # classname = the cluster, name = check[subject] (see tests/test_reports.py)
+    assert 'classname="dmz-fw" name="KVMHA-VIRT-002[Dmz1]"' in xml
     assert '<property name="severity" value="high"' in xml
 
 

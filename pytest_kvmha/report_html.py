@@ -1,0 +1,125 @@
+"""The JSON report as one self-contained HTML page (``--kvmha-report-html``).
+
+Rendered from the report dict (``report.build_report``), like the Markdown, so every format says
+the same. Jinja2 with autoescaping on for every value: host data (names, details, remediations
+holding XML) is hostile and is only ever text in the page. No script, no external asset; a
+Content-Security-Policy forbids both, so the page reads the same in a mail client or an archive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+# worst first: the mark a matrix cell shows when several findings share it (two NICs of a pair)
+WORST = ("error", "fail", "skip", "pass")
+MARKS = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–", "ok": "✓", "unreachable": "✗"}
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("pytest_kvmha", "templates"),
+        autoescape=True,  # every {{ }} is escaped; nothing in the template is marked safe
+        undefined=StrictUndefined,  # a key missing from the report is a bug, not a blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _gating(f: dict[str, Any], fail_on: int, regressions: set[tuple[Any, ...]]) -> bool:
+    """The same rule as the items: errors gate, failures at or above fail-on gate."""
+    if f["status"] == "error":
+        return True
+    if f["status"] != "fail":
+        return False
+    key = (f["check"], f["host"], f["cluster"], f["subject"])
+    return _rank(f["severity"]) >= fail_on or key in regressions
+
+
+def _rank(severity: str) -> int:
+    return len(SEVERITIES) - 1 - SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def _matrix(
+    findings: list[dict[str, Any]], rows_first: list[str]
+) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
+    """Rows (subjects: the pairs first, in their order, then the rest) x columns (check ids).
+
+    A member-NIC subject ``dom:If1`` joins its pair's row: both NICs of a pair in one cell."""
+    pairs = set(rows_first)
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    others: list[str] = []
+    for f in findings:
+        subject = f["subject"]
+        head, sep, tail = subject.rpartition(":")
+        row = tail if sep and tail in pairs else subject
+        if row not in pairs and row not in others:
+            others.append(row)
+        cells.setdefault((row, f["check"]), []).append(f)
+    rows = [p for p in rows_first if any(r == p for r, _ in cells)] + others
+    columns = sorted({c for _, c in cells})
+    view: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, group in cells.items():
+        status = min((f["status"] for f in group), key=WORST.index)
+        view[key] = {
+            "status": status,
+            "mark": MARKS.get(status, "?"),
+            "count": len(group),
+            "tip": "; ".join(f"{f['subject']}: {f['status']} - {f['detail']}" for f in group),
+        }
+    return rows, columns, view
+
+
+def view_model(report: dict[str, Any]) -> dict[str, Any]:
+    findings: list[dict[str, Any]] = report["findings"]
+    fail_on = _rank(report["fail_on"])
+    whatif = report.get("whatif")
+    regressions = {
+        (k["check"], k["host"], k["cluster"], k["subject"])
+        for k in (whatif or {}).get("introduced", [])
+    }
+    gating = [f for f in findings if _gating(f, fail_on, regressions)]
+    gating_ids = {id(f) for f in gating}
+    below = [f for f in findings if f["status"] == "fail" and id(f) not in gating_ids]
+    passed = not gating and not report["errors"] and not regressions
+    by_severity = {
+        sev: Counter(f["status"] for f in findings if f["severity"] == sev) for sev in SEVERITIES
+    }
+    clusters = []
+    for c in report["clusters"]:
+        mine = [f for f in findings if f["cluster"] == c["name"]]
+        rows, columns, cells = _matrix(mine, [p["name"] for p in c["pairs"]])
+        clusters.append({**c, "rows": rows, "columns": columns, "cells": cells})
+    host_findings = [f for f in findings if f["cluster"] is None]
+    host_rows, host_columns, host_cells = _matrix(host_findings, [])
+    bad = sorted(
+        (f for f in findings if f["status"] in ("fail", "error")),
+        key=lambda f: (
+            id(f) not in gating_ids,
+            f["status"] != "error",
+            -_rank(f["severity"]),
+            f["nodeid"],
+        ),
+    )
+    return {
+        "r": report,
+        "passed": passed,
+        "gating": gating,
+        "below": below,
+        "severities": SEVERITIES,
+        "by_severity": by_severity,
+        "statuses": WORST,
+        "marks": MARKS,
+        "clusters": clusters,
+        "hosts_matrix": {"rows": host_rows, "columns": host_columns, "cells": host_cells},
+        "bad": [{**f, "gating": id(f) in gating_ids} for f in bad],
+        "whatif": whatif,
+        "baseline": report.get("baseline"),
+    }
+
+
+def render_html(report: dict[str, Any]) -> str:
+    return _environment().get_template("report.html.j2").render(**view_model(report))

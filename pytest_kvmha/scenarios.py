@@ -79,6 +79,10 @@ class Scenario:
     # "per-pair" (one wire per pair bridge, trunking that pair's VLAN)
     wiring: str = "trunk"
     trunks: tuple[tuple[int, str, str], ...] = ()  # (host, uplink, trunks) set after building
+    # "trunk" wiring: each pair's VLAN is the access tag of its patch port on the trunk bridge
+    # (members untagged) instead of the members' own tags
+    patch_tags: bool = False
+    port_tags: tuple[tuple[int, str, int], ...] = ()  # (host, port, tag) set after building
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
@@ -175,6 +179,11 @@ class Scenario:
             lab.hosts[h].set_package_installed(package, True)
         for h, uplink, trunks in self.trunks:
             lab.hosts[h].ovs_vsctl("set", "Port", uplink, f"trunks={trunks}")
+        for h in sorted({m.host for m in self.members}) if self.patch_tags else ():
+            for k, (_, _, vlan) in enumerate(PAIRS, start=1):
+                lab.hosts[h].ovs_vsctl("set", "Port", f"patch-{k}-out", f"tag={vlan}")
+        for h, port, tag in self.port_tags:
+            lab.hosts[h].ovs_vsctl("set", "Port", port, f"tag={tag}")
         for h, ifname in self.promisc_off:
             lab.hosts[h].set_promisc(ifname, False)
         for h in self.unreachable:
@@ -473,6 +482,16 @@ SCENARIOS: dict[str, Scenario] = {
             expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
         ),
         Scenario(
+            "patch-tag-wrong",
+            "two-ok, but each pair's VLAN is the tag of its patch port on br-trunk (members "
+            "untagged), and kvm-b's patch-2-out carries VLAN 103, not 102",
+            tuple(replace(m, nics=_nics()) for m in _TWO),  # type: ignore[arg-type]
+            vendor="fortigate",
+            patch_tags=True,
+            port_tags=((1, "patch-2-out", 103),),
+            expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
+        ),
+        Scenario(
             "unreachable",
             "two-ok, but kvm-b's sshd is down",
             _TWO,
@@ -497,4 +516,5 @@ FIXABLE = (
     "per-pair-promisc-off",
     "trunk-missing-vlan",
     "wrong-member-tag",
+    "patch-tag-wrong",
 )

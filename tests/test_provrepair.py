@@ -38,6 +38,7 @@ def test_wired_scenarios_declare_no_uplinks() -> None:
         "per-pair-promisc-off",
         "trunk-missing-vlan",
         "wrong-member-tag",
+        "patch-tag-wrong",
     }
     for name in WIRED_TWO_SERVERS:
         (cluster,) = load_inventory(BUNDLES / name / "clusters.toml").clusters
@@ -89,6 +90,13 @@ def test_member_with_the_wrong_tag_is_retagged() -> None:
     assert summary(plan(BUNDLES / "wrong-member-tag")) == [
         ("kvm-b", "virsh define fw-b.xml  # the XML below"),
         ("kvm-b", "ovs-vsctl set port vnet9 tag=102 -- clear port vnet9 trunks"),
+    ]
+
+
+def test_patch_port_with_the_wrong_tag_is_retagged() -> None:
+    """Recorded on the lab: the pair VLANs are patch port tags; kvm-b's patch-2-out is wrong."""
+    assert summary(plan(BUNDLES / "patch-tag-wrong")) == [
+        ("kvm-b", "ovs-vsctl set port patch-2-out tag=102 -- clear port patch-2-out trunks")
     ]
 
 
@@ -230,3 +238,43 @@ def test_several_uplinks_none_carrying_the_vlan_is_refused_by_name(tmp_path: Pat
         "pair If2: VLAN 102 is carried by none of the uplinks reachable from br2-external on "
         "kvm-a (eno9, up2-a) and no `uplinks` declared for kvm-a says which to trunk it on"
     ]
+
+
+def _vlans_on_patch_ports(d: Path) -> None:
+    """two-ok redesigned: members untagged (XML and ports), each pair's VLAN given by the access
+    tag of its patch port on the trunk bridge (patch-K-out), as some sites wire it."""
+    import re
+
+    for host in ("kvm-a", "kvm-b"):
+        hb = HostBundle(d / host)
+        headings, rows = hb.ovs_rows("Port")
+        for row in rows:
+            name, tag = row[headings.index("name")], row[headings.index("tag")]
+            if name.startswith("vnet") and tag != ["set", []]:
+                hb.edit_ovs_row("Port", name, "tag", ["set", []])
+        hb.edit_ovs_row("Port", "patch-1-out", "tag", 101)
+        hb.edit_ovs_row("Port", "patch-2-out", "tag", 102)
+        for section in hb.sections("domain-"):
+            if "<vlan>" in hb.text(section):
+                hb.edit(section, lambda x: re.sub(r"\n\s*<vlan>.*?</vlan>", "", x, flags=re.S))
+
+
+def test_vlan_on_patch_ports_is_kept_and_the_patch_port_retagged(tmp_path: Path) -> None:
+    """Where the pair VLAN comes from a tagged patch port, the wrong tag is fixed there; the
+    members stay untagged (tagged frames into an access port would be dropped)."""
+    d = copy_scenario("two-ok", tmp_path)
+    _vlans_on_patch_ports(d)
+    assert "fail" not in statuses(run(d)).values()
+    assert plan(d) == []  # conforms as it is
+    HostBundle(d / "kvm-b").edit_ovs_row("Port", "patch-2-out", "tag", 103)
+    assert statuses(run(d))[("KVMHA-VLAN-001", "If2")] == "fail"
+    (step,) = plan(d)
+    assert isinstance(step.action, SetPortVlans)
+    assert (step.host, step.command, step.undo) == (
+        "kvm-b",
+        "ovs-vsctl set port patch-2-out tag=102 -- clear port patch-2-out trunks",
+        "ovs-vsctl set port patch-2-out tag=103 -- clear port patch-2-out trunks",
+    )
+    inv, hosts = facts_of(d)
+    result = what_if(discover_checks(), list(hosts.values()), inv.clusters, run(d).findings)
+    assert not result.introduced and ("KVMHA-VLAN-001", None, "edge-fw", "If2") in result.fixed

@@ -40,6 +40,7 @@ HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked k
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
 HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
+HELP_AUDIT = "Audit at collection time (audit items) although test paths are given: a run with test paths (command line or ini testpaths) otherwise only runs those tests."
 
 STATE = pytest.StashKey["KvmhaState"]()
 
@@ -88,6 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-allow-provision", action="store_true", help=HELP_ALLOW)
     group.addoption("--kvmha-backup-dir", metavar="DIR", help=HELP_BACKUPS)
     group.addoption("--kvmha-no-audit-items", action="store_true", help=HELP_NO_ITEMS)
+    group.addoption("--kvmha-audit", action="store_true", help=HELP_AUDIT)
     group.addoption("--kvmha-timeout", type=float, metavar="SECONDS", help=HELP_TIMEOUT)
     parser.addini("kvmha_timeout", HELP_TIMEOUT, default="300")
     parser.addini("kvmha_datapath", HELP_DATAPATH, default="system")
@@ -139,6 +141,38 @@ def _hosts(config: pytest.Config) -> list[str]:
     return list(config.getoption("kvmha_host") or config.getini("kvmha_hosts") or [])
 
 
+def audit_items_wanted(config: pytest.Config) -> bool:
+    """Whether this run audits at collection time (one item per finding).
+
+    Test paths, given on the command line or by the ini file's ``testpaths``, make it a test
+    run: a provisioning test must not fail on audit items of the very state it is about to
+    fix, and an ini ``kvmha_inventory`` meant for the fixtures must not audit every host on
+    every run. Without test paths it is an audit. ``--kvmha-audit`` asks for both."""
+    if config.getoption("kvmha_no_audit_items"):
+        if config.getoption("kvmha_audit"):
+            raise pytest.UsageError(
+                "--kvmha-audit and --kvmha-no-audit-items contradict each other"
+            )
+        return False
+    if config.getoption("kvmha_audit"):
+        return True
+    return config.args_source not in (
+        pytest.Config.ArgsSource.ARGS,
+        pytest.Config.ArgsSource.TESTPATHS,
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say why an inventory was given and nothing is audited (the rule above)."""
+    if (
+        (_hosts(config) or _opt(config, "inventory"))
+        and not config.getoption("kvmha_no_audit_items")
+        and not audit_items_wanted(config)
+    ):
+        return "kvmha: test paths given: no audit at collection (--kvmha-audit adds it)"
+    return None
+
+
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("kvmha_list_checks"):
         from .catalogue import render_catalogue
@@ -165,9 +199,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.import_plugin("pytest_kvmha.junit")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
-    audit_wanted = (_hosts(config) or _opt(config, "inventory")) and not config.getoption(
-        "kvmha_no_audit_items"
-    )
+    audit_wanted = (_hosts(config) or _opt(config, "inventory")) and audit_items_wanted(config)
     if not (audit_wanted or config.getoption("kvmha_plan")):
         return  # nothing to audit: not even one round trip
     _refuse_xdist(config)
@@ -287,7 +319,7 @@ class KvmhaCollector(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
         state = self.config.stash[STATE]
         items: list[pytest.Item] = []
-        if not self.config.getoption("kvmha_no_audit_items"):
+        if audit_items_wanted(self.config):
             items += [
                 KvmhaItem.from_parent(
                     self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f

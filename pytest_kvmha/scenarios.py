@@ -20,6 +20,8 @@ HOSTS = ("kvm-a", "kvm-b")
 PAIRS = (("If1", "br1-internal", 101), ("If2", "br2-external", 102))
 TRUNK_BRIDGE = "br-trunk"
 UPLINK = ("up-a", "up-b")  # the wire between the servers: its end on kvm-a, on kvm-b
+# wiring="per-pair": one wire per pair, each end on that pair's bridge (kvm-a end, kvm-b end)
+PAIR_UPLINKS = (("up1-a", "up1-b"), ("up2-a", "up2-b"))
 
 Key = tuple[str, str]  # (check id, subject)
 
@@ -73,6 +75,14 @@ class Scenario:
     promisc_off: tuple[tuple[int, str], ...] = ()  # (host, ifname)
     unreachable: tuple[int, ...] = ()  # hosts whose sshd is stopped
     bare: bool = False  # no OVS bridges at all; on two servers the wire stays outside OVS
+    # two servers: "trunk" (one wire on a trunk bridge, patch ports to the pair bridges) or
+    # "per-pair" (one wire per pair bridge, trunking that pair's VLAN)
+    wiring: str = "trunk"
+    trunks: tuple[tuple[int, str, str], ...] = ()  # (host, uplink, trunks) set after building
+    # "trunk" wiring: each pair's VLAN is the access tag of its patch port on the trunk bridge
+    # (members untagged) instead of the members' own tags
+    patch_tags: bool = False
+    port_tags: tuple[tuple[int, str, int], ...] = ()  # (host, port, tag) set after building
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
@@ -105,7 +115,8 @@ class Scenario:
             ]
             if self.two_servers:
                 lines.append(f"vlan = {vlan}")
-        if self.two_servers:  # for provisioning: which NIC joins the servers, and where
+        if self.two_servers and self.bare:  # for provisioning: which NIC joins the servers,
+            # and where; only bare servers need it (a plan repairs the wiring that exists)
             i = lines.index("]")
             lines[i + 1 : i + 1] = [
                 f'uplinks = {{ {HOSTS[0]} = "{UPLINK[0]}", {HOSTS[1]} = "{UPLINK[1]}" }}',
@@ -122,8 +133,14 @@ class Scenario:
                 host.add_bridge(bridge)
         if self.two_servers:
             a, b = lab.hosts[0], lab.hosts[1]
+        if self.two_servers and (self.bare or self.wiring == "trunk"):
             lab.wire(a, UPLINK[0], b, UPLINK[1])
-        if self.two_servers and not self.bare:
+        if self.two_servers and not self.bare and self.wiring == "per-pair":
+            for k, (_, bridge, vlan) in enumerate(PAIRS):
+                lab.wire(a, PAIR_UPLINKS[k][0], b, PAIR_UPLINKS[k][1])
+                for host, uplink in ((a, PAIR_UPLINKS[k][0]), (b, PAIR_UPLINKS[k][1])):
+                    host.add_port(bridge, uplink, f"trunks=[{vlan}]")
+        elif self.two_servers and not self.bare:
             trunks = "trunks=[" + ",".join(str(v) for _, _, v in PAIRS) + "]"
             for host, uplink in ((a, UPLINK[0]), (b, UPLINK[1])):
                 host.add_bridge(TRUNK_BRIDGE)
@@ -160,6 +177,13 @@ class Scenario:
             lab.hosts[m.host].define_domain(m.xml(), start=m.start)
         for h, package in self.package_installed:
             lab.hosts[h].set_package_installed(package, True)
+        for h, uplink, trunks in self.trunks:
+            lab.hosts[h].ovs_vsctl("set", "Port", uplink, f"trunks={trunks}")
+        for h in sorted({m.host for m in self.members}) if self.patch_tags else ():
+            for k, (_, _, vlan) in enumerate(PAIRS, start=1):
+                lab.hosts[h].ovs_vsctl("set", "Port", f"patch-{k}-out", f"tag={vlan}")
+        for h, port, tag in self.port_tags:
+            lab.hosts[h].ovs_vsctl("set", "Port", port, f"tag={tag}")
         for h, ifname in self.promisc_off:
             lab.hosts[h].set_promisc(ifname, False)
         for h in self.unreachable:
@@ -194,7 +218,7 @@ def _reset_host(host: LabHost) -> None:
         host.virsh("net-undefine", uuid)
     for bridge in host.ovs_vsctl("list-br").split():
         host.ovs_vsctl("--if-exists", "del-br", bridge)
-    for ifname in UPLINK:
+    for ifname in UPLINK + tuple(i for wire in PAIR_UPLINKS for i in wire):
         host.run(["ip", "link", "del", ifname], check=False)
     host.set_package_installed("bridge-utils", False, purged=True)
 
@@ -416,6 +440,58 @@ SCENARIOS: dict[str, Scenario] = {
             expected=_bare_two(),
         ),
         Scenario(
+            "per-pair-ok",
+            "two-ok, but wired with one uplink per pair bridge (up1-*, up2-*) trunking that "
+            "pair's VLAN, no trunk bridge",
+            _TWO,
+            vendor="fortigate",
+            wiring="per-pair",
+            expected=TWO_OK,
+        ),
+        Scenario(
+            "per-pair-missing-vlan",
+            "per-pair-ok, but kvm-a's If2 uplink up2-a trunks VLAN 103, not 102",
+            _TWO,
+            vendor="fortigate",
+            wiring="per-pair",
+            trunks=((0, PAIR_UPLINKS[1][0], "[103]"),),
+            expected=_variant(TWO_OK, KVMHA_VLAN_002__kvm_a="fail"),
+        ),
+        Scenario(
+            "per-pair-promisc-off",
+            "per-pair-ok, but kvm-b's If2 uplink up2-b is not promiscuous",
+            _TWO,
+            vendor="fortigate",
+            wiring="per-pair",
+            promisc_off=((1, PAIR_UPLINKS[1][1]),),
+            expected=_variant(TWO_OK, KVMHA_HB_001__kvm_b="fail"),
+        ),
+        Scenario(
+            "trunk-missing-vlan",
+            "two-ok, but kvm-b's uplink up-b on the trunk bridge trunks only VLAN 101",
+            _TWO,
+            vendor="fortigate",
+            trunks=((1, UPLINK[1], "[101]"),),
+            expected=_variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"),
+        ),
+        Scenario(
+            "wrong-member-tag",
+            "two-ok, but fw-b's If2 port (and XML) carries VLAN 103, not 102",
+            (_TWO[0], replace(_TWO[1], nics=_nics((101, 103)))),
+            vendor="fortigate",
+            expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
+        ),
+        Scenario(
+            "patch-tag-wrong",
+            "two-ok, but each pair's VLAN is the tag of its patch port on br-trunk (members "
+            "untagged), and kvm-b's patch-2-out carries VLAN 103, not 102",
+            tuple(replace(m, nics=_nics()) for m in _TWO),  # type: ignore[arg-type]
+            vendor="fortigate",
+            patch_tags=True,
+            port_tags=((1, "patch-2-out", 103),),
+            expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
+        ),
+        Scenario(
             "unreachable",
             "two-ok, but kvm-b's sshd is down",
             _TWO,
@@ -436,4 +512,9 @@ FIXABLE = (
     "promisc-off",
     "vlan-clash",
     "mac-filter",
+    "per-pair-missing-vlan",
+    "per-pair-promisc-off",
+    "trunk-missing-vlan",
+    "wrong-member-tag",
+    "patch-tag-wrong",
 )

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml
+from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
 from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,10 @@ def main() -> None:
     ap.add_argument("--examples", type=Path, default=ROOT / "examples")
     ap.add_argument("--only", nargs="*", help="scenario names (default: all)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, Lab(Path(tmp), hosts=2, prefix="kvmrec") as lab:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Lab(Path(tmp), hosts=2, prefix=slot_prefix("kvmrec"), first_host=slot_index(1)) as lab,
+    ):
         for name in args.only or list(SCENARIOS):
             scenario = SCENARIOS[name]
             reset(lab)

@@ -20,7 +20,7 @@ from pytest_kvmha.whatif import what_if
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 
-CONFORMING = ["single-ok", "two-ok", "q35-ok", "network-ok", "bridge-utils"]
+CONFORMING = ["single-ok", "two-ok", "q35-ok", "network-ok", "bridge-utils", "per-pair-ok"]
 
 
 def facts_of(directory: Path):  # type: ignore[no-untyped-def]

@@ -131,7 +131,7 @@ def test_html_report_ini_twin_is_relative_to_the_ini_file(
     pytester.makeini(
         f"[pytest]\nkvmha_inventory = clusters.toml\nkvmha_report_html = out/{recorded.stem}.html\n"
     )
-    pytester.runpytest("--rootdir", str(pytester.path), str(pytester.path / "sub"))
+    pytester.runpytest("--rootdir", str(pytester.path), "--kvmha-audit", str(pytester.path / "sub"))
     assert (pytester.path / "out" / "clusters.html").is_file()
 
 
@@ -273,7 +273,9 @@ def props(case: Any) -> dict[str, str]:
 
 def test_junit_classname_properties_and_messages(pytester: pytest.Pytester, recorded: Path) -> None:
     pytester.makepyfile(test_other="def test_plain(): pass")
-    pytester.runpytest(f"--kvmha-inventory={recorded}", "--junitxml=j.xml", "test_other.py")
+    pytester.runpytest(
+        f"--kvmha-inventory={recorded}", "--junitxml=j.xml", "--kvmha-audit", "test_other.py"
+    )
     got = cases(pytester.path / "j.xml")
     assert "test_other::test_plain" in got  # other tests keep pytest's own naming
     virt = got["dmz-fw::KVMHA-VIRT-002[Dmz1]"]

@@ -175,7 +175,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
+    from .bundle import host_dir
     from .collect import CollectOptions, collect_all
+    from .credentials import redact
     from .engine import audit
     from .inventory import InventoryError, inventory_from_specs, load_inventory
     from .model import discover_checks
@@ -192,8 +194,8 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         else:
             inventory, inv_path = wanted, wanted_path
     except InventoryError as exc:
-        state.errors.append(str(exc))
-        raise pytest.UsageError(str(exc)) from None
+        state.errors.append(redact(str(exc)))
+        raise pytest.UsageError(redact(str(exc))) from None
     state.wanted = wanted
     state.inventory = inventory
     if inv_path:
@@ -212,7 +214,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         state.rounds[b.host] = b.round_trips
         if record:
             try:
-                b.write(Path(record) / b.host)
+                b.write(host_dir(Path(record), b.host))
             except Exception as exc:  # recording must not cost the audit
                 state.errors.append(f"--kvmha-record: {b.host}: {exc}")
     hosts = [parse_bundle(b) for b in bundles]
@@ -414,15 +416,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE, None)
     if state is None or state.audit is None:
         return
+    from .credentials import redact
+
     tr = terminalreporter
     tr.section("kvmha audit")
     for h in state.audit.hosts:
         line = f"host {h.name} ({h.spec}): {h.status}"
         if h.error:
             line += f" - {h.error}"
-        tr.write_line(line, red=h.status != "ok")
+        tr.write_line(redact(line), red=h.status != "ok")
         for problem in h.problems.values():
-            tr.write_line(f"  problem: {problem}", yellow=True)
+            tr.write_line(redact(f"  problem: {problem}"), yellow=True)
     for c in state.audit.clusters:
         members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
         tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")

@@ -52,7 +52,13 @@ def command(*argv: object, note: object | None = None) -> str:
     """One shell command from its argv (each argument quoted), with an optional inert note."""
     if not argv:
         raise ValueError("a remediation command needs at least the program name")
-    line = shlex.join(str(a) for a in argv)
+    words = [str(a) for a in argv]
+    for word in words:
+        # Quoted, a newline is inert for sh, but it would split this line in every report.
+        # Parsing and the inventory refuse such names; reaching here is a bug: fail closed.
+        if _CONTROL.search(word):
+            raise ValueError(f"control character in remediation argument {word!r}")
+    line = shlex.join(words)
     if note is not None and str(note):
         line += "  " + comment(note)
     return line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import tempfile
@@ -10,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .credentials import redact
 from .facts import HostFacts
 from .inventory import ClusterSpec
 from .model import STATUSES, Finding
@@ -36,10 +36,10 @@ def build_report(
         "hosts": [
             {
                 "name": h.name,
-                "spec": h.spec,
+                "spec": redact(h.spec),
                 "status": h.status,
-                "error": h.error,
-                "problems": dict(h.problems) or None,
+                "error": redact(h.error) if h.error else h.error,
+                "problems": {k: redact(v) for k, v in h.problems.items()} or None,
                 "round_trips": (rounds or {}).get(h.name),
             }
             for h in hosts
@@ -47,7 +47,7 @@ def build_report(
         "clusters": [c.as_json() for c in clusters],
         "findings": [f.as_json() for f in findings],
         "summary": summary,
-        "errors": list(errors),
+        "errors": [redact(e) for e in errors],
     }
 
 
@@ -59,15 +59,60 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".kvmha-", dir=path.parent)
+    # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(tmp, path)
 
 
-def _cell(text: object) -> str:
-    """One table cell: HTML escaped (remediations hold XML), pipes escaped, lines as <br>."""
-    raw = html.escape(str(text if text is not None else ""), quote=False)
-    return raw.replace("|", "\\|").replace("\n", "<br>")
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark/GFM; escaping them
+# all leaves no emphasis, link, image, code span, heading, list or table syntax in host text.
+_MD_PUNCT = frozenset("!#$()*+-./:;=?@[\\]^_`{|}~")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+
+
+def md_text(text: object) -> str:
+    """Host-derived text as inert Markdown: shown literally, in a table cell or running text.
+
+    HTML specials become entities (no raw HTML), other punctuation is backslash-escaped (no
+    links, images, emphasis, code spans; ``|`` cannot end a cell), newlines become ``<br>`` and
+    other control characters ``\\xNN``."""
+    out = []
+    for ch in str(text if text is not None else ""):
+        if ch in _HTML:
+            out.append(_HTML[ch])
+        elif ch in _MD_PUNCT:
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("<br>")
+        elif ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
+            out.append(f"\\\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def md_code(text: object) -> str:
+    """Host-derived text in code style: ``<code>`` around escaped text (a backtick in the
+    text cannot end a code span that is not there)."""
+    return f"<code>{md_text(text)}</code>"
+
+
+_cell = md_text
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -83,7 +128,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {_cell(h['name'])} | {_cell(h['spec'])} | {h['status']} | {_cell(h['error'])} |"
+        f"| {_cell(h['name'])} | {_cell(redact(h['spec']))} | {_cell(h['status'])} | "
+        f"{_cell(redact(h['error'] or ''))} |"
         for h in report["hosts"]
     ]
     bad = [f for f in report["findings"] if f["status"] in ("fail", "error")]
@@ -93,7 +139,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if bad:
         lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
         lines += [
-            f"| {f['status']} | {f['severity']} | `{f['nodeid']}` | {_cell(f['detail'])} | "
+            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'])} | "
+            f"{_cell(f['detail'])} | "
             f"{_cell(f['remediation'])} |"
             for f in bad
         ]
@@ -110,18 +157,22 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
         ]
         lines += [
-            f"1. `[{st['host']}] {_cell(st['command'].splitlines()[0])}`" for st in whatif["steps"]
+            f"1. {md_code('[' + st['host'] + '] ' + st['command'].splitlines()[0])}"
+            for st in whatif["steps"]
         ]
         lines += [f"- **refused**: {_cell(r)}" for r in whatif["refused"]]
         lines += [
-            f"- **introduced** by step {k['step']}: `{k['check']}[{k['subject']}]` "
-            f"({k['cluster'] or k['host']})"
+            f"- **introduced** by step {_cell(k['step'])}: "
+            f"{md_code(k['check'] + '[' + k['subject'] + ']')} ({_cell(k['cluster'] or k['host'])})"
             for k in whatif["introduced"]
         ]
     baseline = report.get("baseline")
     if baseline is not None:
         lines += ["", f"## Compared with {_cell(baseline['path'])}", ""]
         for what in ("new", "resolved", "unchanged"):
-            keys = ", ".join(f"`{k['check']}[{k['subject']}]`" for k in baseline[what]) or "none"
+            keys = (
+                ", ".join(md_code(f"{k['check']}[{k['subject']}]") for k in baseline[what])
+                or "none"
+            )
             lines.append(f"- {what}: {keys}")
     return "\n".join(lines) + "\n"

@@ -118,10 +118,13 @@ def test_every_remediating_check_is_exercised(tmp_path: Path, recorders: Path) -
 def test_command_quotes_every_argument_and_keeps_notes_on_one_line(
     tmp_path: Path, recorders: Path
 ) -> None:
-    evil = "fw'; pwned #\n$(pwned)`pwned`"
-    line = command("virsh", "edit", evil, note=f"NIC x\npwned: <model type={xml_attr(evil)}/>")
+    evil = "fw'; pwned #$(pwned)`pwned`"
+    note = f"NIC x\npwned: <model type={xml_attr(evil + chr(10))}/>"
+    line = command("virsh", "edit", evil, note=note)
     assert assert_inert(line, recorders, tmp_path / "argv") == ["virsh", "edit", evil]
     assert "&apos;" in line and "\\x0a" in line
+    with pytest.raises(ValueError, match="control character"):
+        command("virsh", "edit", "fw\npwned")
     assert assert_inert(comment("a\rpwned\u2028b"), recorders, tmp_path / "argv") == []
     assert inert("a\x1b[31mb") == "a\\x1b[31mb"
 

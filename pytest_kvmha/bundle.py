@@ -110,7 +110,7 @@ class EvidenceBundle:
         for name in self.sections:
             if not _SECTION_NAME.match(name) or ".." in name:
                 raise BundleError(f"{self.host}: refusing to write section name {name!r}")
-        directory.parent.mkdir(parents=True, exist_ok=True)
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         top = _open_dir(directory, create=True)
         try:
             for name, section in self.sections.items():

@@ -23,6 +23,8 @@ from .bundlekit import BUNDLES
 
 # Runs `pwned` (a recorder in the test's PATH) if any shell ever treats it as code.
 SHELL_PAYLOAD = " x;pwned #'$(pwned)`pwned`&&pwned|pwned\"<i>&amp;\\"
+# A second line that runs `pwned` if a name's newline reaches a remediation line.
+NEWLINE_PAYLOAD = "\npwned #"
 # Renders as an image, a link, code and raw HTML if any Markdown renderer treats it as syntax.
 MARKDOWN_PAYLOAD = "`![i](http://e.invalid/i.png)[l](http://e.invalid/)<img src=x>*b*_u_|"
 # Filters whose names carry meaning (the checks look for them): never renamed.
@@ -58,7 +60,7 @@ def _facts_names(h: HostFacts) -> set[str]:
 
 
 def hostile_copy(
-    name: str, dest: Path, payload: str = SHELL_PAYLOAD
+    name: str, dest: Path, payload: str = SHELL_PAYLOAD, *, inventory: bool = True
 ) -> tuple[Path, dict[str, str]]:
     """A copy of scenario ``name`` with every name renamed to ``name + payload``."""
     target = dest / name
@@ -71,6 +73,8 @@ def hostile_copy(
             elif path.is_file():
                 path.write_text(_rename_section(path.read_text(), renames))
     inv = target / "clusters.toml"
+    if not inventory:  # (an inventory refuses control characters itself)
+        return target, renames
     text = inv.read_text()
     for old, new in renames.items():
         # Inventory values are TOML basic strings; JSON string escapes are valid TOML ones.

@@ -21,7 +21,7 @@ from pytest_kvmha.remediation import command, comment, inert, xml_attr
 from pytest_kvmha.scenarios import SCENARIOS
 
 from .bundlekit import BUNDLES, run
-from .hostilekit import SHELL_PAYLOAD, hostile_copy
+from .hostilekit import NEWLINE_PAYLOAD, SHELL_PAYLOAD, hostile_copy
 
 SCENARIO_NAMES = sorted(p.name for p in BUNDLES.iterdir() if (p / "clusters.toml").exists())
 END = b"\x01\n"  # ends one recorded call (no name holds a control character)
@@ -102,6 +102,25 @@ def test_remediations_with_hostile_names_are_single_commands(
                     assert word.split("=", 1)[-1] in hostile or word in hostile, (line, word)
                 # No placeholder: a real command or a plain instruction (a comment line).
                 assert not PLACEHOLDER.search(word), f"placeholder in {line!r}"
+            # XML shown for `virsh edit` carries the value, escaped: it cannot end the attribute.
+            for name in hostile:
+                assert f"='{name}" not in line, f"unescaped XML attribute in {line!r}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_names_with_newlines_are_errors_not_commands(
+    scenario: str, tmp_path: Path, recorders: Path
+) -> None:
+    """Where the format can carry a newline (OVS JSON, XML character references), the name is
+    malformed evidence: its findings are errors, and no remediation line holds a newline."""
+    directory, renames = hostile_copy(scenario, tmp_path, payload=NEWLINE_PAYLOAD, inventory=False)
+    result = run(directory)
+    assert any(f.status == "error" for f in result.findings) or not renames
+    for f in result.findings:
+        for line in (f.remediation or "").splitlines() if f.status == "fail" else ():
+            assert_inert(line, recorders, tmp_path / "argv")
+        if f.remediation and f.status == "fail":
+            assert not any(n in f.remediation for n in renames.values())
 
 
 def test_every_remediating_check_is_exercised(tmp_path: Path, recorders: Path) -> None:

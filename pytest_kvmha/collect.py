@@ -332,7 +332,7 @@ def run_with_deadline(host: Any, command: str, timeout: float) -> Any:
     command runs as our own subprocess (in its own session) so that the ssh client and all it
     started can be killed; other backends run through testinfra and rely on the host's
     `timeout` (see remote_command)."""
-    backend = getattr(host, "backend", None)
+    backend: Any = getattr(host, "backend", None)
     name = getattr(backend, "NAME", None)
     if name == "ssh" and hasattr(backend, "_build_ssh_command"):
         cmd, args = backend._build_ssh_command(backend.get_command(command))

@@ -62,9 +62,11 @@ def _facts_names(h: HostFacts) -> set[str]:
 def hostile_copy(
     name: str, dest: Path, payload: str = SHELL_PAYLOAD, *, inventory: bool = True
 ) -> tuple[Path, dict[str, str]]:
-    """A copy of scenario ``name`` with every name renamed to ``name + payload``."""
-    target = dest / name
-    shutil.copytree(BUNDLES / name, target)
+    """A copy of scenario ``name`` (a recorded one, or a directory) with every name renamed to
+    ``name + payload``."""
+    source = Path(name) if Path(name).is_absolute() else BUNDLES / name
+    target = dest / source.name
+    shutil.copytree(source, target)
     renames = {n: n + payload for n in sorted(scenario_names(target))}
     for host_dir in sorted(p for p in target.iterdir() if p.is_dir()):
         for path in sorted((host_dir / "sections").rglob("*")):

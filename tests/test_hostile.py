@@ -8,6 +8,7 @@ under ``sh`` with a PATH of recorders: a `pwned` recorder would see any injected
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import shlex
@@ -20,7 +21,7 @@ import pytest
 from pytest_kvmha.remediation import command, comment, inert, xml_attr
 from pytest_kvmha.scenarios import SCENARIOS
 
-from .bundlekit import BUNDLES, run
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 from .hostilekit import NEWLINE_PAYLOAD, SHELL_PAYLOAD, hostile_copy
 
 SCENARIO_NAMES = sorted(p.name for p in BUNDLES.iterdir() if (p / "clusters.toml").exists())
@@ -36,6 +37,9 @@ COVERED = {
     "KVMHA-VIRT-001",
     "KVMHA-VIRT-002",
     "KVMHA-VLAN-001",
+    "KVMHA-VLAN-002",
+    "KVMHA-VIRT-003",
+    "KVMHA-TOPO-001",
 }
 
 
@@ -123,11 +127,58 @@ def test_names_with_newlines_are_errors_not_commands(
             assert not any(n in f.remediation for n in renames.values())
 
 
+def _model_mismatch(d: Path) -> None:
+    HostBundle(d / "kvm-b").edit_domain(
+        "fw-b", lambda x: x.replace("<model type='virtio'/>", "<model type='e1000'/>", 1)
+    )
+
+
+def _uplink_without_vlan(d: Path) -> None:
+    HostBundle(d / "kvm-a").edit_ovs_row("Port", "up-a", "trunks", ["set", [999]])
+
+
+def _missing_domain(d: Path) -> None:
+    inv = d / "clusters.toml"
+    inv.write_text(inv.read_text().replace('"fw-b"', json.dumps("fw-gone" + SHELL_PAYLOAD)))
+
+
+VARIANTS = {
+    "model-mismatch": _model_mismatch,
+    "uplink-without-vlan": _uplink_without_vlan,
+    "missing-domain": _missing_domain,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_more_failing_checks_with_hostile_names(
+    variant: str, tmp_path: Path, recorders: Path
+) -> None:
+    """Defects the recorded scenarios lack (two-ok edited), then renamed: still inert."""
+    d = copy_scenario("two-ok", tmp_path / "src")
+    VARIANTS[variant](d)
+    directory, renames = hostile_copy(str(d), tmp_path)
+    lines = [
+        line
+        for f in run(directory).findings
+        if f.status == "fail" and f.remediation
+        for line in f.remediation.splitlines()
+    ]
+    assert lines
+    for line in lines:
+        for word in assert_inert(line, recorders, tmp_path / "argv"):
+            assert not PLACEHOLDER.search(word), f"placeholder in {line!r}"
+
+
 def test_every_remediating_check_is_exercised(tmp_path: Path, recorders: Path) -> None:
-    """The hostile scenarios above reach every check that writes its own remediation."""
+    """The hostile scenarios and variants above reach every check that writes its own
+    remediation."""
     seen = set()
-    for scenario in SCENARIO_NAMES:
-        directory, _ = hostile_copy(scenario, tmp_path / scenario)
+    dirs = [hostile_copy(s, tmp_path / s)[0] for s in SCENARIO_NAMES]
+    for variant, edit in VARIANTS.items():
+        d = copy_scenario("two-ok", tmp_path / "src" / variant)
+        edit(d)
+        dirs.append(hostile_copy(str(d), tmp_path / variant)[0])
+    for directory in dirs:
         seen |= {
             f.check.id for f in run(directory).findings if f.status == "fail" and f.remediation
         }

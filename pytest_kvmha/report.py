@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -79,37 +80,55 @@ def _umask() -> int:
     return old
 
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark/GFM; escaping them
-# all leaves no emphasis, link, image, code span, heading, list or table syntax in host text.
-_MD_PUNCT = frozenset("!#$()*+-./:;=?@[\\]^_`{|}~")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+# Markdown (CommonMark + GitHub's extensions) that host text could otherwise form: code spans,
+# links and images, emphasis, strikethrough, table cells, escapes. Backslash-escaping these
+# leaves them literal; block syntax (#, -, >, 1.) cannot start mid-line, where host text sits.
+_MD_SPECIAL = frozenset("\\`*_[]|~")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# GitHub's bare autolinks: http(s)://, ftp://, www., and e-mail addresses.
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)|\b(www)(\.)|(@)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control(ch: str) -> str:
+    return f"\\\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\\\u{ord(ch):04x}"
 
 
 def md_text(text: object) -> str:
-    """Host-derived text as inert Markdown: shown literally, in a table cell or running text.
+    """Host-derived text as inert Markdown, in a table cell or running text: shown literally.
 
-    HTML specials become entities (no raw HTML), other punctuation is backslash-escaped (no
-    links, images, emphasis, code spans; ``|`` cannot end a cell), newlines become ``<br>`` and
-    other control characters ``\\xNN``."""
+    HTML specials become entities (no raw HTML, no <autolink>), Markdown specials and bare
+    autolink triggers are backslash-escaped, newlines become ``<br>`` (one table row stays one
+    row) and other control characters ``\\xNN``."""
+    raw = str(text if text is not None else "")
+    # mark where an autolink would start, before the per-character pass
+    breaks = {m.start(m.lastindex or 0) for m in _AUTOLINK.finditer(raw)}
     out = []
-    for ch in str(text if text is not None else ""):
+    for i, ch in enumerate(raw):
         if ch in _HTML:
             out.append(_HTML[ch])
-        elif ch in _MD_PUNCT:
+        elif ch in _MD_SPECIAL or i in breaks:
             out.append("\\" + ch)
         elif ch == "\n":
             out.append("<br>")
-        elif ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
-            out.append(f"\\\\x{ord(ch):02x}")
+        elif _CONTROL.match(ch):
+            out.append(_control(ch))
         else:
             out.append(ch)
     return "".join(out)
 
 
-def md_code(text: object) -> str:
-    """Host-derived text in code style: ``<code>`` around escaped text (a backtick in the
-    text cannot end a code span that is not there)."""
-    return f"<code>{md_text(text)}</code>"
+def md_code(text: object, *, in_table: bool = False) -> str:
+    """Host-derived text as one code span. Inside a code span nothing is Markdown or HTML, so
+    only the span's own end needs care: the fence is one backtick longer than any run of
+    backticks in the text. In a GitHub table ``|`` still ends a cell, even there: escaped."""
+    raw = _CONTROL.sub(lambda m: " " if m.group() == "\n" else _control(m.group()), str(text))
+    longest = max((len(run) for run in re.findall(r"`+", raw)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if raw.startswith("`") or raw.endswith("`") or raw.startswith(" ") else ""
+    if in_table:
+        raw = raw.replace("|", "\\|")
+    return f"{fence}{pad}{raw}{pad}{fence}"
 
 
 _cell = md_text
@@ -139,7 +158,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if bad:
         lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
         lines += [
-            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'])} | "
+            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'], in_table=True)} | "
             f"{_cell(f['detail'])} | "
             f"{_cell(f['remediation'])} |"
             for f in bad

@@ -86,7 +86,7 @@ def _umask() -> int:
 _MD_SPECIAL = frozenset("\\`*_[]|~")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # GitHub's bare autolinks: http(s)://, ftp://, www., and e-mail addresses.
-_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)|\b(www)(\.)|(@)")
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)|\b(www)(\.)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -107,6 +107,10 @@ def md_text(text: object) -> str:
     for i, ch in enumerate(raw):
         if ch in _HTML:
             out.append(_HTML[ch])
+        elif ch == "@":
+            # cmark-gfm links e-mail addresses even through \@ or &#64;; an (invisible) HTML
+            # comment splits the text node the autolinker scans.
+            out.append("<!-- -->@")
         elif ch in _MD_SPECIAL or i in breaks:
             out.append("\\" + ch)
         elif ch == "\n":

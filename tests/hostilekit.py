@@ -26,7 +26,10 @@ SHELL_PAYLOAD = " x;pwned #'$(pwned)`pwned`&&pwned|pwned\"<i>&amp;\\"
 # A second line that runs `pwned` if a name's newline reaches a remediation line.
 NEWLINE_PAYLOAD = "\npwned #"
 # Renders as an image, a link, code and raw HTML if any Markdown renderer treats it as syntax.
-MARKDOWN_PAYLOAD = "`![i](http://e.invalid/i.png)[l](http://e.invalid/)<img src=x>*b*_u_|"
+MARKDOWN_PAYLOAD = (
+    "`![i](http://e.invalid/i.png)[l](http://e.invalid/)<img src=x>*b*_u_|~~s~~"
+    " https://e.invalid/x www.e.invalid a@e.invalid"
+)
 # Filters whose names carry meaning (the checks look for them): never renamed.
 KEEP = frozenset({"clean-traffic", "no-mac-spoofing"})
 

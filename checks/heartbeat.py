@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, require_links, uplinks
 
 FGT_GUIDE = "FortiGate-VM KVM Administration Guide, High availability (Heartbeat, Promiscuous mode)"
@@ -58,7 +57,17 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
                 "heartbeats cannot reach the other server",
                 expected="a promiscuous physical uplink per pair bridge",
                 found="no uplink",
-                remediation="ovs-vsctl add-port BRIDGE UPLINK && ip link set dev UPLINK promisc on",
+                remediation="\n".join(
+                    comment(
+                        f"on {host.name}: add the physical NIC that reaches the other server to "
+                        f"bridge {name} (ovs-vsctl add-port), then set it promiscuous "
+                        "(ip link set dev ... promisc on)"
+                    )
+                    for name in bridges
+                )
+                or comment(
+                    f"on {host.name}: put the pair NICs on OVS bridges first (KVMHA-OVS-002)"
+                ),
             )
         return skipped(
             f"single-server cluster: no physical uplinks on {', '.join(bridges)} of {host.name}"
@@ -84,7 +93,7 @@ def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
             expected="every physical uplink promiscuous (PROMISC flag or promiscuity > 0)",
             found="; ".join(problems),
             remediation="\n".join(
-                f"ip link set dev {shlex.quote(name)} promisc on"
+                command("ip", "link", "set", "dev", name, "promisc", "on")
                 for name, _, _ in nics
                 if (link := links.get(name)) is not None and not link.promiscuous
             )
@@ -144,14 +153,24 @@ def no_mac_spoofing_filter(cluster: Cluster, member: Member) -> Verdict:
             if chain:
                 problems.append(f"NIC #{k + 1} ({nic.mac}) filter {' -> '.join(chain)}")
                 fixes.append(
-                    f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: remove <filterref filter='{nic.filterref}'/>"
+                    command(
+                        "virsh",
+                        "edit",
+                        dom.name,
+                        note=f"NIC {nic.mac}: remove <filterref filter={xml_attr(nic.filterref)}/>",
+                    )
                 )
         if nic.type == "direct" and not nic.trust_guest_rx_filters:
             problems.append(
                 f"NIC #{k + 1} ({nic.mac}) is macvtap without trustGuestRxFilters='yes'"
             )
             fixes.append(
-                f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: <interface type='direct' trustGuestRxFilters='yes'>"
+                command(
+                    "virsh",
+                    "edit",
+                    dom.name,
+                    note=f"NIC {nic.mac}: <interface type='direct' trustGuestRxFilters='yes'>",
+                )
             )
     if problems:
         return failed(

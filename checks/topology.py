@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed
+from pytest_kvmha.remediation import comment
 from pytest_kvmha.topology import Cluster, require_domains
 
 
@@ -41,7 +42,13 @@ def two_matching_members(cluster: Cluster) -> Verdict:
             "domain not defined: " + ", ".join(missing),
             expected="both member domains defined",
             found="missing: " + ", ".join(missing),
-            remediation="virsh define DOMAIN.xml on the host that should run it",
+            remediation="\n".join(
+                comment(
+                    f"define domain {m.spec.domain} on {m.host.name} (virsh define with its XML)"
+                )
+                for m in members
+                if require_domains(m.host).get(m.spec.domain) is None
+            ),
         )
     if len(set(counts.values())) != 1:
         found = ", ".join(f"{d}: {n} NICs" for d, n in counts.items())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pytest_kvmha.facts import HostFacts, OvsPort
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, Placement, persistent, uplinks, xml_vlan
 
 COS_GUIDE = (
@@ -67,21 +66,47 @@ def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
             if k != index and any(p.vlan == mine for _, _, p in pair_vlans(cluster, k)):
                 problems.append(f"VLAN {mine} is also used by pair {other.name}")
     if problems:
-        want = mine if mine is not None else "VLAN"
         fixes = []
-        for m, p in rows:
+        if mine is None:
+            # No VLAN anywhere and none declared: which ID is free is the operator's choice.
+            ports = ", ".join(
+                f"{p.port.name if p.port is not None else m.label} on {m.host.name}"
+                for m, p in rows
+            )
+            fixes.append(
+                comment(
+                    f"choose a VLAN ID for pair {pair.name} that no other pair uses, set it on "
+                    f"{ports} as the port tag (ovs-vsctl set port) and in each domain's XML "
+                    "(a <vlan><tag id=.../></vlan>), or declare it in the inventory"
+                )
+            )
+        want = mine
+        for m, p in rows if want is not None else ():
             host, via_patch = m.host.name, (p.vlan_source or "").startswith("patch")
             if via_patch and p.vlan != want:
-                fixes.append(f"# on {host}: tag the patch port of {p.bridge_name} with VLAN {want}")
+                fixes.append(
+                    comment(f"on {host}: tag the patch port of {p.bridge_name} with VLAN {want}")
+                )
                 continue
             if p.port is not None and p.vlan != want:
                 fixes.append(
-                    f"ovs-vsctl set port {shlex.quote(p.port.name)} tag={want}  # on {host}, now"
+                    command(
+                        "ovs-vsctl",
+                        "set",
+                        "port",
+                        p.port.name,
+                        f"tag={want}",
+                        note=f"on {host}, now",
+                    )
                 )
             if not via_patch and saved[m.label] != want:
                 fixes.append(
-                    f"virsh edit {shlex.quote(m.label)}  # on {host}, NIC {p.nic.mac}: "
-                    f"<vlan><tag id='{want}'/></vlan>"
+                    command(
+                        "virsh",
+                        "edit",
+                        m.label,
+                        note=f"on {host}, NIC {p.nic.mac}: <vlan><tag id={xml_attr(want)}/></vlan>",
+                    )
                 )
         return failed(
             f"pair {pair.name}: " + "; ".join(problems),
@@ -130,7 +155,11 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
                     f"pair {pair.name} (VLAN {vlan}): no uplink reachable from {p.bridge.name}"
                 )
                 fixes.append(
-                    f"ovs-vsctl add-port {shlex.quote(p.bridge.name)} UPLINK trunks={vlan}"
+                    comment(
+                        f"on {host.name}: add the physical NIC that reaches the other server to "
+                        f"bridge {p.bridge.name} as a trunk carrying VLAN {vlan} "
+                        "(ovs-vsctl add-port with trunks)"
+                    )
                 )
             elif not any(port.carries_vlan(vlan) for port, _ in ups):
                 names = ", ".join(
@@ -155,8 +184,20 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
 
 def _carry(port: OvsPort, vlan: int) -> str:
     """The command that makes ``port`` carry ``vlan`` tagged."""
-    p = shlex.quote(port.name)
+    p = port.name
     if port.effective_vlan_mode in ("access", "dot1q-tunnel"):
         trunks = ",".join(str(v) for v in sorted({*port.trunks, vlan}))
-        return f"ovs-vsctl clear port {p} tag -- set port {p} vlan_mode=trunk trunks={trunks}"
-    return f"ovs-vsctl add port {p} trunks {vlan}"
+        return command(
+            "ovs-vsctl",
+            "clear",
+            "port",
+            p,
+            "tag",
+            "--",
+            "set",
+            "port",
+            p,
+            "vlan_mode=trunk",
+            f"trunks={trunks}",
+        )
+    return command("ovs-vsctl", "add", "port", p, "trunks", vlan)

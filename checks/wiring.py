@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed
+from pytest_kvmha.remediation import command, xml_attr
 from pytest_kvmha.topology import Cluster, Member, persistent, require_ovs
 
 COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
@@ -52,14 +51,18 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
     if problems:
         want = pair.bridge or next(iter(names.values())) or f"br-{pair.name.lower()}"
         fixes = [
-            f"ovs-vsctl --may-exist add-br {shlex.quote(want)}  # on {host}"
+            command("ovs-vsctl", "--may-exist", "add-br", want, note=f"on {host}")
             for host in dict.fromkeys(
                 m.host.name for m, _ in placements if require_ovs(m.host).bridge(want) is None
             )
         ]
         fixes += [
-            f"virsh edit {shlex.quote(m.label)}  # on {m.host.name}, NIC #{index + 1}: "
-            f"<source bridge='{want}'/>"
+            command(
+                "virsh",
+                "edit",
+                m.label,
+                note=f"on {m.host.name}, NIC #{index + 1}: <source bridge={xml_attr(want)}/>",
+            )
             for m, p in placements
             if p.bridge_name != want
         ]
@@ -116,13 +119,24 @@ def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> 
                 f"persistent XML puts it on {sbridge}: it moves there at the next start"
             )
     if problems:
-        bridge = p.bridge_name or pair.bridge or "BRIDGE"
+        bridge = p.bridge_name or pair.bridge
+        source = (
+            f"<source bridge={xml_attr(bridge)}/>"
+            if bridge
+            else "<source bridge=.../> (the pair's OVS bridge)"
+        )
         return failed(
             f"{where}: " + "; ".join(problems),
-            expected=f"type='bridge' on OVS bridge {bridge} with <virtualport type='openvswitch'/>",
+            expected=f"type='bridge' on OVS bridge {bridge or '(the pair bridge)'} with "
+            "<virtualport type='openvswitch'/>",
             found=f"type='{nic.type}' source={p.configured_bridge} virtualport={p.virtualport}",
-            remediation=f"virsh edit {shlex.quote(dom.name)}  # NIC {nic.mac}: <interface type='bridge'>"
-            f"<source bridge='{bridge}'/><virtualport type='openvswitch'/>",
+            remediation=command(
+                "virsh",
+                "edit",
+                dom.name,
+                note=f"NIC {nic.mac}: <interface type='bridge'>"
+                f"{source}<virtualport type='openvswitch'/>",
+            ),
         )
     port = f", port {p.port.name}" if p.port else ""
     return passed(f"{where} on OVS bridge {p.bridge_name}{port} with virtualport openvswitch")
@@ -163,8 +177,14 @@ def pci_addresses_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
     if len(set(addrs.values())) > 1:
         first, a0 = nics[0][0], nics[0][1].address
         fixes = [
-            f"virsh edit {shlex.quote(m.label)}  # NIC {n.mac}: <address type='pci' domain='0x{a0.domain:04x}' "
-            f"bus='0x{a0.bus:02x}' slot='0x{a0.slot:02x}' function='0x{a0.function:x}'/>"
+            command(
+                "virsh",
+                "edit",
+                m.label,
+                note=f"NIC {n.mac}: <address type='pci' "
+                f"domain='0x{a0.domain:04x}' bus='0x{a0.bus:02x}' slot='0x{a0.slot:02x}' "
+                f"function='0x{a0.function:x}'/>",
+            )
             for m, n in nics[1:]
             if a0 is not None and n.address != a0
         ]
@@ -183,10 +203,30 @@ def pci_addresses_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
                 f"pair {pair.name}: the PCI controllers behind bus {bus:#04x} differ ({found})",
                 expected="the same pcie-root-port (index, chassis, port) on both",
                 found=found,
-                remediation="virsh edit the slave: copy the master's <controller type='pci' "
-                f"index='{bus}' model='pcie-root-port'> with its <target chassis=... port=.../>",
+                remediation=_copy_root_port(nics[0][0], [m for m, _ in nics[1:]], bus),
             )
     return passed(f"pair {pair.name}: both NICs at {next(iter(addrs.values()))}")
+
+
+def _copy_root_port(master: Member, others: list[Member], bus: int) -> str:
+    """``virsh edit`` lines that give the other members the master's controller for ``bus``."""
+    ctrl = master.domain().controller(bus)
+    target = (
+        f"<target chassis='{ctrl.chassis}' port='{ctrl.port:#x}'/>"
+        if ctrl is not None and ctrl.chassis is not None and ctrl.port is not None
+        else "its <target chassis=... port=.../>"
+    )
+    model = xml_attr(ctrl.model if ctrl is not None else "pcie-root-port")
+    return "\n".join(
+        command(
+            "virsh",
+            "edit",
+            m.label,
+            note=f"on {m.host.name}: copy {master.label}'s <controller type='pci' index='{bus}' "
+            f"model={model}> with {target}",
+        )
+        for m in others
+    )
 
 
 @check(
@@ -210,9 +250,14 @@ def nic_models_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
             expected=f"{first} on both",
             found=found,
             remediation="\n".join(
-                f"virsh edit {shlex.quote(d)}  # NIC #{index + 1}: <model type='{first}'/>"
-                for d, v in models.items()
-                if v != first
+                command(
+                    "virsh",
+                    "edit",
+                    m.label,
+                    note=f"NIC #{index + 1}: <model type={xml_attr(first)}/>",
+                )
+                for m in cluster.members
+                if models[m.label] != first
             ),
         )
     return passed(f"pair {pair.name}: both NICs are {next(iter(models.values()))}")

@@ -13,18 +13,57 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .credentials import redact
+
 SCHEMA = "kvmha-bundle/1"
+# A section larger than this is not evidence but an attack (or /dev/zero): refused, not read.
+MAX_SECTION_BYTES = 64 * 1024 * 1024
+_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 MISSING_RC = -1  # a section listed in bundle.json whose file is gone: damaged evidence
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
 class BundleError(Exception):
     """A recorded bundle cannot be read; the message names the file."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def host_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a host directory (``DIR/<host>``), or None if it can.
+
+    A host name becomes a directory name when recording and backing up: it must stay one plain
+    path component (no ``/``, no ``..``, not absolute, nothing a terminal or a shell reads as
+    control)."""
+    if not name:
+        return "is empty"
+    if name in (".", ".."):
+        return f"{name!r} is not a directory name"
+    if "/" in name or "\\" in name:
+        return f"{name!r} contains a path separator"
+    if _CONTROL.search(name):
+        return f"{name!r} contains control characters"
+    if name.startswith("-"):
+        return f"{name!r} starts with '-' (read as an option by commands)"
+    if len(name.encode("utf-8")) > 255:
+        return "is longer than 255 bytes"
+    return None
+
+
+def host_dir(parent: Path, host: str) -> Path:
+    """``parent/host``, refusing a host name that would climb out of ``parent``."""
+    problem = host_name_problem(host)
+    if problem is not None:
+        raise BundleError(f"host name {problem}: refusing to write under {parent}")
+    return parent / host
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +90,7 @@ class EvidenceBundle:
         return {
             "schema": SCHEMA,
             "host": self.host,
-            "spec": self.spec,
+            "spec": redact(self.spec),
             "collector": self.collector,
             "collected_at": self.collected_at,
             "status": self.status,
@@ -79,28 +118,49 @@ class EvidenceBundle:
         return digest.hexdigest()
 
     def write(self, directory: Path) -> Path:
-        """Write the bundle under ``directory`` (``DIR/<host>``); returns that directory."""
+        """Write the bundle under ``directory`` (``DIR/<host>``); returns that directory.
+
+        A bundle may hold secrets (domain XML read with --security-info): directories are made
+        0700 and files 0600, and nothing is written through a symlink planted in the way."""
         for name in self.sections:
             if not _SECTION_NAME.match(name) or ".." in name:
                 raise BundleError(f"{self.host}: refusing to write section name {name!r}")
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, section in self.sections.items():
-            path = directory / "sections" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(section.stdout, encoding="utf-8")
-        (directory / "bundle.json").write_text(
-            json.dumps(self.meta(), indent=2, sort_keys=False) + "\n", encoding="utf-8"
-        )
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        top = _open_dir(directory, create=True)
+        try:
+            for name, section in self.sections.items():
+                *dirs, leaf = ["sections", *name.split("/")]
+                fd = _open_subdir(top, dirs, directory, create=True)
+                try:
+                    _write_file(fd, leaf, section.stdout, directory / "sections" / name)
+                finally:
+                    os.close(fd)
+            meta = json.dumps(self.meta(), indent=2, sort_keys=False) + "\n"
+            _write_file(top, "bundle.json", meta, directory / "bundle.json")
+        finally:
+            os.close(top)
         return directory
 
     @classmethod
     def read(cls, directory: Path) -> EvidenceBundle:
         meta_path = directory / "bundle.json"
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            top = _open_dir(directory, create=False)
         except FileNotFoundError:
             raise BundleError(f"{meta_path}: no such file (not a recorded kvmha bundle)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        try:
+            return cls._read(directory, top)
+        finally:
+            os.close(top)
+
+    @classmethod
+    def _read(cls, directory: Path, top: int) -> EvidenceBundle:
+        meta_path = directory / "bundle.json"
+        try:
+            meta = json.loads(_read_file(top, [], "bundle.json", meta_path))
+        except FileNotFoundError:
+            raise BundleError(f"{meta_path}: no such file (not a recorded kvmha bundle)") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BundleError(f"{meta_path}: unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             raise BundleError(f"{meta_path}: field 'schema' must be {SCHEMA!r}")
@@ -114,13 +174,14 @@ class EvidenceBundle:
             if not isinstance(info, dict):
                 raise BundleError(f"{meta_path}: section {name!r} must be a table")
             path = directory / "sections" / name
+            *dirs, leaf = ["sections", *name.split("/")]
             try:
-                stdout = path.read_text(encoding="utf-8")
+                stdout = _read_file(top, dirs, leaf, path)
             except FileNotFoundError:
                 stdout = ""
                 info = {**info, "rc": info.get("rc", 0), "stderr": f"{path}: missing from bundle"}
                 info["missing"] = True
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
                 raise BundleError(f"{path}: unreadable: {exc}") from None
             rc = info.get("rc", 0)
             if not isinstance(rc, int):
@@ -140,3 +201,102 @@ class EvidenceBundle:
             commands=list(meta.get("commands") or []),
             sections=sections,
         )
+
+
+# --- bundles are data, not paths --------------------------------------------------------------
+# A bundle is read and written one path component at a time, relative to an open directory,
+# with O_NOFOLLOW: a symlink anywhere inside (or the bundle directory itself being one) is
+# refused, as are FIFOs, devices and oversized files, so a planted `sections/x -> /etc/passwd`
+# or `-> /dev/zero` is an error, never evidence.
+
+
+def _open_dir(path: Path, *, create: bool) -> int:
+    if create:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise BundleError(f"{path}: {_why(exc, path)}") from None
+
+
+def _open_subdir(top: int, parts: list[str], base: Path, *, create: bool) -> int:
+    fd = os.dup(top)
+    where = base
+    try:
+        for part in parts:
+            where = where / part
+            if create:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                raise BundleError(f"{where}: {_why(exc, where)}") from None
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _why(exc: OSError, path: Path) -> str:
+    if os.path.islink(path):
+        return "is a symlink: a bundle holds regular files and directories only"
+    if exc.errno is not None and exc.strerror and "directory" in exc.strerror.lower():
+        return "not a directory (a bundle holds regular files and directories only)"
+    return f"unreadable: {exc.strerror or exc}"
+
+
+def _read_file(top: int, dirs: list[str], leaf: str, path: Path) -> str:
+    """A regular file's text, refusing symlinks, special files and files over the size cap."""
+    fd_dir = _open_subdir(top, dirs, path.parents[len(dirs)], create=False)
+    try:
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer.
+            fd = os.open(leaf, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=fd_dir)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise BundleError(f"{path}: {_why(exc, path)}") from None
+    finally:
+        os.close(fd_dir)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError(f"{path}: not a regular file: a bundle holds regular files only")
+        if st.st_size > MAX_SECTION_BYTES:
+            raise BundleError(
+                f"{path}: {st.st_size} bytes, over the {MAX_SECTION_BYTES} byte limit per section"
+            )
+        data = f.read(MAX_SECTION_BYTES + 1)
+    if len(data) > MAX_SECTION_BYTES:
+        raise BundleError(f"{path}: over the {MAX_SECTION_BYTES} byte limit per section")
+    return data.decode("utf-8")
+
+
+def _write_file(dir_fd: int, name: str, text: str, path: Path) -> None:
+    """Write ``text`` as a new 0600 file ``name``: never through a symlink in its place."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            raise BundleError(f"{path}: exists and is not a regular file (symlink?): not written")
+        os.unlink(name, dir_fd=dir_fd)
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dir_fd)
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)

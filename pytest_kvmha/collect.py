@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import os
 import re
 import secrets
 import shlex
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .bundle import EvidenceBundle, Section
+from .credentials import redact
 
 # Restricting columns keeps bundles small on hosts with hundreds of ports; still raw OVS JSON.
 OVS_TABLES = {
@@ -36,7 +41,11 @@ PIN=${1-}
 LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
 B=@BOUNDARY@
-T=$(mktemp -d 2>/dev/null) || { T=/tmp/kvmha.$$; mkdir -p "$T"; }
+# A private directory from mktemp only: a guessable /tmp name could be a planted symlink.
+if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
+  printf '\n%s BEGIN mktemp\n\n%s STDERR mktemp\nmktemp -d failed: %s\n\n%s END mktemp 1\n' "$B" "$B" "$T" "$B"
+  exit 1
+fi
 trap 'rm -rf "$T"' EXIT
 sec() {
   n=$1; shift
@@ -262,7 +271,8 @@ def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
     scheme = urlsplit(target.spec).scheme
     if scheme == "replay":
         return replay(target)
-    bundle = EvidenceBundle(target.name, target.spec, scheme or "local", _now())
+    # The bundle (and so every report and recording) only ever holds the redacted spec.
+    bundle = EvidenceBundle(target.name, redact(target.spec), scheme or "local", _now())
     try:
         _collect_shell(bundle, target, options)
         if target.libvirt_uri:
@@ -273,6 +283,8 @@ def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
         if bundle.status == "ok":
             bundle.status = "error"
             bundle.error = f"{target.name}: collection failed: {type(exc).__name__}: {exc}"
+    if bundle.error:
+        bundle.error = redact(bundle.error)
     bundle.seconds = time.monotonic() - started
     return bundle
 
@@ -283,13 +295,18 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     script = batch_script(
         boundary, skip_links=scheme in ("local", ""), skip_virsh=bool(target.libvirt_uri)
     )
-    command = "sh -c " + shlex.quote(script)
-    if target.virsh_uri:  # an argument of the fixed script ($1), validated and quoted
-        command += " kvmha " + shlex.quote(check_virsh_uri(target.virsh_uri))
+    # the pinned virsh URI is an argument of the fixed script ($1), validated and quoted
+    args = (check_virsh_uri(target.virsh_uri),) if target.virsh_uri else ()
+    command = remote_command(script, options.timeout, *args)
     host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
     try:
-        result = host.run(command)
+        result = run_with_deadline(host, command, options.timeout)
+    except CollectTimeout as exc:
+        bundle.round_trips += 1
+        bundle.status = "unreachable"
+        bundle.error = f"{target.name}: {exc}"
+        return
     except Exception as exc:
         bundle.round_trips += 1
         bundle.status = "unreachable"
@@ -314,6 +331,83 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         bundle.sections.update(unbatch(split_sections(stdout, boundary), boundary))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
+        return
+    tmp = bundle.sections.pop("mktemp", None)
+    if tmp is not None:  # the script could not make its private directory: nothing was read
+        bundle.status = "error"
+        bundle.error = f"{target.name}: collector cannot run: {tmp.stderr.strip()}"
+
+
+# After the deadline the host's work must stop too, not only our wait for it: the script runs
+# under the host's `timeout` (coreutils/busybox), which signals the script's whole process group
+# (virsh, ovs-vsctl ...) and KILLs it KILL_AFTER seconds later. Hosts without `timeout` still get
+# the batch; killing our ssh client then ends it at its next write (SIGPIPE).
+KILL_AFTER = 5
+_WRAPPER = (
+    "s=$1; shift; if timeout -k {k} 1 true >/dev/null 2>&1; "
+    'then exec timeout -k {k} {t} sh -c "$s" kvmha "$@"; else exec sh -c "$s" kvmha "$@"; fi'
+)
+
+
+def remote_command(script: str, timeout: float, *args: str) -> str:
+    """The command line a host runs: ``script`` (with ``args`` as $1...) under ``timeout``
+    when the host has one."""
+    quoted = "".join(" " + shlex.quote(a) for a in args)
+    seconds = max(1, math.ceil(timeout)) if math.isfinite(timeout) else 0
+    if seconds == 0:
+        return "sh -c " + shlex.quote(script) + (" kvmha" + quoted if args else "")
+    wrapper = _WRAPPER.format(k=KILL_AFTER, t=seconds)
+    return f"sh -c {shlex.quote(wrapper)} kvmha-collect {shlex.quote(script)}{quoted}"
+
+
+class CollectTimeout(Exception):
+    """The host did not finish within the deadline; our side of the connection was killed."""
+
+
+def run_with_deadline(host: Any, command: str, timeout: float) -> Any:
+    """``host.run(command)``, but stopped at ``timeout``: for the ssh and local backends the
+    command runs as our own subprocess (in its own session) so that the ssh client and all it
+    started can be killed; other backends run through testinfra and rely on the host's
+    `timeout` (see remote_command)."""
+    backend: Any = getattr(host, "backend", None)
+    name = getattr(backend, "NAME", None)
+    if name == "ssh" and hasattr(backend, "_build_ssh_command"):
+        cmd, args = backend._build_ssh_command(backend.get_command(command))
+        line = backend.quote(" ".join(cmd), *args)
+    elif name == "local":
+        line = backend.get_command(command)
+    else:
+        return host.run(command)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", line],  # testinfra builds a shell command line (quoted by shlex)
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout if math.isfinite(timeout) else None)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        raise CollectTimeout(
+            f"no answer within {timeout:g} s: collection stopped (our command and connection "
+            "killed; the host's `timeout` ends the commands still running there)"
+        ) from None
+    return backend.result(proc.returncode, backend.encode(line), stdout, stderr)
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """TERM, then KILL, the process group we started (the shell, ssh/sshpass, local children)."""
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.communicate(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _reason(exc: Exception) -> str:
@@ -424,10 +518,10 @@ def replay(target: HostTarget) -> EvidenceBundle:
         bundle = EvidenceBundle.read(directory)
     except BundleError as exc:
         return EvidenceBundle(
-            target.name, target.spec, "replay", _now(), status="error", error=str(exc)
+            target.name, redact(target.spec), "replay", _now(), status="error", error=str(exc)
         )
     bundle.host = target.name
-    bundle.spec = target.spec
+    bundle.spec = redact(target.spec)
     return bundle
 
 
@@ -455,7 +549,8 @@ def collect_all(
     ]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + options.timeout
+    # The grace lets each collector kill what it started and report that itself.
+    deadline = time.monotonic() + options.timeout + KILL_AFTER
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     out = []
@@ -463,7 +558,7 @@ def collect_all(
         if result is None:
             result = EvidenceBundle(
                 target.name,
-                target.spec,
+                redact(target.spec),
                 urlsplit(target.spec).scheme or "local",
                 _now(),
                 status="unreachable",

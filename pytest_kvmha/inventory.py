@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .bundle import host_name_problem
 from .collect import HostTarget, check_virsh_uri, host_name_from_spec
 from .facts import HostFacts
 
@@ -102,6 +103,8 @@ def _str(table: dict[str, Any], key: str, where: str, *, required: bool = True) 
         return None
     if not isinstance(value, str) or not value:
         raise InventoryError(f"{where}: key '{key}' must be a non-empty string")
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in value):
+        raise InventoryError(f"{where}: key '{key}' contains control characters: {value!r}")
     return value
 
 
@@ -132,6 +135,8 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
     hosts = []
     for name, table in hosts_table.items():
         where = f"{source}: [hosts.{name}]"
+        if (problem := host_name_problem(name)) is not None:
+            raise InventoryError(f"{where}: host name {problem} (it names the host's directory)")
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
         for key in table:
@@ -162,6 +167,8 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         raise InventoryError(f"{source}: [clusters] must be a table")
     for cname, table in clusters_table.items():
         where = f"{source}: [clusters.{cname}]"
+        if any(ord(c) < 32 or c == "\x7f" for c in cname):
+            raise InventoryError(f"{source}: cluster name {cname!r} contains control characters")
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
         for key in table:
@@ -249,6 +256,8 @@ def inventory_from_specs(specs: Iterable[str]) -> Inventory:
     for spec in specs:
         check_spec(spec, "--kvmha-host")
         name = host_name_from_spec(spec)
+        if (problem := host_name_problem(name)) is not None:
+            raise InventoryError(f"--kvmha-host {spec}: host name {problem}")
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}-{seen[name]}"

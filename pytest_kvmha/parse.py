@@ -7,8 +7,9 @@ goes into ``HostFacts.problems`` under the section's name, so checks report ``er
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -150,6 +151,7 @@ def parse_domain(xml: str, *, source: str, what: str) -> Domain:
                 address=_pci(el.find("address"), cwhat),
             )
         )
+    _refuse_control_chars(what, uuid=uuid, machine=os_type, interface=nics, controller=controllers)
     return Domain(
         name=name,
         uuid=uuid.lower(),
@@ -178,6 +180,7 @@ def parse_network(xml: str, what: str) -> LibvirtNetwork:
         portgroups[pname] = _vlan(pg.find("vlan"), f"{what}: portgroup {pname}")
         if pg.get("default") == "yes":
             default = pname
+    _refuse_control_chars(what, name=name, bridge=bridge, portgroup=portgroups, default=default)
     return LibvirtNetwork(
         name=name,
         uuid=(root.findtext("uuid") or "").lower(),
@@ -195,6 +198,7 @@ def parse_nwfilter(xml: str, what: str) -> NwFilter:
     if root.tag != "filter" or not root.get("name"):
         raise FactError(f"{what}: expected <filter name=...>")
     refs = tuple(r.get("filter", "") for r in root.findall("filterref") if r.get("filter"))
+    _refuse_control_chars(what, name=root.get("name"), filterref=refs)
     return NwFilter(root.get("name", ""), refs)
 
 
@@ -327,6 +331,7 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
                 ports=tuple(sorted(bports, key=lambda p: p.name)),
             )
         )
+    _refuse_control_chars("ovs", bridge=bridges)
     db_ok = True
     problem = None
     if not vswitchd_ok:
@@ -372,6 +377,7 @@ def parse_links(text: str) -> dict[str, Link]:
             kind=info.get("info_kind") if isinstance(info, dict) else None,
             mac=entry.get("address"),
         )
+    _refuse_control_chars("links", link=list(links.values()))
     return links
 
 
@@ -554,3 +560,40 @@ def _nwfilters(s: Mapping[str, Section]) -> dict[str, NwFilter]:
         flt = parse_nwfilter(_section_ok(s, name).stdout, name)
         filters[flt.name] = flt
     return filters
+
+
+# --- names from hosts are data, never text that can break a line ------------------------------
+
+# C0/C1 controls, DEL, Unicode line separators: a name holding one can end a shell comment,
+# a Markdown table row or a log line, so it is malformed evidence, not a name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Free text (error messages, raw XML kept for restores), not names.
+_FREE_TEXT = frozenset({"error", "inactive_xml", "problem", "version"})
+
+
+def _refuse_control_chars(what: str, **values: object) -> None:
+    """Raise FactError naming the first name (at any depth of facts) with a control character."""
+    for key, value in values.items():
+        for path, text in _strings(value, key):
+            if _CONTROL.search(text):
+                raise FactError(f"{what}: {path} {text!r} contains control characters")
+
+
+def _strings(value: object, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, etree._Element):
+        return [(f"{path} {k}", str(v)) for k, v in value.attrib.items()]
+    out: list[tuple[str, str]] = []
+    if is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            if f.name not in _FREE_TEXT:
+                out += _strings(getattr(value, f.name), f"{path}.{f.name}".lstrip("."))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            out += _strings(k, f"{path} key".lstrip())
+            out += _strings(v, f"{path}[{k!r}]")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for i, v in enumerate(value):
+            out += _strings(v, f"{path}[{i}]")
+    return out

@@ -245,7 +245,9 @@ def _refuse_xdist(config: pytest.Config) -> None:
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
+    from .bundle import host_dir
     from .collect import CollectOptions, collect_all
+    from .credentials import redact
     from .engine import audit, same_hosts
     from .inventory import InventoryError, inventory_from_specs, load_inventory
     from .model import CheckDiscoveryError, discover_checks
@@ -262,8 +264,8 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         else:
             inventory, inv_path = wanted, wanted_path
     except InventoryError as exc:
-        state.errors.append(str(exc))
-        raise pytest.UsageError(str(exc)) from None
+        state.errors.append(redact(str(exc)))
+        raise pytest.UsageError(redact(str(exc))) from None
     state.wanted = wanted
     state.inventory = inventory
     if inv_path:
@@ -283,7 +285,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         state.digests[b.host] = b.sha256()
         if record:
             try:
-                b.write(Path(record) / b.host)
+                b.write(host_dir(Path(record), b.host))
             except Exception as exc:  # recording must not cost the audit
                 state.errors.append(f"--kvmha-record: {b.host}: {exc}")
     hosts = [parse_bundle(b) for b in bundles]
@@ -509,6 +511,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE, None)
     if state is None or state.audit is None:
         return
+    from .credentials import redact
+
     tr = terminalreporter
     tr.section("kvmha audit")
     from .report import host_status
@@ -519,9 +523,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             line += f" - {h.error}"
         if h.libvirt_uri:
             line += f" (libvirt {h.libvirt_uri}, from {h.libvirt_uri_from})"
-        tr.write_line(line, red=host_status(h) != "ok")
+        tr.write_line(redact(line), red=host_status(h) != "ok")
         for problem in h.problems.values():
-            tr.write_line(f"  problem: {problem}", yellow=True)
+            tr.write_line(redact(f"  problem: {problem}"), yellow=True)
     for c in state.audit.clusters:
         members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
         tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")

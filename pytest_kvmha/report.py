@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import html
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .credentials import redact
 from .facts import HostFacts
 from .inventory import ClusterSpec
 from .model import STATUSES, Finding
@@ -46,10 +47,10 @@ def build_report(
         "hosts": [
             {
                 "name": h.name,
-                "spec": h.spec,
+                "spec": redact(h.spec),
                 "status": host_status(h),
-                "error": h.error,
-                "problems": dict(h.problems) or None,
+                "error": redact(h.error) if h.error else h.error,
+                "problems": {k: redact(v) for k, v in h.problems.items()} or None,
                 "round_trips": (rounds or {}).get(h.name),
                 "libvirt_uri": h.libvirt_uri,
                 "libvirt_uri_from": h.libvirt_uri_from,
@@ -60,7 +61,7 @@ def build_report(
         "clusters": [c.as_json() for c in clusters],
         "findings": [f.as_json() for f in findings],
         "summary": summary,
-        "errors": list(errors),
+        "errors": [redact(e) for e in errors],
     }
 
 
@@ -95,15 +96,82 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".kvmha-", dir=path.parent)
+    # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(tmp, path)
 
 
-def _cell(text: object) -> str:
-    """One table cell: HTML escaped (remediations hold XML), pipes escaped, lines as <br>."""
-    raw = html.escape(str(text if text is not None else ""), quote=False)
-    return raw.replace("|", "\\|").replace("\n", "<br>")
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+# Markdown (CommonMark + GitHub's extensions) that host text could otherwise form: code spans,
+# links and images, emphasis, strikethrough, table cells, escapes. Backslash-escaping these
+# leaves them literal; block syntax (#, -, >, 1.) cannot start mid-line, where host text sits.
+_MD_SPECIAL = frozenset("\\`*_[]|~")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# GitHub's bare autolinks: http(s)://, ftp://, www., and e-mail addresses.
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)|\b(www)(\.)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _control(ch: str) -> str:
+    return f"\\\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\\\u{ord(ch):04x}"
+
+
+def md_text(text: object) -> str:
+    """Host-derived text as inert Markdown, in a table cell or running text: shown literally.
+
+    HTML specials become entities (no raw HTML, no <autolink>), Markdown specials and bare
+    autolink triggers are backslash-escaped, newlines become ``<br>`` (one table row stays one
+    row) and other control characters ``\\xNN``."""
+    raw = str(text if text is not None else "")
+    # mark where an autolink would start, before the per-character pass
+    breaks = {m.start(m.lastindex or 0) for m in _AUTOLINK.finditer(raw)}
+    out = []
+    for i, ch in enumerate(raw):
+        if ch in _HTML:
+            out.append(_HTML[ch])
+        elif ch == "@":
+            # cmark-gfm links e-mail addresses even through \@ or &#64;; an (invisible) HTML
+            # comment splits the text node the autolinker scans.
+            out.append("<!-- -->@")
+        elif ch in _MD_SPECIAL or i in breaks:
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("<br>")
+        elif _CONTROL.match(ch):
+            out.append(_control(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def md_code(text: object, *, in_table: bool = False) -> str:
+    """Host-derived text as one code span. Inside a code span nothing is Markdown or HTML, so
+    only the span's own end needs care: the fence is one backtick longer than any run of
+    backticks in the text. In a GitHub table ``|`` still ends a cell, even there: escaped."""
+    raw = _CONTROL.sub(lambda m: " " if m.group() == "\n" else _control(m.group()), str(text))
+    longest = max((len(run) for run in re.findall(r"`+", raw)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if raw.startswith("`") or raw.endswith("`") or raw.startswith(" ") else ""
+    if in_table:
+        raw = raw.replace("|", "\\|")
+    return f"{fence}{pad}{raw}{pad}{fence}"
+
+
+_cell = md_text
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -119,7 +187,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {_cell(h['name'])} | {_cell(h['spec'])} | {h['status']} | {_cell(h['error'])} |"
+        f"| {_cell(h['name'])} | {_cell(redact(h['spec']))} | {_cell(h['status'])} | "
+        f"{_cell(redact(h['error'] or ''))} |"
         for h in report["hosts"]
     ]
     bad = [f for f in report["findings"] if f["status"] in ("fail", "error")]
@@ -129,7 +198,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if bad:
         lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
         lines += [
-            f"| {f['status']} | {f['severity']} | `{f['nodeid']}` | {_cell(f['detail'])} | "
+            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'], in_table=True)} | "
+            f"{_cell(f['detail'])} | "
             f"{_cell(f['remediation'])} |"
             for f in bad
         ]
@@ -153,7 +223,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
         ]
         for st in whatif["steps"]:
-            lines.append(f"1. `[{st['host']}] {_cell(st['command'].splitlines()[0])}`")
+            lines.append(f"1. {md_code('[' + st['host'] + '] ' + st['command'].splitlines()[0])}")
             diff = st.get("diff")
             if diff:
                 # Host XML inside the list item: every line indented (so none can leave the
@@ -164,14 +234,17 @@ def render_markdown(report: dict[str, Any]) -> str:
                 lines.append(f"   {fence}")
         lines += [f"- **refused**: {_cell(r)}" for r in whatif["refused"]]
         lines += [
-            f"- **introduced** by step {k['step']}: `{k['check']}[{k['subject']}]` "
-            f"({k['cluster'] or k['host']})"
+            f"- **introduced** by step {_cell(k['step'])}: "
+            f"{md_code(k['check'] + '[' + k['subject'] + ']')} ({_cell(k['cluster'] or k['host'])})"
             for k in whatif["introduced"]
         ]
     baseline = report.get("baseline")
     if baseline is not None:
         lines += ["", f"## Compared with {_cell(baseline['path'])}", ""]
         for what in ("new", "resolved", "unchanged"):
-            keys = ", ".join(f"`{k['check']}[{k['subject']}]`" for k in baseline[what]) or "none"
+            keys = (
+                ", ".join(md_code(f"{k['check']}[{k['subject']}]") for k in baseline[what])
+                or "none"
+            )
             lines.append(f"- {what}: {keys}")
     return "\n".join(lines) + "\n"

@@ -1330,8 +1330,10 @@ def test_vlan2_no_uplink(tmp_path: Path) -> None:
     f = finding(result, VLAN2, "kvm-a")
     assert "pair If1 (VLAN 101): no uplink reachable from br1-internal" in f.detail
     assert f.remediation.splitlines() == [
-        "ovs-vsctl add-port br1-internal UPLINK trunks=101",
-        "ovs-vsctl add-port br2-external UPLINK trunks=102",
+        "# on kvm-a: add the physical NIC that reaches the other server to bridge br1-internal"
+        " as a trunk carrying VLAN 101 (ovs-vsctl add-port with trunks)",
+        "# on kvm-a: add the physical NIC that reaches the other server to bridge br2-external"
+        " as a trunk carrying VLAN 102 (ovs-vsctl add-port with trunks)",
     ]
     assert "no physical uplink" in finding(result, HB1, "kvm-a").detail
 

@@ -253,7 +253,8 @@ def test_plugin_reports_ambiguous_layouts(pytester: pytest.Pytester) -> None:
     assert [a["domains"] for a in r["discovery"]["ambiguous"]] == [["app0", "app1", "app2"]]
     assert r["discovery"]["clusters"] == ["fw-master+fw-slave"]
     assert r["discovery"]["domains"] == {"kvm-a": 5}
-    assert "app0@kvm-a" in (pytester.path / "r.md").read_text()
+    # (the Markdown breaks e-mail autolinks with an empty comment before each @)
+    assert "app0@kvm-a" in (pytester.path / "r.md").read_text().replace("<!-- -->", "")
 
 
 def test_plugin_nothing_found_fails_the_run(pytester: pytest.Pytester) -> None:

@@ -7,6 +7,7 @@ console password counts as a difference."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pytest_kvmha.fixtures.__main__ import main as restore_main
 from pytest_kvmha.fixtures.actions import (
     AddBridge,
     AddPort,
@@ -28,7 +30,13 @@ from pytest_kvmha.fixtures.actions import (
     SetPromisc,
     Step,
 )
-from pytest_kvmha.fixtures.apply import Plan, StepFailed, make_plan, state_differences
+from pytest_kvmha.fixtures.apply import (
+    CRASH_HOOK,
+    Plan,
+    StepFailed,
+    make_plan,
+    state_differences,
+)
 from pytest_kvmha.fixtures.plan import PlanRefused
 
 from pytest_kvmha.collect import CollectOptions, collect
@@ -188,52 +196,52 @@ def test_failed_step_undoes_itself(lab: Lab, kind: str, tmp_path: Path) -> None:
 
 # --- crash anywhere, restore exactly --------------------------------------------------------
 
-CRASHING = """
-import sys
-from pathlib import Path
-from pytest_kvmha.collect import CollectOptions
-from pytest_kvmha.fixtures.apply import make_plan
-from pytest_kvmha.inventory import load_inventory
 
-inventory, ssh_config, backups = sys.argv[1:4]
-inv = load_inventory(inventory)
-plan = make_plan(inv.clusters[0], {h.name: h for h in inv.hosts}, CollectOptions(ssh_config),
-                 Path(backups), datapath_type="netdev")
-print(len(plan.steps), flush=True)
-plan.apply()
-"""
+def crash_at(plan: Plan, n: int, when: str) -> None:
+    """Apply ``plan`` in a forked child that SIGKILLs itself at step ``n`` (1-based): right
+    after the intent is journaled ("before") or right after the step ran ("after")."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.environ[CRASH_HOOK] = f"{when}:{n}"
+            plan.apply()
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (n, when, status)
 
 
 @pytest.mark.parametrize("scenario", ["two-bare", "vlan-clash"])
-def test_sigkill_at_every_step_then_restore(lab: Lab, scenario: str, tmp_path: Path) -> None:
+def test_sigkill_at_every_step_then_restore(
+    lab: Lab, scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """two-bare: 20 steps of every kind but SetPortVlans, members shut off; vlan-clash: running
     members redefined and restarted, live ports retagged. SIGKILL right after the intent of
-    step N is journaled, and right after step N ran (completion not journaled)."""
+    step N is journaled, and right after step N ran (its completion not journaled); then
+    ``restore`` (the command's main()) must give back the exact prior state.
+
+    One plan, applied afresh in every round with a backup directory of its own: its backed-up
+    hosts are the snapshot taken before (asserted), and ``restore`` exits 0 only once every
+    host was collected again and found identical to that backup."""
     inventory = build(lab, scenario, tmp_path)
     before = secure_snapshot(lab, inventory)
-    count = len(new_plan(lab, inventory, tmp_path / "probe").steps)
-    assert count >= 4
+    plan = new_plan(lab, inventory, tmp_path / "unused")
+    assert differences(before, {n: parse_bundle(b) for n, b in plan.before.items()}) == []
+    assert len(plan.steps) >= 4
     started = time.monotonic()
-    for n in range(1, count + 1):
+    for n in range(1, len(plan.steps) + 1):
         for when in ("before", "after"):
-            backups = tmp_path / f"crash-{n}-{when}"
-            proc = subprocess.run(
-                [sys.executable, "-c", CRASHING, str(inventory), str(lab.ssh_config), str(backups)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                env={**os.environ, "KVMHA_TEST_CRASH_AT": f"{when}:{n}"},
-                check=False,
-            )
-            assert proc.returncode == -signal.SIGKILL, (n, when, proc.stdout, proc.stderr)
-            (backup,) = backups.iterdir()
-            journal = (backup / "journal").read_text().split("\n")
-            assert f"intent {n - 1}" in journal and f"done {n - 1}" not in journal
-            restored = restore_cli(lab, backup)
-            assert restored.returncode == 0, (n, when, restored.stdout, restored.stderr)
-            assert differences(before, secure_snapshot(lab, inventory)) == [], (n, when)
-    # every run (crash + restore + snapshot) measured: print it for the report
-    print(f"{scenario}: {2 * count} crash/restore rounds in {time.monotonic() - started:.1f} s")
+            backup = tmp_path / f"crash-{n}-{when}"
+            crash_at(dataclasses.replace(plan, backup_dir=backup, applied=[]), n, when)
+            journal = (backup / "journal").read_text().splitlines()
+            assert journal[-1] == f"intent {n - 1}", (n, when, journal)
+            rc = restore_main(["restore", str(backup), f"--ssh-config={lab.ssh_config}"])
+            assert rc == 0, (n, when, capsys.readouterr())
+            assert (backup / "journal").read_text().splitlines()[-1] == "verified"
+    elapsed = time.monotonic() - started
+    assert differences(before, secure_snapshot(lab, inventory)) == []
+    with capsys.disabled():
+        print(f"\n{scenario}: {2 * len(plan.steps)} SIGKILL+restore rounds in {elapsed:.1f} s")
 
 
 def test_restore_is_retriable_and_idempotent(lab: Lab, tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ def test_failed_step_undoes_itself(lab: Lab, kind: str, tmp_path: Path) -> None:
     with pytest.raises(StepFailed) as failure:
         plan.apply()
     assert failure.value.index == where and failure.value.rollback_problems == []
-    assert "it and the steps before it were undone" in str(failure.value)
+    assert "it and the steps before it were rolled back" in str(failure.value)
     assert plan.applied == []
     assert differences(before, secure_snapshot(lab, inventory)) == []
     journal = (plan.backup_dir / "journal").read_text().splitlines()

@@ -156,3 +156,31 @@ def test_secure_xml_only_when_asked() -> None:
     secure = batch_script(boundary, secure=True)
     assert 'dumpxml --inactive --security-info"' in secure
     assert 'vb domain-live "dumpxml --security-info"' in secure
+
+
+NODE = """<node>
+  <domain type='test'>
+    <name>fw</name>
+    <memory>65536</memory>
+    <os><type>hvm</type></os>
+    <devices><graphics type='vnc' port='-1' passwd='s3cret'/></devices>
+  </domain>
+</node>
+"""
+
+
+def test_libvirt_python_reads_secure_xml_only_when_asked(tmp_path: Path) -> None:
+    """With ``libvirt = URI``: a read-write connection and VIR_DOMAIN_XML_SECURE for
+    provisioning; the audit's read-only dump leaves the console password out."""
+    pytest.importorskip("libvirt")
+    from pytest_kvmha.bundle import EvidenceBundle
+    from pytest_kvmha.collect import _collect_libvirt  # the shell half needs OVS: not here
+
+    node = tmp_path / "node.xml"
+    node.write_text(NODE)
+    for secure in (False, True):
+        bundle = EvidenceBundle("h", "local://", "local", "now")
+        _collect_libvirt(bundle, f"test://{node}", secure=secure)
+        dumps = [s.stdout for k, s in bundle.sections.items() if k.startswith("domain-")]
+        assert len(dumps) == 2, bundle.sections
+        assert all(("passwd='s3cret'" in d) is secure for d in dumps)

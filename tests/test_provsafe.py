@@ -184,3 +184,23 @@ def test_libvirt_python_reads_secure_xml_only_when_asked(tmp_path: Path) -> None
         dumps = [s.stdout for k, s in bundle.sections.items() if k.startswith("domain-")]
         assert len(dumps) == 2, bundle.sections
         assert all(("passwd='s3cret'" in d) is secure for d in dumps)
+
+
+def test_a_lost_host_is_a_failed_step_without_the_command_in_the_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """testinfra's error on ssh exit 255 carries the whole command: a staged piece of secure
+    XML. Only ssh's last words reach the step's reason."""
+    from types import SimpleNamespace
+
+    from pytest_kvmha.fixtures import apply
+
+    class Gone:
+        def run(self, command: str) -> None:
+            result = SimpleNamespace(rc=255, stdout="", stderr="ssh: connect: refused\n")
+            raise RuntimeError(result, command)
+
+    monkeypatch.setattr(apply, "testinfra_host", lambda spec, options: Gone())
+    run = apply.ssh_runner(CollectOptions(timeout=5))
+    rc, _, err = run(apply.HostTarget("kvm-a", "ssh://kvm-a"), "printf %s c2VjcmV0")
+    assert rc == 255 and err == "cannot run commands on kvm-a: ssh: connect: refused"

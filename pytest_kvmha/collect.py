@@ -116,8 +116,8 @@ if [ -z "@SKIP_VIRSH@" ]; then
     sec virsh-paused v list --state-paused --uuid
     sec virsh-networks v net-list --all --uuid; nets=$(cat "$T/o")
     sec virsh-nwfilters v nwfilter-list; filters=$(awk '{print $1}' "$T/o")
-    vb domain-inactive "dumpxml --inactive" $all
-    vb domain-live dumpxml $active
+    vb domain-inactive "dumpxml --inactive@SECURE@" $all
+    vb domain-live "dumpxml@SECURE@" $active
     vb network net-dumpxml $nets
     vb nwfilter nwfilter-dumpxml $filters
   else
@@ -127,7 +127,9 @@ fi
 """
 
 
-def batch_script(boundary: str, *, skip_links: bool = False, skip_virsh: bool = False) -> str:
+def batch_script(
+    boundary: str, *, skip_links: bool = False, skip_virsh: bool = False, secure: bool = False
+) -> str:
     """The one command a host runs. Only constants and a random hex boundary go into it."""
     if not re.fullmatch(r"[0-9a-f]{16,64}", boundary):
         raise ValueError("boundary must be lowercase hex")
@@ -141,6 +143,7 @@ def batch_script(boundary: str, *, skip_links: bool = False, skip_virsh: bool = 
         .replace("@OVS_TABLES@", tables)
         .replace("@SKIP_LINKS@", "1" if skip_links else "")
         .replace("@SKIP_VIRSH@", "1" if skip_virsh else "")
+        .replace("@SECURE@", " --security-info" if secure else "")
     )
 
 
@@ -248,6 +251,9 @@ class CollectOptions:
     ssh_config: str | None = None
     ssh_identity_file: str | None = None
     timeout: float = 300.0
+    # Provisioning only: domain XML with its secure attributes (console passwords), which
+    # needs a read-write libvirt connection. Audits and recorded bundles never store them.
+    secure: bool = False
 
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
@@ -276,7 +282,7 @@ def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
     try:
         _collect_shell(bundle, target, options)
         if target.libvirt_uri:
-            _collect_libvirt(bundle, target.libvirt_uri)
+            _collect_libvirt(bundle, target.libvirt_uri, secure=options.secure)
         if scheme in ("local", ""):
             _collect_links_netlink(bundle)
     except Exception as exc:  # a broken host must not stop the audit of the others
@@ -293,7 +299,10 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     scheme = urlsplit(target.spec).scheme
     boundary = secrets.token_hex(12)
     script = batch_script(
-        boundary, skip_links=scheme in ("local", ""), skip_virsh=bool(target.libvirt_uri)
+        boundary,
+        skip_links=scheme in ("local", ""),
+        skip_virsh=bool(target.libvirt_uri),
+        secure=options.secure,
     )
     # the pinned virsh URI is an argument of the fixed script ($1), validated and quoted
     args = (check_virsh_uri(target.virsh_uri),) if target.virsh_uri else ()
@@ -423,7 +432,7 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
-def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
+def _collect_libvirt(bundle: EvidenceBundle, uri: str, *, secure: bool = False) -> None:
     """libvirt sections through libvirt-python: one connection, same raw XML as virsh."""
     try:
         import libvirt
@@ -435,11 +444,12 @@ def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
     bundle.sections["libvirt-uri"] = Section(f"inventory\n{uri}\n")
     t0 = time.monotonic()
     try:
-        conn = libvirt.openReadOnly(uri)
+        conn = libvirt.open(uri) if secure else libvirt.openReadOnly(uri)
     except libvirt.libvirtError as exc:
         bundle.sections["virsh-domains"] = Section("", f"{uri}: {exc}", 1)
         bundle.round_trips += 1
         return
+    xml_flags = libvirt.VIR_DOMAIN_XML_SECURE if secure else 0
     try:
         doms = conn.listAllDomains(0)
         uuids = [d.UUIDString() for d in doms]
@@ -451,10 +461,10 @@ def _collect_libvirt(bundle: EvidenceBundle, uri: str) -> None:
         for d in doms:
             u = d.UUIDString()
             bundle.sections[f"domain-inactive/{u}"] = Section(
-                d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | xml_flags)
             )
             if d.isActive():
-                bundle.sections[f"domain-live/{u}"] = Section(d.XMLDesc(0))
+                bundle.sections[f"domain-live/{u}"] = Section(d.XMLDesc(xml_flags))
         nets = conn.listAllNetworks(0)
         bundle.sections["virsh-networks"] = Section("".join(n.UUIDString() + "\n" for n in nets))
         for n in nets:

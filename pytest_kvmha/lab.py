@@ -209,16 +209,25 @@ class LabNic:
     function: int = 0
 
 
+CONSOLE_PASSWORD = "kvmha-pw"  # qemu VNC passwords are at most 8 characters
+
+
 def _q35_port_index(nic: LabNic) -> int:
     return nic.bus if nic.bus else nic.slot
 
 
 def firewall_domain_xml(
-    name: str, nics: Sequence[LabNic], *, machine: str = "pc", uuid: str | None = None
+    name: str,
+    nics: Sequence[LabNic],
+    *,
+    machine: str = "pc",
+    uuid: str | None = None,
+    console_password: str | None = CONSOLE_PASSWORD,
 ) -> str:
     """Return a minimal libvirt domain XML for a lab "firewall" VM.
 
-    ``type='qemu'``, 64 MiB, 1 vCPU, no disk, no graphics, no memballoon. ``machine`` is the
+    ``type='qemu'``, 64 MiB, 1 vCPU, no disk, no memballoon, a VNC console with password
+    ``console_password`` (None: no graphics). ``machine`` is the
     QEMU machine type (``"pc"``, ``"q35"``, or a versioned name such as ``"pc-q35-7.2"``); any
     machine whose name contains ``q35`` gets one ``pcie-root-port`` controller per NIC bus
     (``index``, ``<target chassis=index port=0x10+index-1/>``).
@@ -277,6 +286,13 @@ def firewall_domain_xml(
             f" function='{nic.function:#x}'/>"
         )
         lines.append("    </interface>")
+    if console_password is not None:
+        # A secure attribute, left out of XML dumped without --security-info: provisioning
+        # must carry it through plans, backups and restores.
+        lines.append(
+            "    <graphics type='vnc' autoport='yes' listen='127.0.0.1'"
+            f" passwd={quoteattr(console_password)}/>"
+        )
     lines += [
         "    <memballoon model='none'/>",
         "  </devices>",

@@ -280,8 +280,10 @@ def test_plan_backups_redact_and_are_private(tmp_path: Path) -> None:
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
         if path.is_file():
             assert SECRET not in path.read_text()
-    undo = json.loads((backup / "plan.json").read_text())["undo"]
-    assert undo[0]["spec"] == f"ssh://root:***@{undo[0]['host']}"
+    targets_saved = json.loads((backup / "plan.json").read_text())["targets"]
+    assert {n: t["spec"] for n, t in targets_saved.items()} == {
+        n: f"ssh://root:***@{n}" for n in bundles
+    }
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +34,38 @@ HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked k
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
 HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
+HELP_WAIVERS = (
+    "TOML file of waivers: accepted failures (check, scope, reason, approver, ticket, expiry date)."
+)
+HELP_STRICT_WAIVERS = (
+    "Fail the run when a waiver matches no failed finding (stale); otherwise a warning."
+)
+HELP_FAIL_ON_NEW = "With --kvmha-baseline: gate only on failures that are new since the baseline (known ones pass with a warning; errors still fail)."
+# Options that name a file or directory: '~' is expanded in each (a shell leaves '--opt=~/x' alone).
+PATH_OPTIONS = (
+    "inventory",
+    "ssh_config",
+    "ssh_identity_file",
+    "report",
+    "report_md",
+    "report_html",
+    "record",
+    "plan",
+    "baseline",
+    "backup_dir",
+    "waivers",
+)
+SEVERITY_MARKERS = ("critical", "high", "medium", "low", "info")
 
 STATE = pytest.StashKey["KvmhaState"]()
 
 
 class KvmhaBelowThreshold(pytest.PytestWarning):
     """A failed finding below --kvmha-fail-on: visible, but not failing the run."""
+
+
+class KvmhaKnownSinceBaseline(pytest.PytestWarning):
+    """With --kvmha-fail-on-new: a failure the baseline already had; visible, not gating."""
 
 
 @dataclass
@@ -57,6 +84,12 @@ class KvmhaState:
     baseline: Any = None  # {key: status} of --kvmha-baseline
     baseline_path: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
+    waivers: tuple[Any, ...] = ()  # waivers.Waiver of --kvmha-waivers
+    waivers_path: str | None = None
+    strict_waivers: bool = False
+    fail_on_new: bool = False
+    today: Any = None  # datetime.date: waiver expiry is judged against it
+    nodeids: list[str] = field(default_factory=list)  # kvmha node ids given as arguments
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +110,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-backup-dir", metavar="DIR", help=HELP_BACKUPS)
     group.addoption("--kvmha-no-audit-items", action="store_true", help=HELP_NO_ITEMS)
     group.addoption("--kvmha-timeout", type=float, metavar="SECONDS", help=HELP_TIMEOUT)
+    group.addoption("--kvmha-waivers", metavar="FILE.toml", help=HELP_WAIVERS)
+    group.addoption("--kvmha-strict-waivers", action="store_true", help=HELP_STRICT_WAIVERS)
+    group.addoption("--kvmha-fail-on-new", action="store_true", help=HELP_FAIL_ON_NEW)
+    parser.addini("kvmha_waivers", HELP_WAIVERS, default="")
+    parser.addini("kvmha_strict_waivers", HELP_STRICT_WAIVERS, type="bool", default=False)
     parser.addini("kvmha_timeout", HELP_TIMEOUT, default="300")
     parser.addini("kvmha_datapath", HELP_DATAPATH, default="system")
     parser.addini("kvmha_hosts", HELP_HOST, type="linelist", default=[])
@@ -99,10 +137,10 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     if not ini:
         return None
     if (
-        name in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md")
+        name in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md", "waivers")
         and config.inipath
     ):
-        return str(config.inipath.parent / str(ini))
+        return str(config.inipath.parent / os.path.expanduser(str(ini)))
     return str(ini)
 
 
@@ -122,7 +160,37 @@ def datapath(config: pytest.Config) -> str:
 
 
 def _hosts(config: pytest.Config) -> list[str]:
-    return list(config.getoption("kvmha_host") or config.getini("kvmha_hosts") or [])
+    given = config.getoption("kvmha_host")
+    if given:
+        return [_replay_path(spec, Path.cwd()) for spec in given]
+    base = config.inipath.parent if config.inipath else Path.cwd()
+    # replay:// paths in the ini key are relative to the ini file, like the other ini paths.
+    return [_replay_path(spec, base) for spec in config.getini("kvmha_hosts") or []]
+
+
+def _replay_path(spec: str, base: Path) -> str:
+    if not spec.startswith("replay://"):
+        return spec
+    path = os.path.expanduser(spec[len("replay://") :])
+    if Path(path).is_absolute() or base == Path.cwd():
+        return "replay://" + path  # relative to the working directory: leave it as given
+    return "replay://" + str(base / path)
+
+
+def _take_nodeids(config: pytest.Config) -> list[str]:
+    """Take kvmha node ids (``kvmha/edge-fw/KVMHA-VIRT-002[If2]``) out of the file arguments.
+
+    pytest would look for a file of that name; they select audit items instead (see
+    pytest_collection_modifyitems). An argument that exists on disk stays a path."""
+    ids = [
+        a
+        for a in config.args
+        if a.split("/", 1)[0] in ("kvmha", "kvmha-whatif")
+        and not (config.invocation_params.dir / a.split("::", 1)[0]).exists()
+    ]
+    if ids:
+        config.args = [a for a in config.args if a not in ids]
+    return ids
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -140,9 +208,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "kvmha_destructive: the test changes live hosts through kvmha_provision"
     )
+    for severity in SEVERITY_MARKERS:  # -m critical, -m "high or critical"
+        config.addinivalue_line("markers", f"{severity}: a kvmha finding of severity {severity}")
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
+    for name in PATH_OPTIONS:
+        value = getattr(config.option, f"kvmha_{name}", None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(config.option, f"kvmha_{name}", os.path.expanduser(value))
+    nodeids = _take_nodeids(config)
     audit_wanted = (_hosts(config) or _opt(config, "inventory")) and not config.getoption(
         "kvmha_no_audit_items"
     )
@@ -160,6 +235,8 @@ def pytest_configure(config: pytest.Config) -> None:
     report_md = _opt(config, "report_md")
     state = KvmhaState(fail_on, Path(report) if report else None)
     state.report_md = Path(report_md) if report_md else None
+    state.nodeids = nodeids
+    _configure_gate(config, state)
     baseline = config.getoption("kvmha_baseline")
     if baseline:
         import json
@@ -172,6 +249,28 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
         state.baseline_path = baseline
     config.stash[STATE] = state
+
+
+def _configure_gate(config: pytest.Config, state: KvmhaState) -> None:
+    """Waivers and baseline gating (usage errors name the file, entry and field)."""
+    import datetime as dt
+
+    from .waivers import WaiverError, load_waivers
+
+    state.today = dt.date.today()
+    waivers = _opt(config, "waivers")
+    if waivers:
+        try:
+            state.waivers = load_waivers(waivers)
+        except WaiverError as exc:
+            raise pytest.UsageError(f"--kvmha-waivers: {exc}") from None
+        state.waivers_path = waivers
+    state.strict_waivers = bool(
+        config.getoption("kvmha_strict_waivers") or config.getini("kvmha_strict_waivers")
+    )
+    state.fail_on_new = bool(config.getoption("kvmha_fail_on_new"))
+    if state.fail_on_new and not config.getoption("kvmha_baseline"):
+        raise pytest.UsageError("--kvmha-fail-on-new needs --kvmha-baseline=BEFORE.json")
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
@@ -290,8 +389,11 @@ class KvmhaItem(pytest.Item):
         if whatif:
             self.extra_keyword_matches.add("whatif")
         self.add_marker(pytest.mark.kvmha)
+        self.add_marker(str(finding.check.severity))  # -m critical
         # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
         self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
+        # -k kvm-a: every item touching kvm-a, cluster items of members on it included
+        self.extra_keyword_matches.update(_hosts_of(self.config, finding))
         self.user_properties.append(("severity", str(finding.check.severity)))
         self.user_properties.append(("status", finding.status))
         if finding.status == SKIP:  # reported at the item's location, not the plugin's
@@ -305,16 +407,26 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         if f.status == FAIL:
             state = self.config.stash[STATE]
-            # A regression a plan would introduce fails whatever its severity.
-            if f.check.severity >= state.fail_on or self.culprit:
+            gate = gate_of(state, f, self.culprit)
+            if gate == WAIVED:
+                waiver = _waiver_match(state, f).waiver
+                self.user_properties.append(("waived", waiver.describe()))
+                pytest.xfail(f"{f.detail} - {waiver.describe()}")
+            if gate == KNOWN:
+                _notice(
+                    KvmhaKnownSinceBaseline(
+                        f"{f.nodeid}: {f.detail} (known since baseline {state.baseline_path})"
+                    )
+                )
+            elif gate == BELOW:
+                _notice(
+                    KvmhaBelowThreshold(
+                        f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
+                        f"--kvmha-fail-on={state.fail_on})"
+                    )
+                )
+            else:
                 raise KvmhaFinding(self._describe("failed"))
-            warnings.warn(
-                KvmhaBelowThreshold(
-                    f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
-                    f"--kvmha-fail-on={state.fail_on})"
-                ),
-                stacklevel=2,
-            )
 
     def _describe(self, what: str) -> str:
         f = self.finding
@@ -332,6 +444,13 @@ class KvmhaItem(pytest.Item):
             lines.append(f"  expected:    {f.expected}")
         if self.culprit:
             lines.append(f"  regression:  {self.culprit}")
+        state = self.config.stash[STATE]
+        expired = _waiver_match(state, f).expired if state.waivers else None
+        if expired is not None:
+            lines.append(
+                f"  waiver:      expired on {expired.expires}, no longer waives: "
+                f"{expired.ticket} ({expired.approver}): {expired.reason}"
+            )
         if what == "failed":
             fix = (f.remediation or f.check.remediation).splitlines()
             lines.append(f"  remediation: {fix[0]}")
@@ -341,7 +460,7 @@ class KvmhaItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, KvmhaFinding):
-            return str(excinfo.value)
+            return KvmhaRepr(str(excinfo.value), self.finding.detail)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -350,6 +469,103 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         line = state.lines.get(f"clusters.{f.cluster}" if f.cluster else f"hosts.{f.host}", 0)
         return state.inventory_path or "kvmha", line, self.nodeid
+
+
+PASSED, FAILED, ERRORED, SKIPPED = "pass", "fail", "error", "skip"
+WAIVED, BELOW, KNOWN = "waived", "below", "known"
+
+
+def gate_of(state: KvmhaState, f: Finding, culprit: str | None = None) -> str:
+    """What a finding does to the gate: pass, fail, error, skip, or a failure that does not gate
+    (waived; below the threshold; known since the baseline with --kvmha-fail-on-new)."""
+    if f.status != FAIL:
+        return f.status
+    if culprit:  # a regression a plan would introduce fails whatever its severity
+        return FAILED
+    if state.waivers and _waiver_match(state, f).waiver is not None:
+        return WAIVED
+    if f.check.severity < state.fail_on:
+        return BELOW
+    if state.fail_on_new and state.baseline is not None:
+        from .whatif import key_of
+
+        # Known only if it *failed* then: an error in the baseline proved nothing.
+        if state.baseline.get(key_of(f)) == FAIL:
+            return KNOWN
+    return FAILED
+
+
+def _waiver_match(state: KvmhaState, f: Finding) -> Any:
+    from .waivers import match
+
+    return match(state.waivers, f, state.today)
+
+
+def _notice(warning: Warning) -> None:
+    """Warn about a failure that does not gate, shown in the warnings summary; ``-W error``
+    must not turn it into a failure (the gate decides, not the warning filters)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", type(warning))
+        warnings.warn(warning, stacklevel=3)
+
+
+def _hosts_of(config: pytest.Config, f: Finding) -> set[str]:
+    if f.host:
+        return {f.host}
+    state = config.stash.get(STATE, None)
+    audit = state.audit if state is not None else None
+    for c in audit.clusters if audit is not None else ():
+        if c.name == f.cluster:
+            return {m.host for m in c.members}
+    return set()
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:  # --tb=line
+        return self.message
+
+
+class KvmhaRepr:
+    """A failure's text whose one-line summary (``-rfE``, JUnit's failure message) is what was
+    found, not the check title."""
+
+    def __init__(self, text: str, message: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(message)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _unreachable(state: KvmhaState, f: Finding) -> str | None:
+    """The unreachable host an error finding comes from (its reason is printed once)."""
+    if f.status != ERROR or state.audit is None:
+        return None
+    for h in state.audit.hosts:
+        if h.status != "ok" and h.error and h.error in f.detail:
+            return str(h.name)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if isinstance(item, KvmhaItem) and report.failed and call.when == "setup":
+        f = item.finding
+        host = _unreachable(item.config.stash[STATE], f)
+        if host is not None:
+            line = f"host {host} unreachable (reason in the kvmha audit summary)"
+            report.longrepr = KvmhaRepr(line, line)
+        else:
+            report.longrepr = KvmhaRepr(item._describe("cannot evaluate"), f.detail)
+    return report
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -371,7 +587,19 @@ def pytest_collection_modifyitems(
         "kvmha", "passed", None, list[pytest.Item | pytest.Collector](audit_items)
     )
     config.hook.pytest_collectreport(report=report)
+    if state.nodeids:  # node ids given as arguments: exactly those items (or under a prefix)
+        chosen = [i for i in audit_items if any(_under(i.nodeid, n) for n in state.nodeids)]
+        unknown = [n for n in state.nodeids if not any(_under(i.nodeid, n) for i in audit_items)]
+        if unknown:
+            raise pytest.UsageError(f"no kvmha item with node id {', '.join(unknown)}")
+        if len(chosen) < len(audit_items):
+            config.hook.pytest_deselected(items=[i for i in audit_items if i not in chosen])
+        audit_items = chosen
     items[:0] = audit_items
+
+
+def _under(nodeid: str, given: str) -> bool:
+    return nodeid == given or nodeid.startswith(given.rstrip("/") + "/")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -383,6 +611,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
+    if state is not None and state.strict_waivers and _stale(state):
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is None or (state.report_path is None and state.report_md is None):
         return
     from .report import build_report, render_markdown, write_report, write_text
@@ -402,10 +633,41 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["whatif"] = state.whatif.as_json()
     if state.baseline is not None and audit is not None:
         report["baseline"] = _baseline(state)
+    if state.waivers_path is not None:
+        _add_waivers(state, report)
     if state.report_path is not None:
         write_report(state.report_path, report)
     if state.report_md is not None:
         write_text(state.report_md, render_markdown(report))
+
+
+def _waiver_statuses(state: KvmhaState) -> list[tuple[Any, str, int]]:
+    from .waivers import statuses
+
+    # Over every finding of the audit, not the -k selection: a waiver is stale when the whole
+    # audit has nothing for it.
+    return statuses(state.waivers, state.audit.findings if state.audit else (), state.today)
+
+
+def _stale(state: KvmhaState) -> list[Any]:
+    return [w for w, status, _ in _waiver_statuses(state) if status == "stale"]
+
+
+def _add_waivers(state: KvmhaState, report: dict[str, Any]) -> None:
+    """``waived`` on each waived finding (``waiver_expired`` where only an expired one matched),
+    and every waiver with its status."""
+    by_id = {f.nodeid: f for f in state.selected}
+    for entry in report["findings"]:
+        f = by_id.get(entry["nodeid"])
+        m = _waiver_match(state, f) if f is not None else None
+        if m is not None and m.waiver is not None:
+            entry["waived"] = m.waiver.as_json()
+        elif m is not None and m.expired is not None:
+            entry["waiver_expired"] = m.expired.as_json()
+    report["waivers"] = [
+        {**w.as_json(), "status": status, "matches": n} for w, status, n in _waiver_statuses(state)
+    ]
+    report["waivers_path"] = state.waivers_path
 
 
 def _baseline(state: KvmhaState) -> dict[str, Any]:
@@ -414,6 +676,7 @@ def _baseline(state: KvmhaState) -> dict[str, Any]:
     diff = compare_status(state.baseline, {key_of(f): f.status for f in state.selected})
     return {
         "path": state.baseline_path,
+        "gating": "new only" if state.fail_on_new else "all",
         "new": [key_json(k) for k in diff.introduced],
         "resolved": [key_json(k) for k in diff.fixed],
         "unchanged": [key_json(k) for k in diff.unchanged],
@@ -425,17 +688,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if state is None or state.audit is None:
         return
     tr = terminalreporter
+    from .summary import cluster_blocks, severity_counts
+
+    def outcome(f: Finding) -> str:
+        return gate_of(state, f)
+
+    stale = _stale(state) if state.waivers else []
+    gating = [f for f in state.selected if outcome(f) in (FAILED, ERRORED)]
+    if config.option.verbose < 0 and not gating and not (stale and state.strict_waivers):
+        for path in (state.report_path, state.report_md):  # -q and green: the paths only
+            if path:
+                tr.write_line(f"kvmha report: {path}")
+        return
     tr.section("kvmha audit")
     for h in state.audit.hosts:
         line = f"host {h.name} ({h.spec}): {h.status}"
-        if h.error:
+        if h.error:  # the one place an unreachable host's reason is printed
             line += f" - {h.error}"
         tr.write_line(line, red=h.status != "ok")
         for problem in h.problems.values():
             tr.write_line(f"  problem: {problem}", yellow=True)
-    for c in state.audit.clusters:
-        members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
-        tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")
+    for line in cluster_blocks(state.audit.clusters, state.selected, outcome):
+        tr.write_line(line)
     if state.audit.discovery is not None:
         from .inventory import name_list
 
@@ -454,6 +728,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.write_line(
         f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)"
     )
+    tr.write_line(severity_counts(state.selected, outcome))
+    for w, status, n in _waiver_statuses(state) if state.waivers else []:
+        text = f"waiver[{w.index}] {w.ticket} ({w.check}): {status}"
+        if status == "active":
+            tr.write_line(f"{text}, waives {n} until {w.expires}")
+        elif status == "expired":
+            tr.write_line(f"{text} on {w.expires}: no longer waives", yellow=True)
+        else:
+            strict = " (--kvmha-strict-waivers: the run fails)" if state.strict_waivers else ""
+            tr.write_line(f"{text}: matches no failed finding{strict}", yellow=True)
     if state.whatif is not None:
         w = state.whatif
         tr.section("kvmha what-if")
@@ -481,6 +765,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(
             f"baseline {state.baseline_path}: {len(b['new'])} new, {len(b['resolved'])} resolved, "
             f"{len(b['unchanged'])} unchanged"
+            + ("; gating on new findings only" if state.fail_on_new else "")
         )
         for k in b["new"]:
             tr.write_line(

@@ -222,6 +222,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "kvmha_no_audit_items"
     )
     if not (audit_wanted or config.getoption("kvmha_plan")):
+        if nodeids:  # else pytest would quietly run nothing
+            raise pytest.UsageError(
+                f"{nodeids[0]}: a kvmha node id needs --kvmha-inventory or --kvmha-host"
+            )
         return  # nothing to audit: not even one round trip
     try:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
@@ -693,9 +697,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     def outcome(f: Finding) -> str:
         return gate_of(state, f)
 
-    stale = _stale(state) if state.waivers else []
-    gating = [f for f in state.selected if outcome(f) in (FAILED, ERRORED)]
-    if config.option.verbose < 0 and not gating and not (stale and state.strict_waivers):
+    # -q and a clean success (nothing gating, nothing to warn about): the report paths only.
+    attention = (
+        any(outcome(f) in (FAILED, ERRORED) for f in state.selected)
+        or any(h.problems for h in state.audit.hosts)
+        or (state.audit.discovery is not None and state.audit.discovery.ambiguous)
+        or any(s != "active" for _, s, _ in _waiver_statuses(state))
+        or state.whatif is not None
+    )
+    if config.option.verbose < 0 and not attention:
         for path in (state.report_path, state.report_md):  # -q and green: the paths only
             if path:
                 tr.write_line(f"kvmha report: {path}")

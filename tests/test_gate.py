@@ -396,6 +396,13 @@ def test_quiet_on_success_prints_only_report_paths(
     assert result.ret == 0
     assert "kvmha report: r.json" in result.outlines
     assert not [line for line in result.outlines if "kvmha audit" in line or "legend" in line]
+    # Green, but something to look at (a stale waiver): not quiet.
+    pytester.path.joinpath("w.toml").write_text(waiver(scope='host = "kvm-a"'))
+    stale = pytester.runpytest(
+        f"--kvmha-inventory={recorded}", "--kvmha-fail-on=critical", "--kvmha-waivers=w.toml", "-q"
+    )
+    assert stale.ret == 0
+    stale.stdout.fnmatch_lines(["waiver[[]0[]] OPS-1 (KVMHA-PKG-001): stale*"])
     loud = pytester.runpytest(f"--kvmha-inventory={recorded}", "-q")  # failing: the full block
     loud.stdout.fnmatch_lines(["*kvmha audit*", "legend:*"])
 
@@ -450,6 +457,10 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
     prefix.assert_outcomes(passed=1, failed=1)
     unknown = pytester.runpytest("kvmha/nope/X[y]", f"--kvmha-inventory={recorded}")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(["*no kvmha item with node id kvmha/nope/X[[]y[]]*"])
+    alone = pytester.runpytest("kvmha/kvm-b/KVMHA-PKG-001[kvm-b]")
+    assert alone.ret == pytest.ExitCode.USAGE_ERROR
+    alone.stderr.fnmatch_lines(["*a kvmha node id needs --kvmha-inventory or --kvmha-host*"])
 
 
 def test_k_host_selects_cluster_items_of_its_members(

@@ -729,15 +729,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True
             )
     counts: dict[str, int] = {}
-    below = 0
     for f in state.selected:
         counts[f.status] = counts.get(f.status, 0) + 1
-        if f.status == FAIL and f.check.severity < state.fail_on:
-            below += 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    tr.write_line(
-        f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)"
-    )
+        if f.status == FAIL:
+            counts[outcome(f)] = counts.get(outcome(f), 0) + 1
+    summary = ", ".join(f"{counts[s]} {s}" for s in (ERROR, FAIL, PASSED, SKIP) if s in counts)
+    # Why pytest's count line differs: failures that pass (or xfail) their items.
+    why = f"{counts.get(BELOW, 0)} failed below it"
+    if counts.get(WAIVED):
+        why += f", {counts[WAIVED]} waived (xfailed)"
+    if counts.get(KNOWN):
+        why += f", {counts[KNOWN]} known since the baseline (passed)"
+    tr.write_line(f"findings: {summary or 'none'} (fail-on {state.fail_on}; {why})")
     tr.write_line(severity_counts(state.selected, outcome))
     for w, status, n in _waiver_statuses(state) if state.waivers else []:
         text = f"waiver[{w.index}] {w.ticket} ({w.check}): {status}"

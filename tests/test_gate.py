@@ -220,6 +220,8 @@ def test_waived_failures_do_not_gate_and_show_everywhere(
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
+            "findings: 5 fail, 28 pass, 5 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
+            "failed by severity: high 3 (3 waived), medium 1 (1 waived), low 1 (1 below)",
             "waiver[[]0[]] OPS-1 (KVMHA-PKG-001): active, waives 1 until 2999-12-31",
             "XFAIL kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] - bridge-utils is installed on kvm-b* - "
             "waived by OPS-1 until 2999-12-31 (Jane Doe): legacy backup VLAN | needs it",
@@ -321,6 +323,11 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
     # The four failures are known: they pass with a warning each (TOPO-002 is below anyway).
     same.assert_outcomes(passed=33, skipped=5, warnings=5)
     assert same.ret == 0
+    same.stdout.fnmatch_lines(
+        [
+            "findings: 5 fail, 28 pass, 5 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
+        ]
+    )
     same.stdout.fnmatch_lines(
         [
             "*KvmhaKnownSinceBaseline: kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*known since baseline before.json*"

@@ -181,16 +181,21 @@ def _take_nodeids(config: pytest.Config) -> list[str]:
     """Take kvmha node ids (``kvmha/edge-fw/KVMHA-VIRT-002[If2]``) out of the file arguments.
 
     pytest would look for a file of that name; they select audit items instead (see
-    pytest_collection_modifyitems). An argument that exists on disk stays a path."""
-    ids = [
-        a
-        for a in config.args
-        if a.split("/", 1)[0] in ("kvmha", "kvmha-whatif")
-        and not (config.invocation_params.dir / a.split("::", 1)[0]).exists()
-    ]
+    pytest_collection_modifyitems). An argument that exists on disk stays a path. With the
+    rootdir elsewhere pytest prints ``<rootdir>/kvmha/...`` relative to the working directory."""
+    rel = os.path.relpath(config.rootpath, config.invocation_params.dir)
+    prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+    ids: dict[str, str] = {}  # as given -> node id
+    for a in config.args:
+        nodeid = a[len(prefix) :] if prefix and a.startswith(prefix) else a
+        if (
+            nodeid.split("/", 1)[0] in ("kvmha", "kvmha-whatif")
+            and not (config.invocation_params.dir / a.split("::", 1)[0]).exists()
+        ):
+            ids[a] = nodeid
     if ids:
         config.args = [a for a in config.args if a not in ids]
-    return ids
+    return list(ids.values())
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:

@@ -470,6 +470,18 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
     alone.stderr.fnmatch_lines(["*a kvmha node id needs --kvmha-inventory or --kvmha-host*"])
 
 
+def test_node_id_printed_relative_to_another_rootdir(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    sub = pytester.path / "ci"
+    sub.mkdir()
+    sub.joinpath("pytest.ini").write_text(f"[pytest]\nkvmha_inventory = {recorded}\n")
+    result = pytester.runpytest("-c", "ci/pytest.ini", "-v", "-k", "PKG")
+    result.stdout.fnmatch_lines(["ci/kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] FAILED*"])
+    again = pytester.runpytest("-c", "ci/pytest.ini", "ci/kvmha/kvm-b/KVMHA-PKG-001[kvm-b]")
+    again.assert_outcomes(failed=1)
+
+
 def test_k_host_selects_cluster_items_of_its_members(
     pytester: pytest.Pytester, recorded: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,12 +42,39 @@ HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a 
 HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
 HELP_AUDIT = "Audit at collection time (audit items) although test paths are given: a run with test paths (command line or ini testpaths) otherwise only runs those tests."
+HELP_WAIVERS = (
+    "TOML file of waivers: accepted failures (check, scope, reason, approver, ticket, expiry date)."
+)
+HELP_STRICT_WAIVERS = (
+    "Fail the run when a waiver matches no failed finding (stale); otherwise a warning."
+)
+HELP_FAIL_ON_NEW = "With --kvmha-baseline: gate only on failures that are new since the baseline (known ones pass with a warning; errors still fail)."
+# Options that name a file or directory: '~' is expanded in each (a shell leaves '--opt=~/x' alone).
+PATH_OPTIONS = (
+    "inventory",
+    "ssh_config",
+    "ssh_identity_file",
+    "report",
+    "report_md",
+    "report_html",
+    "record",
+    "plan",
+    "baseline",
+    "backup_dir",
+    "waivers",
+)
+SEVERITY_MARKERS = ("critical", "high", "medium", "low", "info")
 
 STATE = pytest.StashKey["KvmhaState"]()
+NODEIDS = pytest.StashKey[list[str]]()  # kvmha node ids taken out of the file arguments
 
 
 class KvmhaBelowThreshold(pytest.PytestWarning):
     """A failed finding below --kvmha-fail-on: visible, but not failing the run."""
+
+
+class KvmhaKnownSinceBaseline(pytest.PytestWarning):
+    """With --kvmha-fail-on-new: a failure the baseline already had; visible, not gating."""
 
 
 @dataclass
@@ -68,6 +96,12 @@ class KvmhaState:
     report_html: Path | None = None
     digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
     started: float = field(default_factory=time.time)
+    waivers: tuple[Any, ...] = ()  # waivers.Waiver of --kvmha-waivers
+    waivers_path: str | None = None
+    strict_waivers: bool = False
+    fail_on_new: bool = False
+    today: Any = None  # datetime.date: waiver expiry is judged against it
+    nodeids: list[str] = field(default_factory=list)  # kvmha node ids given as arguments
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +125,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-no-audit-items", action="store_true", help=HELP_NO_ITEMS)
     group.addoption("--kvmha-audit", action="store_true", help=HELP_AUDIT)
     group.addoption("--kvmha-timeout", type=float, metavar="SECONDS", help=HELP_TIMEOUT)
+    group.addoption("--kvmha-waivers", metavar="FILE.toml", help=HELP_WAIVERS)
+    group.addoption("--kvmha-strict-waivers", action="store_true", help=HELP_STRICT_WAIVERS)
+    group.addoption("--kvmha-fail-on-new", action="store_true", help=HELP_FAIL_ON_NEW)
+    parser.addini("kvmha_waivers", HELP_WAIVERS, default="")
+    parser.addini("kvmha_strict_waivers", HELP_STRICT_WAIVERS, type="bool", default=False)
     parser.addini("kvmha_timeout", HELP_TIMEOUT, default="300")
     parser.addini("kvmha_datapath", HELP_DATAPATH, default="system")
     parser.addini("kvmha_hosts", HELP_HOST, type="linelist", default=[])
@@ -115,10 +154,18 @@ def _opt(config: pytest.Config, name: str) -> str | None:
         return None
     if (
         name
-        in ("inventory", "ssh_config", "ssh_identity_file", "report", "report_md", "report_html")
+        in (
+            "inventory",
+            "ssh_config",
+            "ssh_identity_file",
+            "report",
+            "report_md",
+            "report_html",
+            "waivers",
+        )
         and config.inipath
     ):
-        return str(config.inipath.parent / str(ini))
+        return str(config.inipath.parent / os.path.expanduser(str(ini)))
     return str(ini)
 
 
@@ -138,7 +185,43 @@ def datapath(config: pytest.Config) -> str:
 
 
 def _hosts(config: pytest.Config) -> list[str]:
-    return list(config.getoption("kvmha_host") or config.getini("kvmha_hosts") or [])
+    given = config.getoption("kvmha_host")
+    if given:
+        return [_replay_path(spec, Path.cwd()) for spec in given]
+    base = config.inipath.parent if config.inipath else Path.cwd()
+    # replay:// paths in the ini key are relative to the ini file, like the other ini paths.
+    return [_replay_path(spec, base) for spec in config.getini("kvmha_hosts") or []]
+
+
+def _replay_path(spec: str, base: Path) -> str:
+    if not spec.startswith("replay://"):
+        return spec
+    path = os.path.expanduser(spec[len("replay://") :])
+    if Path(path).is_absolute() or base == Path.cwd():
+        return "replay://" + path  # relative to the working directory: leave it as given
+    return "replay://" + str(base / path)
+
+
+def _take_nodeids(config: pytest.Config) -> list[str]:
+    """Take kvmha node ids (``kvmha/edge-fw/KVMHA-VIRT-002[If2]``) out of the file arguments.
+
+    pytest would look for a file of that name; they select audit items instead (see
+    pytest_collection_modifyitems). An argument that exists on disk stays a path. With the
+    rootdir elsewhere pytest prints ``<rootdir>/kvmha/...`` relative to the working directory."""
+    rel = os.path.relpath(config.rootpath, config.invocation_params.dir)
+    prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+    ids: dict[str, str] = {}  # as given -> node id
+    for a in config.args:
+        nodeid = a[len(prefix) :] if prefix and a.startswith(prefix) else a
+        if (
+            nodeid.split("/", 1)[0] in ("kvmha", "kvmha-whatif")
+            and not (config.invocation_params.dir / a.split("::", 1)[0]).exists()
+        ):
+            ids[a] = nodeid
+    if ids:
+        config.args = [a for a in config.args if a not in ids]
+    config.stash[NODEIDS] = list(ids.values())
+    return list(ids.values())
 
 
 def audit_items_wanted(config: pytest.Config) -> bool:
@@ -154,8 +237,8 @@ def audit_items_wanted(config: pytest.Config) -> bool:
                 "--kvmha-audit and --kvmha-no-audit-items contradict each other"
             )
         return False
-    if config.getoption("kvmha_audit"):
-        return True
+    if config.getoption("kvmha_audit") or config.stash.get(NODEIDS, []):
+        return True  # asked for, or kvmha node ids given as arguments
     return config.args_source not in (
         pytest.Config.ArgsSource.ARGS,
         pytest.Config.ArgsSource.TESTPATHS,
@@ -195,12 +278,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "kvmha_destructive: the test changes live hosts through kvmha_provision"
     )
+    for severity in SEVERITY_MARKERS:  # -m critical, -m "high or critical"
+        config.addinivalue_line("markers", f"{severity}: a kvmha finding of severity {severity}")
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
     config.pluginmanager.import_plugin("pytest_kvmha.junit")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
+    for name in PATH_OPTIONS:
+        value = getattr(config.option, f"kvmha_{name}", None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(config.option, f"kvmha_{name}", os.path.expanduser(value))
+    nodeids = _take_nodeids(config)
     audit_wanted = (_hosts(config) or _opt(config, "inventory")) and audit_items_wanted(config)
     if not (audit_wanted or config.getoption("kvmha_plan")):
+        if nodeids:  # else pytest would quietly run nothing
+            raise pytest.UsageError(
+                f"{nodeids[0]}: a kvmha node id needs --kvmha-inventory or --kvmha-host"
+            )
         return  # nothing to audit: not even one round trip
     _refuse_xdist(config)
     try:
@@ -217,6 +311,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state.report_md = Path(report_md) if report_md else None
     report_html = _opt(config, "report_html")
     state.report_html = Path(report_html) if report_html else None
+    state.nodeids = nodeids
+    _configure_gate(config, state)
     baseline = config.getoption("kvmha_baseline")
     if baseline:
         import json
@@ -242,6 +338,28 @@ def _refuse_xdist(config: pytest.Config) -> None:
             "items run in one process, and xdist workers would collect none of them. Run the "
             "audit without -n (or with -n 0), or pass --kvmha-no-audit-items for provisioning runs."
         )
+
+
+def _configure_gate(config: pytest.Config, state: KvmhaState) -> None:
+    """Waivers and baseline gating (usage errors name the file, entry and field)."""
+    import datetime as dt
+
+    from .waivers import WaiverError, load_waivers
+
+    state.today = dt.date.today()
+    waivers = _opt(config, "waivers")
+    if waivers:
+        try:
+            state.waivers = load_waivers(waivers)
+        except WaiverError as exc:
+            raise pytest.UsageError(f"--kvmha-waivers: {exc}") from None
+        state.waivers_path = waivers
+    state.strict_waivers = bool(
+        config.getoption("kvmha_strict_waivers") or config.getini("kvmha_strict_waivers")
+    )
+    state.fail_on_new = bool(config.getoption("kvmha_fail_on_new"))
+    if state.fail_on_new and not config.getoption("kvmha_baseline"):
+        raise pytest.UsageError("--kvmha-fail-on-new needs --kvmha-baseline=BEFORE.json")
 
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
@@ -366,6 +484,7 @@ class KvmhaItem(pytest.Item):
         if whatif:
             self.extra_keyword_matches.add("whatif")
         self.add_marker(pytest.mark.kvmha)
+        self.add_marker(str(finding.check.severity))  # -m critical
         # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
         self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
         from .junit import junit_properties
@@ -373,6 +492,8 @@ class KvmhaItem(pytest.Item):
         self.user_properties += junit_properties(
             finding, self.config.stash[STATE].fail_on, regression=bool(culprit), whatif=whatif
         )
+        # -k kvm-a: every item touching kvm-a, cluster items of members on it included
+        self.extra_keyword_matches.update(_hosts_of(self.config, finding))
         if finding.status == SKIP:  # reported at the item's location, not the plugin's
             self.add_marker(pytest.mark.skip(reason=f"{finding.check.id}: {finding.detail}"))
 
@@ -384,16 +505,26 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         if f.status == FAIL:
             state = self.config.stash[STATE]
-            # A regression a plan would introduce fails whatever its severity.
-            if f.check.severity >= state.fail_on or self.culprit:
+            gate = gate_of(state, f, self.culprit)
+            if gate == WAIVED:
+                waiver = _waiver_match(state, f).waiver
+                self.user_properties.append(("waived", waiver.describe()))
+                pytest.xfail(f"{f.detail} - {waiver.describe()}")
+            if gate == KNOWN:
+                _notice(
+                    KvmhaKnownSinceBaseline(
+                        f"{f.nodeid}: {f.detail} (known since baseline {state.baseline_path})"
+                    )
+                )
+            elif gate == BELOW:
+                _notice(
+                    KvmhaBelowThreshold(
+                        f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
+                        f"--kvmha-fail-on={state.fail_on})"
+                    )
+                )
+            else:
                 raise KvmhaFinding(self._describe("failed"))
-            warnings.warn(
-                KvmhaBelowThreshold(
-                    f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
-                    f"--kvmha-fail-on={state.fail_on})"
-                ),
-                stacklevel=2,
-            )
 
     def _describe(self, what: str) -> str:
         f = self.finding
@@ -411,6 +542,13 @@ class KvmhaItem(pytest.Item):
             lines.append(f"  expected:    {f.expected}")
         if self.culprit:
             lines.append(f"  regression:  {self.culprit}")
+        state = self.config.stash[STATE]
+        expired = _waiver_match(state, f).expired if state.waivers else None
+        if expired is not None:
+            lines.append(
+                f"  waiver:      expired on {expired.expires}, no longer waives: "
+                f"{expired.ticket} ({expired.approver}): {expired.reason}"
+            )
         if what == "failed":
             fix = (f.remediation or f.check.remediation).splitlines()
             lines.append(f"  remediation: {fix[0]}")
@@ -420,7 +558,7 @@ class KvmhaItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, KvmhaFinding):
-            return str(excinfo.value)
+            return KvmhaRepr(str(excinfo.value), self.finding.detail)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -429,6 +567,103 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         line = state.lines.get(f"clusters.{f.cluster}" if f.cluster else f"hosts.{f.host}", 0)
         return state.inventory_path or "kvmha", line, self.nodeid
+
+
+PASSED, FAILED, ERRORED, SKIPPED = "pass", "fail", "error", "skip"
+WAIVED, BELOW, KNOWN = "waived", "below", "known"
+
+
+def gate_of(state: KvmhaState, f: Finding, culprit: str | None = None) -> str:
+    """What a finding does to the gate: pass, fail, error, skip, or a failure that does not gate
+    (waived; below the threshold; known since the baseline with --kvmha-fail-on-new)."""
+    if f.status != FAIL:
+        return f.status
+    if culprit:  # a regression a plan would introduce fails whatever its severity
+        return FAILED
+    if state.waivers and _waiver_match(state, f).waiver is not None:
+        return WAIVED
+    if f.check.severity < state.fail_on:
+        return BELOW
+    if state.fail_on_new and state.baseline is not None:
+        from .whatif import key_of
+
+        # Known only if it *failed* then: an error in the baseline proved nothing.
+        if state.baseline.get(key_of(f)) == FAIL:
+            return KNOWN
+    return FAILED
+
+
+def _waiver_match(state: KvmhaState, f: Finding) -> Any:
+    from .waivers import match
+
+    return match(state.waivers, f, state.today)
+
+
+def _notice(warning: Warning) -> None:
+    """Warn about a failure that does not gate, shown in the warnings summary; ``-W error``
+    must not turn it into a failure (the gate decides, not the warning filters)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", type(warning))
+        warnings.warn(warning, stacklevel=3)
+
+
+def _hosts_of(config: pytest.Config, f: Finding) -> set[str]:
+    if f.host:
+        return {f.host}
+    state = config.stash.get(STATE, None)
+    audit = state.audit if state is not None else None
+    for c in audit.clusters if audit is not None else ():
+        if c.name == f.cluster:
+            return {m.host for m in c.members}
+    return set()
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:  # --tb=line
+        return self.message
+
+
+class KvmhaRepr:
+    """A failure's text whose one-line summary (``-rfE``, JUnit's failure message) is what was
+    found, not the check title."""
+
+    def __init__(self, text: str, message: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(message)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _unreachable(state: KvmhaState, f: Finding) -> str | None:
+    """The unreachable host an error finding comes from (its reason is printed once)."""
+    if f.status != ERROR or state.audit is None:
+        return None
+    for h in state.audit.hosts:
+        if h.status != "ok" and h.error and h.error in f.detail:
+            return str(h.name)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if isinstance(item, KvmhaItem) and report.failed and call.when == "setup":
+        f = item.finding
+        host = _unreachable(item.config.stash[STATE], f)
+        if host is not None:
+            line = f"host {host} unreachable (reason in the kvmha audit summary)"
+            report.longrepr = KvmhaRepr(line, line)
+        else:
+            report.longrepr = KvmhaRepr(item._describe("cannot evaluate"), f.detail)
+    return report
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -450,7 +685,19 @@ def pytest_collection_modifyitems(
         "kvmha", "passed", None, list[pytest.Item | pytest.Collector](audit_items)
     )
     config.hook.pytest_collectreport(report=report)
+    if state.nodeids:  # node ids given as arguments: exactly those items (or under a prefix)
+        chosen = [i for i in audit_items if any(_under(i.nodeid, n) for n in state.nodeids)]
+        unknown = [n for n in state.nodeids if not any(_under(i.nodeid, n) for i in audit_items)]
+        if unknown:
+            raise pytest.UsageError(f"no kvmha item with node id {', '.join(unknown)}")
+        if len(chosen) < len(audit_items):
+            config.hook.pytest_deselected(items=[i for i in audit_items if i not in chosen])
+        audit_items = chosen
     items[:0] = audit_items
+
+
+def _under(nodeid: str, given: str) -> bool:
+    return nodeid == given or nodeid.startswith(given.rstrip("/") + "/")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -462,6 +709,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
+    if state is not None and state.strict_waivers and _stale(state):
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is None or (
         state.report_path is None and state.report_md is None and state.report_html is None
     ):
@@ -485,6 +735,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["whatif"] = state.whatif.as_json()
     if state.baseline is not None and audit is not None:
         report["baseline"] = _baseline(state)
+    if state.waivers_path is not None:
+        _add_waivers(state, report)
     if state.report_path is not None:
         write_report(state.report_path, report)
     if state.report_md is not None:
@@ -495,12 +747,42 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_text(state.report_html, render_html(report))
 
 
+def _waiver_statuses(state: KvmhaState) -> list[tuple[Any, str, int]]:
+    from .waivers import statuses
+
+    # Over every finding of the audit, not the -k selection: a waiver is stale when the whole
+    # audit has nothing for it.
+    return statuses(state.waivers, state.audit.findings if state.audit else (), state.today)
+
+
+def _stale(state: KvmhaState) -> list[Any]:
+    return [w for w, status, _ in _waiver_statuses(state) if status == "stale"]
+
+
+def _add_waivers(state: KvmhaState, report: dict[str, Any]) -> None:
+    """``waived`` on each waived finding (``waiver_expired`` where only an expired one matched),
+    and every waiver with its status."""
+    by_id = {f.nodeid: f for f in state.selected}
+    for entry in report["findings"]:
+        f = by_id.get(entry["nodeid"])
+        m = _waiver_match(state, f) if f is not None else None
+        if m is not None and m.waiver is not None:
+            entry["waived"] = m.waiver.as_json()
+        elif m is not None and m.expired is not None:
+            entry["waiver_expired"] = m.expired.as_json()
+    report["waivers"] = [
+        {**w.as_json(), "status": status, "matches": n} for w, status, n in _waiver_statuses(state)
+    ]
+    report["waivers_path"] = state.waivers_path
+
+
 def _baseline(state: KvmhaState) -> dict[str, Any]:
     from .whatif import compare_status, key_json, key_of
 
     diff = compare_status(state.baseline, {key_of(f): f.status for f in state.selected})
     return {
         "path": state.baseline_path,
+        "gating": "new only" if state.fail_on_new else "all",
         "new": [key_json(k) for k in diff.introduced],
         "resolved": [key_json(k) for k in diff.fixed],
         "unchanged": [key_json(k) for k in diff.unchanged],
@@ -514,21 +796,42 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from .credentials import redact
 
     tr = terminalreporter
+    from .summary import cluster_blocks, severity_counts
+
+    def outcome(f: Finding) -> str:
+        return gate_of(state, f)
+
+    # -q and a clean success (nothing gating, nothing to warn about): the report paths only.
+    attention = (
+        any(outcome(f) in (FAILED, ERRORED) for f in state.selected)
+        or any(h.problems for h in state.audit.hosts)
+        or (state.audit.discovery is not None and state.audit.discovery.ambiguous)
+        or any(s != "active" for _, s, _ in _waiver_statuses(state))
+        or state.whatif is not None
+    )
+    if config.option.verbose < 0 and not attention:
+        for path in (
+            state.report_path,
+            state.report_md,
+            state.report_html,
+        ):  # -q and green: the paths only
+            if path:
+                tr.write_line(f"kvmha report: {path}")
+        return
     tr.section("kvmha audit")
     from .report import host_status
 
     for h in state.audit.hosts:
         line = f"host {h.name} ({h.spec}): {host_status(h)}"
-        if h.error:
+        if h.error:  # the one place an unreachable host's reason is printed
             line += f" - {h.error}"
         if h.libvirt_uri:
             line += f" (libvirt {h.libvirt_uri}, from {h.libvirt_uri_from})"
         tr.write_line(redact(line), red=host_status(h) != "ok")
         for problem in h.problems.values():
             tr.write_line(redact(f"  problem: {problem}"), yellow=True)
-    for c in state.audit.clusters:
-        members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
-        tr.write_line(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")
+    for line in cluster_blocks(state.audit.clusters, state.selected, outcome):
+        tr.write_line(line)
     if state.audit.discovery is not None:
         from .inventory import name_list
 
@@ -538,15 +841,28 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True
             )
     counts: dict[str, int] = {}
-    below = 0
     for f in state.selected:
         counts[f.status] = counts.get(f.status, 0) + 1
-        if f.status == FAIL and f.check.severity < state.fail_on:
-            below += 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    tr.write_line(
-        f"findings: {summary or 'none'} (fail-on {state.fail_on}; {below} failed below it)"
-    )
+        if f.status == FAIL:
+            counts[outcome(f)] = counts.get(outcome(f), 0) + 1
+    summary = ", ".join(f"{counts[s]} {s}" for s in (ERROR, FAIL, PASSED, SKIP) if s in counts)
+    # Why pytest's count line differs: failures that pass (or xfail) their items.
+    why = f"{counts.get(BELOW, 0)} failed below it"
+    if counts.get(WAIVED):
+        why += f", {counts[WAIVED]} waived (xfailed)"
+    if counts.get(KNOWN):
+        why += f", {counts[KNOWN]} known since the baseline (passed)"
+    tr.write_line(f"findings: {summary or 'none'} (fail-on {state.fail_on}; {why})")
+    tr.write_line(severity_counts(state.selected, outcome))
+    for w, status, n in _waiver_statuses(state) if state.waivers else []:
+        text = f"waiver[{w.index}] {w.ticket} ({w.check}): {status}"
+        if status == "active":
+            tr.write_line(f"{text}, waives {n} until {w.expires}")
+        elif status == "expired":
+            tr.write_line(f"{text} on {w.expires}: no longer waives", yellow=True)
+        else:
+            strict = " (--kvmha-strict-waivers: the run fails)" if state.strict_waivers else ""
+            tr.write_line(f"{text}: matches no failed finding{strict}", yellow=True)
     if state.whatif is not None:
         w = state.whatif
         tr.section("kvmha what-if")
@@ -576,6 +892,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         tr.write_line(
             f"baseline {state.baseline_path}: {len(b['new'])} new, {len(b['resolved'])} resolved, "
             f"{len(b['unchanged'])} unchanged"
+            + ("; gating on new findings only" if state.fail_on_new else "")
         )
         for k in b["new"]:
             tr.write_line(

@@ -191,7 +191,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{_cell(redact(h['error'] or ''))} |"
         for h in report["hosts"]
     ]
-    bad = [f for f in report["findings"] if f["status"] in ("fail", "error")]
+    # A waived failure does not gate: it has its own section below, not this one.
+    bad = [
+        f for f in report["findings"] if f["status"] in ("fail", "error") and not f.get("waived")
+    ]
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
     bad.sort(key=lambda f: (f["status"] != "error", order.get(f["severity"], 5), f["nodeid"]))
     lines += ["", "## Failing findings", ""]
@@ -205,6 +208,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append("None.")
+    lines += _waivers_markdown(report)
     discovery = report.get("discovery")
     if discovery is not None and discovery["ambiguous"]:
         lines += ["", "## Ambiguous layouts (no cluster formed)", ""]
@@ -241,6 +245,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     baseline = report.get("baseline")
     if baseline is not None:
         lines += ["", f"## Compared with {_cell(baseline['path'])}", ""]
+        if baseline.get("gating") == "new only":
+            lines += ["Gating on new findings only (`--kvmha-fail-on-new`).", ""]
         for what in ("new", "resolved", "unchanged"):
             keys = (
                 ", ".join(md_code(f"{k['check']}[{k['subject']}]") for k in baseline[what])
@@ -248,3 +254,36 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
             lines.append(f"- {what}: {keys}")
     return "\n".join(lines) + "\n"
+
+
+def _waivers_markdown(report: dict[str, Any]) -> list[str]:
+    """The "Waived" section: each waived finding with its waiver, then every waiver's status."""
+    waivers = report.get("waivers")
+    if waivers is None:
+        return []
+    lines = ["", "## Waived", ""]
+    waived = [f for f in report["findings"] if f.get("waived")]
+    if waived:
+        lines += ["| severity | finding | detail | ticket | until | approver | reason |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        lines += [
+            f"| {f['severity']} | `{f['nodeid']}` | {_cell(f['detail'])} | "
+            f"{_cell(w['ticket'])} | {w['expires']} | {_cell(w['approver'])} | "
+            f"{_cell(w['reason'])} |"
+            for f in waived
+            for w in [f["waived"]]
+        ]
+    else:
+        lines.append("No finding waived.")
+    lines += [
+        "",
+        "| waiver | check | scope | ticket | expires | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for w in waivers:
+        scope = ", ".join(f"{k} {w[k]}" for k in ("host", "cluster", "subject") if w[k])
+        lines.append(
+            f"| {w['index']} | {_cell(w['check'])} | {_cell(scope)} | {_cell(w['ticket'])} | "
+            f"{w['expires']} | {w['status']} |"
+        )
+    return lines

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "kvmha-bundle/1"
-MISSING_RC = -1  # a section listed in bundle.json whose file is gone: damaged evidence
+MISSING_RC = -1  # a section listed in bundle.json whose file is gone or not UTF-8: damaged evidence
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
@@ -85,7 +85,7 @@ class EvidenceBundle:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BundleError(f"{meta_path}: no such file (not a recorded kvmha bundle)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8
             raise BundleError(f"{meta_path}: unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             raise BundleError(f"{meta_path}: field 'schema' must be {SCHEMA!r}")
@@ -105,7 +105,15 @@ class EvidenceBundle:
                 stdout = ""
                 info = {**info, "rc": info.get("rc", 0), "stderr": f"{path}: missing from bundle"}
                 info["missing"] = True
-            except (OSError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                # One damaged section is a problem of what depends on it; the rest is audited.
+                stdout = ""
+                info = {
+                    **info,
+                    "stderr": f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                }
+                info["missing"] = True
+            except OSError as exc:
                 raise BundleError(f"{path}: unreadable: {exc}") from None
             rc = info.get("rc", 0)
             if not isinstance(rc, int):
@@ -113,15 +121,24 @@ class EvidenceBundle:
             sections[name] = Section(
                 stdout, str(info.get("stderr", "")), MISSING_RC if info.get("missing") else rc
             )
+        error = meta.get("error")
+        try:  # a tampered bundle.json names its bad field instead of crashing the replay
+            if error is not None and not isinstance(error, str):
+                raise TypeError("field 'error' must be a string or null")
+            round_trips = int(meta.get("round_trips", 0) or 0)
+            seconds = float(meta.get("seconds", 0.0) or 0.0)
+            commands = list(meta.get("commands") or [])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BundleError(f"{meta_path}: malformed field: {exc}") from None
         return cls(
             host=str(meta.get("host") or directory.name),
             spec=str(meta.get("spec") or f"replay://{directory}"),
             collector=str(meta.get("collector", "unknown")),
             collected_at=str(meta.get("collected_at", "")),
             status=str(meta.get("status", "ok")),
-            error=meta.get("error"),
-            round_trips=int(meta.get("round_trips", 0) or 0),
-            seconds=float(meta.get("seconds", 0.0) or 0.0),
-            commands=list(meta.get("commands") or []),
+            error=error,
+            round_trips=round_trips,
+            seconds=seconds,
+            commands=commands,
             sections=sections,
         )

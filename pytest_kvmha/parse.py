@@ -62,7 +62,8 @@ def parse_xml(text: str, what: str) -> etree._Element:
 
 
 def _int(value: str | None, what: str) -> int | None:
-    if value is None or value == "":
+    """An absent attribute is None; an empty or garbled one is damage, not a default."""
+    if value is None:
         return None
     try:
         return int(value, 0)
@@ -212,6 +213,22 @@ def parse_nwfilter(xml: str, what: str) -> NwFilter:
 # column of the wrong type for its schema (ovs-vswitchd.conf.db(5)), is damaged evidence: the
 # whole OVS section becomes a problem naming table, row and column, never a silently empty value.
 
+# The columns the collector lists (collect.OVS_TABLES) and this parser checks, all of them.
+OVS_COLUMNS = {
+    "Open_vSwitch": ("_uuid", "ovs_version", "cur_cfg", "next_cfg"),
+    "Bridge": ("_uuid", "name", "ports", "datapath_type"),
+    "Port": ("_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"),
+    "Interface": (
+        "_uuid",
+        "name",
+        "type",
+        "options",
+        "external_ids",
+        "ofport",
+        "error",
+        "mac_in_use",
+    ),
+}
 VLAN_MODES = frozenset({"access", "trunk", "native-tagged", "native-untagged", "dot1q-tunnel"})
 
 
@@ -276,8 +293,10 @@ def _load_json(text: str, what: str) -> Any:
         raise FactError(f"{what}: malformed JSON: {_show(str(exc), 200)}") from None
 
 
-def _ovs_rows(text: str, what: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(decoded, raw) cells of each row, by heading."""
+def _ovs_rows(
+    text: str, what: str
+) -> tuple[list[str], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """The headings, and the (decoded, raw) cells of each row by heading."""
     doc = _load_json(text, what)
     if (
         not isinstance(doc, dict)
@@ -300,11 +319,11 @@ def _ovs_rows(text: str, what: str) -> list[tuple[dict[str, Any], dict[str, Any]
             except _CellError as exc:
                 raise FactError(f"{what}: row {number}, column {h!r}: {exc}") from None
         rows.append((decoded, raw))
-    return rows
+    return headings, rows
 
 
 def parse_ovs_table(text: str, what: str) -> list[dict[str, Any]]:
-    return [decoded for decoded, _ in _ovs_rows(text, what)]
+    return [decoded for decoded, _ in _ovs_rows(text, what)[1]]
 
 
 class _OvsRow:
@@ -390,7 +409,11 @@ class _OvsRow:
 def _ovs_table(sec: Section, table: str) -> list[_OvsRow]:
     """A table's rows, each with a distinct ``_uuid`` and (where it has one) a distinct name."""
     what = f"ovs-{table}"
-    rows = [_OvsRow(what, n, c, r) for n, (c, r) in enumerate(_ovs_rows(sec.stdout, what), 1)]
+    headings, cells = _ovs_rows(sec.stdout, what)
+    missing = [c for c in OVS_COLUMNS[table] if c not in headings]
+    if missing:  # even in an empty table: the output is not what was asked for
+        raise FactError(f"{what}: column {', '.join(map(repr, missing))} missing from the headings")
+    rows = [_OvsRow(what, n, c, r) for n, (c, r) in enumerate(cells, 1)]
     seen: dict[str, int] = {}
     names: dict[str, int] = {}
     for row in rows:

@@ -481,3 +481,30 @@ def test_recorded_scenarios_are_not_damage() -> None:
         inv = load_inventory(BUNDLES / name / "clusters.toml")
         for b in collect_all(list(inv.hosts), CollectOptions()):
             assert dict(parse_bundle(b).problems) == {}, (name, b.host)
+
+
+def test_parser_checks_every_column_the_collector_lists() -> None:
+    from pytest_kvmha.collect import OVS_TABLES
+    from pytest_kvmha.parse import OVS_COLUMNS
+
+    assert {t: tuple(c.split(",")) for t, c in OVS_TABLES.items()} == OVS_COLUMNS
+
+
+def test_missing_column_of_an_empty_table_is_damage(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+
+    def empty_without_tag(doc: Any) -> None:
+        drop_column("tag")(doc)
+        doc["data"] = []
+
+    HostBundle(d / "kvm-a").edit_json("ovs-Port", empty_without_tag)
+    assert_ovs_damaged(run(d), "kvm-a", "ovs-Port", "'tag' missing from the headings")
+
+
+def test_empty_pci_attribute_is_damage_not_zero(tmp_path: Path) -> None:
+    d = copy_scenario("slot-mismatch", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+    hb.edit_domain("fw-slave", lambda xml: xml.replace("slot='0x05'", "slot=''"))
+    result = run(d)
+    assert any("not a number: ''" in p for p in problems(result, "kvm-a").values())
+    assert finding(result, "KVMHA-VIRT-002", "If2").status == ERROR

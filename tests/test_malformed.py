@@ -508,3 +508,29 @@ def test_empty_pci_attribute_is_damage_not_zero(tmp_path: Path) -> None:
     result = run(d)
     assert any("not a number: ''" in p for p in problems(result, "kvm-a").values())
     assert finding(result, "KVMHA-VIRT-002", "If2").status == ERROR
+
+
+def test_damaged_networks_make_persistent_network_nics_err_not_fail(tmp_path: Path) -> None:
+    """Before: with the networks section damaged, a running NIC whose persistent XML uses a
+    libvirt network was judged as if the network did not exist: VIRT-001 failed ("persistent
+    XML lacks <virtualport>") for a reason that is not true. Unknown is an error."""
+    d = copy_scenario("network-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+    (net,) = hb.sections("network/")[:1]
+    hb.edit(net, lambda xml: xml[: len(xml) // 2])
+    result = run(d)
+    assert "malformed XML" in problems(result, "kvm-a")["networks"]
+    virt = [f for f in result.findings if f.check.id == "KVMHA-VIRT-001"]
+    assert virt and all(f.status == ERROR for f in virt), [(f.subject, f.status) for f in virt]
+
+
+def test_plan_on_damaged_nwfilters_is_refused(tmp_path: Path) -> None:
+    """Before: unknown filters were taken for harmless ones and the plan went ahead."""
+    d = copy_scenario("mac-filter", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+    hb.edit(hb.sections("nwfilter/")[0], lambda xml: xml.replace("<filter ", "<filter><x ", 1))
+    inv = load_inventory(d / "clusters.toml")
+    hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), CollectOptions())}
+    assert "nwfilters" in hosts["kvm-a"].problems
+    with pytest.raises(PlanRefused, match="nwfilter/"):
+        plan_cluster(inv.clusters[0], hosts)

@@ -534,3 +534,49 @@ def test_plan_on_damaged_nwfilters_is_refused(tmp_path: Path) -> None:
     assert "nwfilters" in hosts["kvm-a"].problems
     with pytest.raises(PlanRefused, match="nwfilter/"):
         plan_cluster(inv.clusters[0], hosts)
+
+
+def test_live_output_that_is_not_utf8_damages_only_its_section(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: testinfra decoded the whole output with the host's locale (after asking for it
+    in a second round trip) and one Latin-1 byte made the whole host an error. Now only the
+    section holding it is damaged; the rest of the host is audited."""
+    import re
+
+    import testinfra
+    from testinfra.backend.base import CommandResult
+
+    from pytest_kvmha import collect as collect_module
+    from pytest_kvmha.collect import HostTarget, collect
+
+    local = testinfra.get_host("local://")
+    runs: list[str] = []
+
+    class Host:
+        def run(self, command: str) -> CommandResult:
+            runs.append(command)
+            (b,) = set(re.findall(r"KVMHA([0-9a-f]{24})", command))
+            out = b""
+            for name, text in (
+                ("identity", b"0123abcd\nkvm9\n"),
+                ("links", b'[{"ifname": "eth\xe9"}]'),
+            ):
+                out += b"KVMHA%s BEGIN %s\n%s\nKVMHA%s STDERR %s\n\nKVMHA%s END %s 0\n" % (
+                    b.encode(),
+                    name.encode(),
+                    text,
+                    b.encode(),
+                    name.encode(),
+                    b.encode(),
+                    name.encode(),
+                )
+            return CommandResult(local.backend, 0, command.encode(), out, b"")
+
+    monkeypatch.setattr(collect_module, "testinfra_host", lambda spec, options: Host())
+    bundle = collect(HostTarget("kvm9", "ssh://root@kvm9"), CollectOptions())
+    assert bundle.status == "ok", bundle.error
+    assert len(runs) == 1 and bundle.round_trips == 1
+    facts = parse_bundle(bundle)
+    assert facts.identity == "0123abcd"
+    assert "links: output is not UTF-8 text (byte 0xe9" in facts.problems["links"]

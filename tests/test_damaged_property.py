@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -568,6 +568,57 @@ def test_damaged_evidence_is_a_problem_and_never_passes(data: st.DataObject) -> 
         if f.status not in UNJUDGED and depends(f, damage, host, b)
     ]
     assert not judged, f"{scenario}: what-if judged on damaged {damage.key}: {judged}"
+
+
+# --- and the converse: what is not damage is not treated as damage ----------------------------
+
+# Columns of a set type (min 0 or max > 1): a one-member set may be written either way.
+SET_COLUMNS = {
+    "ofport",
+    "error",
+    "mac_in_use",
+    "ovs_version",
+    "tag",
+    "trunks",
+    "vlan_mode",
+    "interfaces",
+    "ports",
+}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_equivalent_encodings_are_not_damage(data: st.DataObject) -> None:
+    """Re-encoding OVS JSON as RFC 7047 allows (a one-member set bare or as ["set", [x]], rows
+    and map entries in another order, other whitespace) changes no fact and no finding: the
+    strict parser rejects damage, not another spelling of the same state."""
+    scenario, host = data.draw(
+        st.sampled_from([(s, h) for s in SCENARIOS for h in sorted(base(s).facts)]), label="host"
+    )
+    b = base(scenario)
+    with tempfile.TemporaryDirectory(prefix="kvmha-same-") as tmp:
+        d = damaged_copy(scenario, host, Path(tmp))
+        for table in ovs_tables(d / host):
+            path = d / host / "sections" / f"ovs-{table}"
+            doc = json.loads(path.read_text())
+            for row in doc["data"]:
+                for i, column in enumerate(doc["headings"]):
+                    cell = row[i]
+                    if column in SET_COLUMNS and data.draw(st.booleans(), label="respell"):
+                        if isinstance(cell, list) and cell[0] == "set" and len(cell[1]) == 1:
+                            row[i] = cell[1][0]
+                        elif not (isinstance(cell, list) and cell[0] in ("set", "map")):
+                            row[i] = ["set", [cell]]
+                    elif isinstance(cell, list) and cell[0] == "map":
+                        row[i] = ["map", list(reversed(cell[1]))]
+            doc["data"] = data.draw(st.permutations(doc["data"]), label="rows")
+            path.write_text(json.dumps(doc, indent=data.draw(st.sampled_from([None, 1]))))
+        result = run(d)
+    (after,) = [h for h in result.hosts if h.name == host]
+    assert replace(after, spec=b.facts[host].spec) == b.facts[host]  # spec: the copy's path
+    assert {f.nodeid: f.status for f in result.findings} == {
+        k: f.status for k, f in b.findings.items()
+    }
 
 
 # --- the same through pytest: report written, no INTERNALERROR, no traceback -------------------

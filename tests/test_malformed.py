@@ -77,7 +77,7 @@ def assert_ovs_damaged(result: Audit, host: str, *needles: str) -> None:
     ("table", "edit", "needles"),
     [
         # KeyError in parse.py before
-        ("Interface", drop_column("_uuid"), ["ovs-Interface", "row 1", "'_uuid'", "missing"]),
+        ("Interface", drop_column("_uuid"), ["ovs-Interface", "'_uuid' missing from the headings"]),
         # TypeError (unhashable list) before
         (
             "Interface",

@@ -26,7 +26,7 @@ SCHEMA = "kvmha-bundle/1"
 # A section larger than this is not evidence but an attack (or /dev/zero): refused, not read.
 MAX_SECTION_BYTES = 64 * 1024 * 1024
 _NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-MISSING_RC = -1  # a section listed in bundle.json whose file is gone: damaged evidence
+MISSING_RC = -1  # a section listed in bundle.json whose file is gone or not UTF-8: damaged evidence
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
@@ -160,7 +160,7 @@ class EvidenceBundle:
             meta = json.loads(_read_file(top, [], "bundle.json", meta_path))
         except FileNotFoundError:
             raise BundleError(f"{meta_path}: no such file (not a recorded kvmha bundle)") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8
             raise BundleError(f"{meta_path}: unreadable: {exc}") from None
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             raise BundleError(f"{meta_path}: field 'schema' must be {SCHEMA!r}")
@@ -182,6 +182,14 @@ class EvidenceBundle:
                 info = {**info, "rc": info.get("rc", 0), "stderr": f"{path}: missing from bundle"}
                 info["missing"] = True
             except UnicodeDecodeError as exc:
+                # One damaged section is a problem of what depends on it; the rest is audited.
+                stdout = ""
+                info = {
+                    **info,
+                    "stderr": f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                }
+                info["missing"] = True
+            except OSError as exc:
                 raise BundleError(f"{path}: unreadable: {exc}") from None
             rc = info.get("rc", 0)
             if not isinstance(rc, int):
@@ -189,16 +197,25 @@ class EvidenceBundle:
             sections[name] = Section(
                 stdout, str(info.get("stderr", "")), MISSING_RC if info.get("missing") else rc
             )
+        error = meta.get("error")
+        try:  # a tampered bundle.json names its bad field instead of crashing the replay
+            if error is not None and not isinstance(error, str):
+                raise TypeError("field 'error' must be a string or null")
+            round_trips = int(meta.get("round_trips", 0) or 0)
+            seconds = float(meta.get("seconds", 0.0) or 0.0)
+            commands = list(meta.get("commands") or [])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise BundleError(f"{meta_path}: malformed field: {exc}") from None
         return cls(
             host=str(meta.get("host") or directory.name),
             spec=str(meta.get("spec") or f"replay://{directory}"),
             collector=str(meta.get("collector", "unknown")),
             collected_at=str(meta.get("collected_at", "")),
             status=str(meta.get("status", "ok")),
-            error=meta.get("error"),
-            round_trips=int(meta.get("round_trips", 0) or 0),
-            seconds=float(meta.get("seconds", 0.0) or 0.0),
-            commands=list(meta.get("commands") or []),
+            error=error,
+            round_trips=round_trips,
+            seconds=seconds,
+            commands=commands,
             sections=sections,
         )
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .bundle import EvidenceBundle, Section
+from .bundle import MISSING_RC, EvidenceBundle, Section
 from .credentials import redact
 
 # Restricting columns keeps bundles small on hosts with hundreds of ports; still raw OVS JSON.
@@ -329,15 +329,15 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
             "seconds": round(time.monotonic() - t0, 3),
         }
     )
-    stdout = result.stdout
+    stdout = host_text(result.stdout_bytes)
     if f"KVMHA{boundary} BEGIN" not in stdout:
-        reason = (result.stderr or "").strip().splitlines()
+        reason = host_text(result.stderr_bytes).strip().splitlines()
         why = reason[-1] if reason else f"exit status {result.rc}"
         status = "unreachable" if result.rc == UNREACHABLE_RC or not stdout else "error"
         bundle.status, bundle.error = status, f"{target.name}: {why}"
         return
     try:
-        bundle.sections.update(unbatch(split_sections(stdout, boundary), boundary))
+        bundle.sections.update(not_utf8(unbatch(split_sections(stdout, boundary), boundary)))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
         return
@@ -417,6 +417,28 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
+
+
+def host_text(data: bytes) -> str:
+    """A host's output as text: UTF-8, undecodable bytes kept as lone surrogates (PEP 383), so
+    that only the sections holding them are damaged (``not_utf8``) and not the whole host. (Also
+    spares testinfra's decode, which asks the host for its locale: a second round trip.)"""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def not_utf8(sections: dict[str, Section]) -> dict[str, Section]:
+    """Sections whose output is not UTF-8 become damaged sections (as in a replayed bundle)."""
+    out = {}
+    for name, sec in sections.items():
+        bad = next((i for i, c in enumerate(sec.stdout) if "\udc80" <= c <= "\udcff"), None)
+        stderr = sec.stderr.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if bad is None:
+            out[name] = Section(sec.stdout, stderr, sec.rc)
+        else:
+            byte = ord(sec.stdout[bad]) - 0xDC00
+            why = f"{name}: output is not UTF-8 text (byte {byte:#04x} at character {bad})"
+            out[name] = Section("", why, MISSING_RC)
+    return out
 
 
 def _reason(exc: Exception) -> str:

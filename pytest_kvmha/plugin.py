@@ -39,7 +39,7 @@ HELP_DATAPATH = (
 )
 HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked kvmha_destructive); otherwise plans are only printed."
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
-HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300); a host that hangs is reported unreachable."
+HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300, at most 86400); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
 HELP_AUDIT = "Audit at collection time (audit items) although test paths are given: a run with test paths (command line or ini testpaths) otherwise only runs those tests."
 HELP_WAIVERS = (
@@ -169,14 +169,27 @@ def _opt(config: pytest.Config, name: str) -> str | None:
     return str(ini)
 
 
+MAX_TIMEOUT = 86400.0  # a day: beyond it a wait is a typo (and inf/nan break thread joins)
+
+
 def timeout(config: pytest.Config) -> float:
-    value = config.getoption("kvmha_timeout") or config.getini("kvmha_timeout") or 300
+    """--kvmha-timeout, else the ini key: finite seconds in (0, MAX_TIMEOUT], else a usage error.
+
+    An explicit 0 is an error too, not a fallback to the default."""
+    option = config.getoption("kvmha_timeout")
+    if option is not None:
+        name, value = "--kvmha-timeout", option
+    else:
+        name, value = "kvmha_timeout (ini)", config.getini("kvmha_timeout") or "300"
     try:
         seconds = float(value)
-    except ValueError:
-        raise pytest.UsageError(f"kvmha_timeout: not a number of seconds: {value!r}") from None
-    if seconds <= 0:
-        raise pytest.UsageError("--kvmha-timeout must be positive")
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name}: not a number of seconds: {value!r}") from None
+    if not 0 < seconds <= MAX_TIMEOUT:  # also false for nan
+        shown = repr(value) if isinstance(value, str) else f"{seconds:g}"
+        raise pytest.UsageError(
+            f"{name}: {shown} is not a number of seconds above 0 and at most {MAX_TIMEOUT:g}"
+        )
     return seconds
 
 
@@ -301,6 +314,7 @@ def pytest_configure(config: pytest.Config) -> None:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:
         raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
+    timeout(config)  # a bad value is a usage error before any host is contacted
     for name in ("ssh_config", "ssh_identity_file", "inventory", "plan", "baseline"):
         path = _opt(config, name)
         if path and not Path(path).is_file():

@@ -202,8 +202,11 @@ def persistent(
     if not domain.active or domain.inactive_nics is None or index >= len(domain.inactive_nics):
         return None
     nic = domain.inactive_nics[index]
-    network = (host.networks or {}).get(nic.source_network or "") if nic.type == "network" else None
-    return nic, network
+    if nic.type != "network":
+        return nic, None
+    if host.networks is None:  # unknown is not "no such network": that would fail, not err
+        raise MissingFacts(host.problems.get("networks", f"{host.name}: no libvirt network facts"))
+    return nic, host.networks.get(nic.source_network or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,301 @@
+"""Check logic that mutation testing (scripts/mutation) showed no test could fail.
+
+Each test kills one or more cosmic-ray mutants that made a check pass on a wrong configuration
+(docs/mutation.md lists the survivors that remain and why they are harmless). Like
+tests/test_checks.py they edit a recorded bundle's raw evidence and audit it through the real
+parsers; every finding not named in the test keeps the scenario's recorded status.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .bundlekit import HostBundle, copy_scenario, finding, run, statuses
+from .test_checks import (
+    A_IF2,
+    A_VNET2,
+    B_IF1,
+    B_IF2,
+    B_VNET2,
+    HB2,
+    OVS2,
+    TOPO1,
+    VIRT1,
+    VIRT2,
+    VIRT3,
+    VLAN1,
+    add_nwfilter,
+    add_section,
+    drop_vlan,
+    edit_inactive,
+    edit_nic,
+    edit_toml,
+    expected,
+    host,
+    remove_ovs_port,
+    stop_domain,
+    undefine_domain,
+    use_filter,
+)
+
+NO_PAIRS = re.compile(r"\n\[\[clusters\.edge-fw\.pairs\]\]\n(?:[a-z]+ = .*\n)+")
+
+
+def drop_pairs(d: Path) -> None:
+    """The inventory names the members only: pairs come from the members' NICs."""
+    edit_toml(d, lambda t: NO_PAIRS.sub("", t))
+
+
+# --- KVMHA-VIRT-001: the persistent XML moves a running NIC ----------------------------------
+
+
+def test_virt1_persistent_xml_moves_the_nic_to_another_bridge(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(
+        host(d, "kvm-b"),
+        "fw-b",
+        edit_nic(B_IF2, lambda b: b.replace("bridge='br2-external'", "bridge='br1-internal'")),
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VIRT1, "fw-b:If2"): "fail"})
+    assert (
+        "persistent XML puts it on br1-internal: it moves there at the next start"
+        in finding(result, VIRT1, "fw-b:If2").detail
+    )
+
+
+def test_virt1_port_found_by_target_dev_alone(tmp_path: Path) -> None:
+    """A port whose Interface row lacks external_ids:attached-mac (plugged by hand, or by an
+    older libvirt) is still the NIC's port: OVS knows the tap by the name the live XML gives."""
+    d = copy_scenario("two-ok", tmp_path)
+
+    def no_attached_mac(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if r[h.index("name")] == B_VNET2:
+                ids = r[h.index("external_ids")][1]
+                r[h.index("external_ids")] = ["map", [kv for kv in ids if kv[0] != "attached-mac"]]
+
+    host(d, "kvm-b").edit_json("ovs-Interface", no_attached_mac)
+    result = run(d)
+    assert statuses(result) == expected("two-ok")
+    assert f"port {B_VNET2} with virtualport" in finding(result, VIRT1, "fw-b:If2").detail
+
+
+# --- KVMHA-VIRT-002 ----------------------------------------------------------------------------
+
+
+def no_pci_address(block: str) -> str:
+    return re.sub(r"      <address type='pci'[^>]*/>\n", "", block)
+
+
+def test_virt2_both_nics_without_pci_address(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_domain("fw-a", edit_nic(A_IF2, no_pci_address))
+    host(d, "kvm-b").edit_domain("fw-b", edit_nic(B_IF2, no_pci_address))
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VIRT2, "If2"): "fail"})
+    assert finding(result, VIRT2, "If2").detail == (
+        "NIC #2 has no PCI address: fw-a: no PCI address, fw-b: no PCI address"
+    )
+
+
+# --- KVMHA-TOPO-001: declared pairs against the NICs --------------------------------------------
+
+
+def test_topo1_more_pairs_declared_than_nics(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t + '\n[[clusters.edge-fw.pairs]]\nname = "If3"\nvlan = 103\n')
+    result = run(d)
+    st = statuses(result)
+    assert st[(TOPO1, "edge-fw")] == "fail"
+    assert finding(result, TOPO1, "edge-fw").detail == (
+        "3 pairs declared but the members have 2 NICs"
+    )
+    # If3 has no NIC to judge: every check of it is an error, none a pass
+    if3 = {k: v for k, v in st.items() if k[1] in ("If3", "fw-a:If3", "fw-b:If3")}
+    assert if3 and set(if3.values()) == {"error"}
+
+
+def test_topo1_fewer_pairs_declared_than_nics_passes(tmp_path: Path) -> None:
+    """Declaring only the pairs that matter (If1 of two NICs) is allowed."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t[: t.index('[[clusters.edge-fw.pairs]]\nname = "If2"')])
+    result = run(d)
+    assert statuses(result)[(TOPO1, "edge-fw")] == "pass"
+    assert finding(result, TOPO1, "edge-fw").detail == "2 members (fw-a, fw-b), 2 NICs each"
+    assert not [k for k in statuses(result) if "If2" in k[1]]
+
+
+# --- Cluster.pairs(): an inventory without pairs ------------------------------------------------
+
+
+def test_undeclared_pairs_come_from_the_nics(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    result = run(d)
+    # the same pair checks, named If1 and If2 like the recording's declared pairs
+    assert statuses(result) == expected("two-ok")
+    assert "pair If2 on its own OVS bridge br2-external" in finding(result, OVS2, "If2").detail
+
+
+def test_undeclared_pairs_follow_the_member_with_the_most_nics(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    hb = host(d, "kvm-a")
+    hb.edit_domain("fw-a", edit_nic(A_IF2, lambda _: ""))  # fw-a has one NIC left
+    remove_ovs_port(hb, A_VNET2)
+    result = run(d)
+    st = statuses(result)
+    assert st[(TOPO1, "edge-fw")] == "fail"
+    # If2 still exists (fw-b has two NICs), and fw-a's missing NIC is an error, not a pass
+    for key in [(OVS2, "If2"), (VIRT1, "fw-a:If2"), (VIRT2, "If2"), (VIRT3, "If2")]:
+        assert st[key] == "error", key
+    assert st[(VIRT1, "fw-b:If2")] == "pass"
+
+
+def test_undeclared_pairs_with_a_member_undefined(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    undefine_domain(host(d, "kvm-b"), "fw-b")
+    result = run(d)
+    st = statuses(result)
+    assert st[(TOPO1, "edge-fw")] == "fail"
+    # the pairs are read from fw-a; fw-b's side of each is an error
+    assert st[(VIRT1, "fw-a:If2")] == "pass"
+    assert st[(VIRT1, "fw-b:If2")] == "error"
+    assert st[(OVS2, "If2")] == "error"
+
+
+# --- KVMHA-VLAN-001: the live port decides for a running NIC ------------------------------------
+
+
+def test_vlan1_running_port_untagged_although_the_xml_has_a_vlan(tmp_path: Path) -> None:
+    """``ovs-vsctl remove port vnetN tag 102`` on a running domain: the NIC is untagged now,
+    whatever its XML says (the XML only comes back at the next start)."""
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    f = finding(result, VLAN1, "If2")
+    assert f.found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
+    assert f.remediation == f"ovs-vsctl set port {A_VNET2} tag=102  # on kvm-a, now"
+
+
+# --- VLANs from a libvirt network (<vlan>, portgroups) -------------------------------------------
+
+NET_UUID = "5e7c1d2a-0000-4000-8000-0000000000a2"
+
+
+def network_nic(hb: HostBundle, net: str, body: str, nic_source: str) -> None:
+    """fw-b (stopped) takes If2 from libvirt network ``net`` (no <vlan> of its own)."""
+    add_section(
+        hb,
+        f"network/{NET_UUID}",
+        f"<network>\n  <name>{net}</name>\n  <uuid>{NET_UUID}</uuid>\n"
+        "  <forward mode='bridge'/>\n  <bridge name='br2-external'/>\n"
+        f"  <virtualport type='openvswitch'/>\n{body}</network>\n",
+    )
+    hb.edit("virsh-networks", lambda t: t + f"{NET_UUID}\n")
+    stop_domain(hb, "fw-b")
+
+    def to_network(block: str) -> str:
+        block = drop_vlan(block).replace("<interface type='bridge'>", "<interface type='network'>")
+        block = re.sub(
+            r"<virtualport type='openvswitch'>.*?</virtualport>\n\s*", "", block, flags=re.S
+        )
+        return block.replace("<source bridge='br2-external'/>", nic_source)
+
+    hb.edit_domain("fw-b", edit_nic(B_IF2, to_network))
+
+
+@pytest.mark.parametrize(
+    ("body", "source", "status"),
+    [
+        ("  <vlan><tag id='102'/></vlan>\n", "<source network='ha-if2'/>", "pass"),
+        ("  <vlan><tag id='202'/></vlan>\n", "<source network='ha-if2'/>", "fail"),
+        (
+            "  <vlan><tag id='202'/></vlan>\n"
+            "  <portgroup name='ha'><vlan><tag id='102'/></vlan></portgroup>\n",
+            "<source network='ha-if2' portgroup='ha'/>",
+            "pass",
+        ),
+        (
+            "  <vlan><tag id='202'/></vlan>\n"
+            "  <portgroup name='ha' default='yes'><vlan><tag id='102'/></vlan></portgroup>\n",
+            "<source network='ha-if2'/>",
+            "pass",
+        ),
+        (
+            "  <portgroup name='ha' default='yes'><vlan><tag id='202'/></vlan></portgroup>\n"
+            "  <portgroup name='ha2'><vlan><tag id='102'/></vlan></portgroup>\n",
+            "<source network='ha-if2' portgroup='ha2'/>",
+            "pass",
+        ),
+        (
+            "  <vlan><tag id='102'/></vlan>\n"
+            "  <portgroup name='ha' default='yes'><vlan><tag id='202'/></vlan></portgroup>\n",
+            "<source network='ha-if2'/>",
+            "fail",
+        ),
+        (
+            "  <vlan trunk='yes'><tag id='102'/><tag id='103'/></vlan>\n",
+            "<source network='ha-if2'/>",
+            "fail",
+        ),
+    ],
+    ids=[
+        "network-vlan",
+        "network-vlan-differs",
+        "portgroup",
+        "default-portgroup",
+        "named-portgroup-over-default",
+        "default-portgroup-over-network-vlan",
+        "network-trunk",
+    ],
+)
+def test_vlan1_vlan_from_a_libvirt_network(
+    tmp_path: Path, body: str, source: str, status: str
+) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    network_nic(host(d, "kvm-b"), "ha-if2", body, source)
+    result = run(d)
+    changes: dict[tuple[str, str], str] = {(VLAN1, "If2"): status}
+    assert statuses(result) == expected("two-ok", changes)
+    f = finding(result, VLAN1, "If2")
+    if status == "pass":
+        assert f.detail == f"pair If2: VLAN 102 on both servers (OVS access tag on port {A_VNET2})"
+        assert (
+            "on OVS bridge br2-external with virtualport"
+            in finding(result, VIRT1, "fw-b:If2").detail
+        )
+    else:
+        assert not f.found.endswith("fw-b@kvm-b: 102")
+
+
+# --- KVMHA-HB-002: a diamond of nested filters ---------------------------------------------------
+
+
+def test_hb2_spoofing_filter_behind_a_diamond(tmp_path: Path) -> None:
+    """ha-guard -> (ha-left, ha-right); both reach ha-base, which is harmless; only ha-left also
+    nests no-mac-spoofing. The walk meets ha-base twice before it reaches the spoofing filter."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    filters = {
+        "ha-guard": ["ha-left", "ha-right"],
+        "ha-left": ["no-mac-spoofing", "ha-base"],
+        "ha-right": ["ha-base"],
+        "ha-base": ["allow-arp"],
+    }
+    for i, (name, refs) in enumerate(filters.items()):
+        add_nwfilter(hb, name, f"a5e1f0c2-0000-4000-8000-0000000001{i:02d}", refs)
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB2, "fw-b"): "fail"})
+    assert finding(result, HB2, "fw-b").detail == (
+        f"fw-b: NIC #1 ({B_IF1}) filter ha-guard -> ha-left -> no-mac-spoofing"
+    )

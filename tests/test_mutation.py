@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .bundlekit import HostBundle, copy_scenario, finding, run, statuses
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
 from .test_checks import (
     A_IF2,
     A_VNET2,
@@ -24,10 +24,12 @@ from .test_checks import (
     HB2,
     OVS2,
     TOPO1,
+    TOPO2,
     VIRT1,
     VIRT2,
     VIRT3,
     VLAN1,
+    VLAN2,
     add_nwfilter,
     add_section,
     drop_vlan,
@@ -299,3 +301,91 @@ def test_hb2_spoofing_filter_behind_a_diamond(tmp_path: Path) -> None:
     assert finding(result, HB2, "fw-b").detail == (
         f"fw-b: NIC #1 ({B_IF1}) filter ha-guard -> ha-left -> no-mac-spoofing"
     )
+
+
+# --- messages that name the wrong thing --------------------------------------------------------
+
+
+def test_topo2_single_server_names_the_host(tmp_path: Path) -> None:
+    result = run(BUNDLES / "single-ok")
+    f = finding(result, TOPO2, "edge-fw")
+    assert (f.status, f.found) == ("fail", "both members on kvm-a")
+
+
+def test_virt1_detail_names_the_nic(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(
+        host(d, "kvm-b"),
+        "fw-b",
+        edit_nic(B_IF2, lambda b: b.replace("bridge='br2-external'", "bridge='br1-internal'")),
+    )
+    f = finding(run(d), VIRT1, "fw-b:If2")
+    assert f.detail == (
+        f"fw-b NIC #2 ({B_IF2}): persistent XML puts it on br1-internal: "
+        "it moves there at the next start"
+    )
+
+
+def test_network_not_defined_names_the_nic(tmp_path: Path) -> None:
+    d = copy_scenario("network-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    stop_domain(hb, "fw-slave")
+    hb.edit_domain("fw-slave", lambda x: x.replace("network='ha-br2-external'", "network='ha-dmz'"))
+    f = finding(run(d), VIRT1, "fw-slave:If2")
+    assert f.status == "error"
+    assert (
+        "fw-slave: NIC #2 uses libvirt network 'ha-dmz', which is not defined on kvm-a" in f.detail
+    )
+
+
+def test_undeclared_pairs_without_any_member_domain(tmp_path: Path) -> None:
+    """Nothing to count NICs from: no pair checks at all (TOPO-001 fails the cluster)."""
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    undefine_domain(host(d, "kvm-a"), "fw-a")
+    undefine_domain(host(d, "kvm-b"), "fw-b")
+    result = run(d)
+    st = statuses(result)
+    assert st[(TOPO1, "edge-fw")] == "fail"
+    assert not [k for k in st if k[1].startswith("If") or ":If" in k[1]]
+
+
+# --- KVMHA-VLAN-001/002: whose NIC, whose fix ---------------------------------------------------
+
+
+def test_vlan1_remediation_covers_every_member_after_a_patch_port(tmp_path: Path) -> None:
+    """fw-a's If2 takes its VLAN from a wrongly tagged patch port, fw-b's port and XML are wrong
+    too: the remediation fixes both, not only the first."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", 202)
+    b = host(d, "kvm-b")
+    b.edit_ovs_row("Port", B_VNET2, "tag", 302)
+    b.edit_domain(
+        "fw-b", edit_nic(B_IF2, lambda x: x.replace("<tag id='102'/>", "<tag id='302'/>"))
+    )
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    assert f.remediation.splitlines() == [
+        "# on kvm-a: tag the patch port of br2-external with VLAN 102",
+        f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now",
+        f"virsh edit fw-b  # on kvm-b, NIC {B_IF2}: <vlan><tag id='102'/></vlan>",
+    ]
+
+
+def test_vlan2_judges_each_host_by_its_own_member(tmp_path: Path) -> None:
+    """Undeclared VLANs, fw-a on 202: kvm-a's uplink misses it, kvm-b's (fw-b on 102) does not."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", 202)
+    a.edit_domain(
+        "fw-a", edit_nic(A_IF2, lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
+    )
+    result = run(d)
+    assert statuses(result) == expected(
+        "two-ok", {(VLAN1, "If2"): "fail", (VLAN2, "kvm-a"): "fail"}
+    )
+    assert "VLAN 202 not carried by" in finding(result, VLAN2, "kvm-a").detail

@@ -389,3 +389,45 @@ def test_vlan2_judges_each_host_by_its_own_member(tmp_path: Path) -> None:
         "two-ok", {(VLAN1, "If2"): "fail", (VLAN2, "kvm-a"): "fail"}
     )
     assert "VLAN 202 not carried by" in finding(result, VLAN2, "kvm-a").detail
+
+
+def test_undeclared_pairs_when_the_first_member_host_is_broken(tmp_path: Path) -> None:
+    """kvm-a's bundle is unreadable: the pairs come from fw-b's NICs, each an error for fw-a."""
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    (d / "kvm-a" / "bundle.json").write_text("{not json")
+    st = statuses(run(d))
+    for key in [(VIRT2, "If1"), (VIRT2, "If2"), (VIRT1, "fw-a:If2")]:
+        assert st[key] == "error", key
+    assert st[(VIRT1, "fw-b:If2")] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("mac", "old", "new"),
+    [(B_IF2, "br2-external", "br1-internal"), (B_IF1, "br1-internal", "br2-external")],
+    ids=["if2-to-br1", "if1-to-br2"],
+)
+def test_virt1_persistent_bridge_differs_either_way(
+    tmp_path: Path, mac: str, old: str, new: str
+) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(
+        host(d, "kvm-b"),
+        "fw-b",
+        edit_nic(mac, lambda b: b.replace(f"bridge='{old}'", f"bridge='{new}'")),
+    )
+    pair = "If2" if mac == B_IF2 else "If1"
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VIRT1, f"fw-b:{pair}"): "fail"})
+    assert f"persistent XML puts it on {new}" in finding(result, VIRT1, f"fw-b:{pair}").detail
+
+
+def test_virt1_live_only_nic_is_gone_at_the_next_start(tmp_path: Path) -> None:
+    """``virsh attach-interface --live`` (no --config): the NIC runs, but the persistent XML does
+    not have it, so it is gone at the next start."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(host(d, "kvm-b"), "fw-b", edit_nic(B_IF2, lambda _: ""))
+    result = run(d)
+    f = finding(result, VIRT1, "fw-b:If2")
+    assert f.status == "fail"
+    assert "not in the persistent XML" in f.detail

@@ -8,7 +8,9 @@ parsers; every finding not named in the test keeps the scenario's recorded statu
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +433,65 @@ def test_virt1_live_only_nic_is_gone_at_the_next_start(tmp_path: Path) -> None:
     f = finding(result, VIRT1, "fw-b:If2")
     assert f.status == "fail"
     assert "not in the persistent XML" in f.detail
+
+
+def test_unreachable_host_errors_say_why(tmp_path: Path) -> None:
+    """An unreachable host's checks give its connection error, not "no libvirt facts"."""
+    result = run(BUNDLES / "unreachable")
+    f = finding(result, VIRT1, "fw-b:If1")
+    assert f.status == "error"
+    assert "cannot run commands" in f.detail
+
+
+def user_nic(mac: str) -> Callable[[str], str]:
+    """A user-mode (SLIRP) NIC in place of the OVS one: no bridge, no tap, no VLAN."""
+
+    def apply(block: str) -> str:
+        address = re.search(r"      <address type='pci'[^>]*/>\n", block)
+        assert address is not None
+        return (
+            f"    <interface type='user'>\n      <mac address='{mac}'/>\n"
+            f"      <model type='virtio'/>\n{address.group(0)}    </interface>\n"
+        )
+
+    return apply
+
+
+def test_user_mode_nic_fails_and_gets_a_bridge_named_after_the_pair(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    hb = host(d, "kvm-a")
+    hb.edit_domain("fw-a", edit_nic(A_IF2, user_nic(A_IF2)))
+    remove_ovs_port(hb, A_VNET2)
+    result = run(d)
+    st = statuses(result)
+    assert (st[(VIRT1, "fw-a:If2")], st[(OVS2, "If2")], st[(VLAN1, "If2")]) == (
+        "fail",
+        "fail",
+        "fail",
+    )
+    v = finding(result, VIRT1, "fw-a:If2")
+    assert "type='user', not a bridge or OVS-backed network" in v.detail
+    o = finding(result, OVS2, "If2")
+    assert "ovs-vsctl --may-exist add-br br-if2  # on kvm-a" in o.remediation.splitlines()
+
+
+def test_topology_views_are_frozen_and_slotted(tmp_path: Path) -> None:
+    """Checks share one Cluster per audit: nothing may change a member or a placement."""
+    from pytest_kvmha.bundle import EvidenceBundle
+    from pytest_kvmha.inventory import load_inventory
+    from pytest_kvmha.parse import parse_bundle
+    from pytest_kvmha.topology import Cluster, Member
+
+    inv = load_inventory(BUNDLES / "two-ok" / "clusters.toml")
+    spec = inv.clusters[0]
+    facts = {
+        h: parse_bundle(EvidenceBundle.read(BUNDLES / "two-ok" / h)) for h in ("kvm-a", "kvm-b")
+    }
+    cluster = Cluster(spec, tuple(Member(m, facts[m.host]) for m in spec.members))
+    member = cluster.members[0]
+    placement = cluster.placement(member, 0)
+    for obj, attr in [(member, "host"), (placement, "vlan"), (cluster, "spec")]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, attr, None)
+        assert not hasattr(obj, "__dict__")

@@ -251,6 +251,12 @@ def network_nic(hb: HostBundle, net: str, body: str, nic_source: str) -> None:
             "<source network='ha-if2'/>",
             "fail",
         ),
+        (
+            # several tags make a trunk in libvirt, trunk='yes' or not: no access VLAN
+            "  <vlan><tag id='102'/><tag id='103'/></vlan>\n",
+            "<source network='ha-if2'/>",
+            "fail",
+        ),
     ],
     ids=[
         "network-vlan",
@@ -260,6 +266,7 @@ def network_nic(hb: HostBundle, net: str, body: str, nic_source: str) -> None:
         "named-portgroup-over-default",
         "default-portgroup-over-network-vlan",
         "network-trunk",
+        "network-two-tags",
     ],
 )
 def test_vlan1_vlan_from_a_libvirt_network(

@@ -502,3 +502,15 @@ def test_topology_views_are_frozen_and_slotted(tmp_path: Path) -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, attr, None)
         assert not hasattr(obj, "__dict__")
+
+
+def test_pair_beyond_the_nics_is_an_error_naming_the_nic(tmp_path: Path) -> None:
+    """Two pairs more than NICs: the last pair is an error that says which NIC is missing."""
+    d = copy_scenario("two-ok", tmp_path)
+    extra = (
+        '\n[[clusters.edge-fw.pairs]]\nname = "If3"\n\n[[clusters.edge-fw.pairs]]\nname = "If4"\n'
+    )
+    edit_toml(d, lambda t: t + extra)
+    f = finding(run(d), VIRT2, "If4")
+    assert f.status == "error"
+    assert "fw-a on kvm-a has no NIC #4" in f.detail

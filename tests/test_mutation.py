@@ -514,3 +514,13 @@ def test_pair_beyond_the_nics_is_an_error_naming_the_nic(tmp_path: Path) -> None
     f = finding(run(d), VIRT2, "If4")
     assert f.status == "error"
     assert "fw-a on kvm-a has no NIC #4" in f.detail
+
+
+def test_vlan1_live_only_tag_lost_when_the_saved_vlan_is_lower(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(
+        host(d, "kvm-b"), "fw-b", lambda x: x.replace("<tag id='102'/>", "<tag id='100'/>")
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert "the persistent XML says 100" in finding(result, VLAN1, "If2").detail

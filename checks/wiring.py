@@ -105,6 +105,9 @@ def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> 
     if dom.active and p.port is None and not problems:
         problems.append(f"running, but no OVS port carries MAC {nic.mac} (target {nic.target_dev})")
     saved = persistent(member.host, dom, index)
+    if dom.active and dom.inactive_nics is not None and index >= len(dom.inactive_nics):
+        # Hot-plugged with --live only: the next start brings the domain up without it.
+        problems.append("not in the persistent XML: the NIC is gone at the next start")
     if saved is not None and not problems:
         # Right now, but not in the persistent XML: it breaks at the next start.
         snic, snet = saved

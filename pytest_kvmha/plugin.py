@@ -854,18 +854,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             tr.write_line(
                 f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True
             )
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {}  # by finding status
+    gates: dict[str, int] = {}  # by what each failure does to the gate
     for f in state.selected:
         counts[f.status] = counts.get(f.status, 0) + 1
         if f.status == FAIL:
-            counts[outcome(f)] = counts.get(outcome(f), 0) + 1
+            gates[outcome(f)] = gates.get(outcome(f), 0) + 1
     summary = ", ".join(f"{counts[s]} {s}" for s in (ERROR, FAIL, PASSED, SKIP) if s in counts)
     # Why pytest's count line differs: failures that pass (or xfail) their items.
-    why = f"{counts.get(BELOW, 0)} failed below it"
-    if counts.get(WAIVED):
-        why += f", {counts[WAIVED]} waived (xfailed)"
-    if counts.get(KNOWN):
-        why += f", {counts[KNOWN]} known since the baseline (passed)"
+    why = f"{gates.get(BELOW, 0)} failed below it"
+    if gates.get(WAIVED):
+        why += f", {gates[WAIVED]} waived (xfailed)"
+    if gates.get(KNOWN):
+        why += f", {gates[KNOWN]} known since the baseline (passed)"
     tr.write_line(f"findings: {summary or 'none'} (fail-on {state.fail_on}; {why})")
     tr.write_line(severity_counts(state.selected, outcome))
     for w, status, n in _waiver_statuses(state) if state.waivers else []:

@@ -388,6 +388,8 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
             "  KVMHA-VIRT-002   F",
             "host checks of kvm-b: KVMHA-OVS-001 .  KVMHA-PKG-001 F",
             "legend: . pass  F fail  E error*",
+            # each finding counted once: 4 gating failures + 1 below the threshold
+            "findings: 5 fail, 28 pass, 5 skip (fail-on medium; 1 failed below it)",
             "failed by severity: high 3, medium 1, low 1 (1 below)",
             "kvmha report: r.json",
         ]

@@ -282,6 +282,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{severity}: a kvmha finding of severity {severity}")
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
     config.pluginmanager.import_plugin("pytest_kvmha.junit")
+    if config.pluginmanager.hasplugin("html"):  # pytest-html: its hooks exist only then
+        config.pluginmanager.import_plugin("pytest_kvmha.pytest_html_columns")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
     for name in PATH_OPTIONS:
@@ -362,6 +364,21 @@ def _configure_gate(config: pytest.Config, state: KvmhaState) -> None:
         raise pytest.UsageError("--kvmha-fail-on-new needs --kvmha-baseline=BEFORE.json")
 
 
+def _progress(config: pytest.Config, inventory: Any) -> Any:
+    """Hosts done / total (and unreachable so far) rewritten in place on a terminal while the
+    hosts are collected; None (nothing printed) when the output is a log, not a terminal."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    total = len(inventory.hosts)
+    if tr is None or not getattr(tr, "isatty", False) or total == 0:
+        return None
+
+    def show(done: int, total: int, unreachable: int) -> None:
+        tr.rewrite(f"kvmha: collecting hosts {done}/{total}, {unreachable} unreachable", erase=True)
+
+    show(0, total, 0)
+    return show
+
+
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .bundle import host_dir
     from .collect import CollectOptions, collect_all
@@ -396,7 +413,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     options = CollectOptions(
         _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"), timeout(config)
     )
-    bundles = collect_all(list(inventory.hosts), options)
+    bundles = collect_all(list(inventory.hosts), options, progress=_progress(config, inventory))
     record = config.getoption("kvmha_record")
     for b in bundles:
         state.rounds[b.host] = b.round_trips

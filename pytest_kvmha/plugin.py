@@ -754,6 +754,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["baseline"] = _baseline(state)
     if state.waivers_path is not None:
         _add_waivers(state, report)
+    if state.fail_on_new:  # the failures the gate let pass as known (the HTML verdict uses it)
+        known = {f.nodeid for f in state.selected if gate_of(state, f) == KNOWN}
+        for entry in report["findings"]:
+            if entry["nodeid"] in known:
+                entry["known_since_baseline"] = True
     if state.report_path is not None:
         write_report(state.report_path, report)
     if state.report_md is not None:
@@ -791,6 +796,7 @@ def _add_waivers(state: KvmhaState, report: dict[str, Any]) -> None:
         {**w.as_json(), "status": status, "matches": n} for w, status, n in _waiver_statuses(state)
     ]
     report["waivers_path"] = state.waivers_path
+    report["strict_waivers"] = state.strict_waivers  # a stale waiver then fails the run
 
 
 def _baseline(state: KvmhaState) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate docs/report-html.png: the demo audit (examples/, recorded bundles) as HTML,
+"""Regenerate docs/report-html.png: the demo audit (examples/, recorded bundles, with the
+demo's waiver) as HTML,
 rendered by Debian's chromium (headless) and captured whole. Needs chromium and
 chromium-driver (scripts/setup-system) and the dev extra (selenium).
 
@@ -37,6 +38,7 @@ def main() -> int:
                 "no:cacheprovider",
                 "-q",
                 f"--kvmha-inventory={ROOT / 'examples' / 'clusters.toml'}",
+                f"--kvmha-waivers={ROOT / 'examples' / 'waivers.toml'}",
                 f"--kvmha-report-html={html}",
             ],
             cwd=tmp,

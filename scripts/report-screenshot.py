@@ -9,6 +9,7 @@ chromium-driver (scripts/setup-system) and the dev extra (selenium).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="kvmha-shot-") as tmp:
         html = Path(tmp) / "report.html"
+        # a copy of examples/, named relatively: the page shows replay://examples/bundles/...
+        shutil.copytree(ROOT / "examples", Path(tmp) / "examples")
         # exit status 1 is expected: the demo's dmz-fw cluster is broken on purpose
         subprocess.run(
             [
@@ -37,8 +40,8 @@ def main() -> int:
                 "-p",
                 "no:cacheprovider",
                 "-q",
-                f"--kvmha-inventory={ROOT / 'examples' / 'clusters.toml'}",
-                f"--kvmha-waivers={ROOT / 'examples' / 'waivers.toml'}",
+                "--kvmha-inventory=examples/clusters.toml",
+                "--kvmha-waivers=examples/waivers.toml",
                 f"--kvmha-report-html={html}",
             ],
             cwd=tmp,

@@ -558,22 +558,43 @@ def replay(target: HostTarget) -> EvidenceBundle:
 
 
 Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]
+# progress(done, total, unreachable): called once per host as its bundle arrives
+Progress = Callable[[int, int, int], None]
 
 
 def collect_all(
-    targets: list[HostTarget], options: CollectOptions, collect_one: Collect = collect
+    targets: list[HostTarget],
+    options: CollectOptions,
+    collect_one: Collect = collect,
+    progress: Progress | None = None,
 ) -> list[EvidenceBundle]:
     """Collect every host concurrently (collection is I/O-bound), keeping the input order.
 
     Each host gets ``options.timeout`` seconds: one that connects and then hangs becomes an
     ``unreachable`` bundle, and the others are still audited. (Daemon threads: a stuck
-    connection cannot keep pytest from exiting.)"""
+    connection cannot keep pytest from exiting.) ``progress`` is told as each host is done (the
+    caller decides whether and where to show it: this module does no terminal output)."""
     import threading
 
     results: list[EvidenceBundle | None] = [None] * len(targets)
+    lock = threading.Lock()  # one progress call at a time, counts consistent, none after the end
+    counted: set[int] = set()
+    unreachable = 0
+
+    def done(i: int, bundle: EvidenceBundle) -> None:
+        nonlocal unreachable
+        with lock:
+            if i in counted:
+                return
+            counted.add(i)
+            unreachable += bundle.status == "unreachable"
+            if progress is not None:
+                progress(len(counted), len(targets), unreachable)
 
     def work(i: int, target: HostTarget) -> None:
-        results[i] = collect_one(target, options)
+        bundle = collect_one(target, options)
+        results[i] = bundle
+        done(i, bundle)
 
     threads = [
         threading.Thread(target=work, args=(i, t), daemon=True, name=f"kvmha-collect-{t.name}")
@@ -586,7 +607,7 @@ def collect_all(
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     out = []
-    for target, result in zip(targets, results, strict=True):
+    for i, (target, result) in enumerate(zip(targets, results, strict=True)):
         if result is None:
             result = EvidenceBundle(
                 target.name,
@@ -596,5 +617,6 @@ def collect_all(
                 status="unreachable",
                 error=f"{target.name}: no answer within {options.timeout:g} s (host gone mid-audit?)",
             )
+            done(i, result)  # a late answer from its thread is not counted again
         out.append(result)
     return out

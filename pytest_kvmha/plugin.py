@@ -295,6 +295,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{severity}: a kvmha finding of severity {severity}")
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
     config.pluginmanager.import_plugin("pytest_kvmha.junit")
+    if config.pluginmanager.hasplugin("html"):  # pytest-html: its hooks exist only then
+        config.pluginmanager.import_plugin("pytest_kvmha.pytest_html_columns")
     if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
         return
     for name in PATH_OPTIONS:
@@ -376,6 +378,21 @@ def _configure_gate(config: pytest.Config, state: KvmhaState) -> None:
         raise pytest.UsageError("--kvmha-fail-on-new needs --kvmha-baseline=BEFORE.json")
 
 
+def _progress(config: pytest.Config, inventory: Any) -> Any:
+    """Hosts done / total (and unreachable so far) rewritten in place on a terminal while the
+    hosts are collected; None (nothing printed) when the output is a log, not a terminal."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    total = len(inventory.hosts)
+    if tr is None or not getattr(tr, "isatty", False) or total == 0:
+        return None
+
+    def show(done: int, total: int, unreachable: int) -> None:
+        tr.rewrite(f"kvmha: collecting hosts {done}/{total}, {unreachable} unreachable", erase=True)
+
+    show(0, total, 0)
+    return show
+
+
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .bundle import host_dir
     from .collect import CollectOptions, collect_all
@@ -410,7 +427,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     options = CollectOptions(
         _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"), timeout(config)
     )
-    bundles = collect_all(list(inventory.hosts), options)
+    bundles = collect_all(list(inventory.hosts), options, progress=_progress(config, inventory))
     record = config.getoption("kvmha_record")
     for b in bundles:
         state.rounds[b.host] = b.round_trips
@@ -751,6 +768,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         report["baseline"] = _baseline(state)
     if state.waivers_path is not None:
         _add_waivers(state, report)
+    if state.fail_on_new:  # the failures the gate let pass as known (the HTML verdict uses it)
+        known = {f.nodeid for f in state.selected if gate_of(state, f) == KNOWN}
+        for entry in report["findings"]:
+            if entry["nodeid"] in known:
+                entry["known_since_baseline"] = True
     if state.report_path is not None:
         write_report(state.report_path, report)
     if state.report_md is not None:
@@ -788,6 +810,7 @@ def _add_waivers(state: KvmhaState, report: dict[str, Any]) -> None:
         {**w.as_json(), "status": status, "matches": n} for w, status, n in _waiver_statuses(state)
     ]
     report["waivers_path"] = state.waivers_path
+    report["strict_waivers"] = state.strict_waivers  # a stale waiver then fails the run
 
 
 def _baseline(state: KvmhaState) -> dict[str, Any]:

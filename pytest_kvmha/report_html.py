@@ -29,14 +29,24 @@ def _environment() -> Environment:
     )
 
 
-def _gating(f: dict[str, Any], fail_on: int, regressions: set[tuple[Any, ...]]) -> bool:
-    """The same rule as the items: errors gate, failures at or above fail-on gate."""
+def _gate(f: dict[str, Any], fail_on: int, regressions: set[tuple[Any, ...]]) -> str | None:
+    """What a finding does to the gate, by the same rule as the items (plugin.gate_of): errors
+    gate; a failure gates unless waived, below fail-on, or known since the baseline with
+    --kvmha-fail-on-new. None for a pass or skip."""
     if f["status"] == "error":
-        return True
+        return "gating"
     if f["status"] != "fail":
-        return False
+        return None
     key = (f["check"], f["host"], f["cluster"], f["subject"])
-    return _rank(f["severity"]) >= fail_on or key in regressions
+    if key in regressions:  # a plan would introduce it: fails whatever its severity
+        return "gating"
+    if f.get("waived"):
+        return "waived"
+    if _rank(f["severity"]) < fail_on:
+        return "below"
+    if f.get("known_since_baseline"):
+        return "known"
+    return "gating"
 
 
 def _rank(severity: str) -> int:
@@ -64,11 +74,18 @@ def _matrix(
     view: dict[tuple[str, str], dict[str, Any]] = {}
     for key, group in cells.items():
         status = min((f["status"] for f in group), key=WORST.index)
+        # every failure of the cell waived: it does not gate, and the cell says so
+        waived = status == "fail" and all(f.get("waived") for f in group if f["status"] == "fail")
         view[key] = {
             "status": status,
             "mark": MARKS.get(status, "?"),
             "count": len(group),
-            "tip": "; ".join(f"{f['subject']}: {f['status']} - {f['detail']}" for f in group),
+            "waived": waived,
+            "tip": "; ".join(
+                f"{f['subject']}: {f['status']}{' (waived)' if f.get('waived') else ''} - "
+                f"{f['detail']}"
+                for f in group
+            ),
         }
     return rows, columns, view
 
@@ -81,10 +98,15 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
         (k["check"], k["host"], k["cluster"], k["subject"])
         for k in (whatif or {}).get("introduced", [])
     }
-    gating = [f for f in findings if _gating(f, fail_on, regressions)]
-    gating_ids = {id(f) for f in gating}
-    below = [f for f in findings if f["status"] == "fail" and id(f) not in gating_ids]
-    passed = not gating and not report["errors"] and not regressions
+    gate = {id(f): _gate(f, fail_on, regressions) for f in findings}
+    gating = [f for f in findings if gate[id(f)] == "gating"]
+    below = [f for f in findings if gate[id(f)] == "below"]
+    waived = [f for f in findings if gate[id(f)] == "waived"]
+    known = [f for f in findings if gate[id(f)] == "known"]
+    waivers = report.get("waivers")
+    stale = [w for w in waivers or () if w["status"] == "stale"]
+    strict_stale = bool(stale) and bool(report.get("strict_waivers"))
+    passed = not gating and not report["errors"] and not regressions and not strict_stale
     by_severity = {
         sev: Counter(f["status"] for f in findings if f["severity"] == sev) for sev in SEVERITIES
     }
@@ -98,7 +120,7 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
     bad = sorted(
         (f for f in findings if f["status"] in ("fail", "error")),
         key=lambda f: (
-            id(f) not in gating_ids,
+            gate[id(f)] != "gating",
             f["status"] != "error",
             -_rank(f["severity"]),
             f["nodeid"],
@@ -109,13 +131,18 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
         "passed": passed,
         "gating": gating,
         "below": below,
+        "waived": waived,
+        "known": known,
+        "waivers": waivers,
+        "stale": stale,
+        "strict_stale": strict_stale,
         "severities": SEVERITIES,
         "by_severity": by_severity,
         "statuses": WORST,
         "marks": MARKS,
         "clusters": clusters,
         "hosts_matrix": {"rows": host_rows, "columns": host_columns, "cells": host_cells},
-        "bad": [{**f, "gating": id(f) in gating_ids} for f in bad],
+        "bad": [{**f, "gate": gate[id(f)]} for f in bad],
         "whatif": whatif,
         "baseline": report.get("baseline"),
     }

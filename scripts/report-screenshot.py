@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate docs/report-html.png: the demo audit (examples/, recorded bundles) as HTML,
+"""Regenerate docs/report-html.png: the demo audit (examples/, recorded bundles, with the
+demo's waiver) as HTML,
 rendered by Debian's chromium (headless) and captured whole. Needs chromium and
 chromium-driver (scripts/setup-system) and the dev extra (selenium).
 
@@ -8,6 +9,7 @@ chromium-driver (scripts/setup-system) and the dev extra (selenium).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,8 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="kvmha-shot-") as tmp:
         html = Path(tmp) / "report.html"
+        # a copy of examples/, named relatively: the page shows replay://examples/bundles/...
+        shutil.copytree(ROOT / "examples", Path(tmp) / "examples")
         # exit status 1 is expected: the demo's dmz-fw cluster is broken on purpose
         subprocess.run(
             [
@@ -36,7 +40,8 @@ def main() -> int:
                 "-p",
                 "no:cacheprovider",
                 "-q",
-                f"--kvmha-inventory={ROOT / 'examples' / 'clusters.toml'}",
+                "--kvmha-inventory=examples/clusters.toml",
+                "--kvmha-waivers=examples/waivers.toml",
                 f"--kvmha-report-html={html}",
             ],
             cwd=tmp,

@@ -150,9 +150,7 @@ SLOT_WIDTH = 16  # host indices per lab slot: slot k uses 10.250.(16k+1 .. 16k+1
 def lab_slot() -> int:
     """Which slot of host indices and prefixes this process's labs use (``KVMHA_LAB_SLOT``,
     default 0), so that several test runs on one machine never share a namespace or address."""
-    raw = os.environ.get("KVMHA_LAB_SLOT", "") or next(
-        (v for k, v in os.environ.items() if re.fullmatch(r"KVMHA_LAB_\d+", k)), "0"
-    )
+    raw = os.environ.get("KVMHA_LAB_SLOT", "0") or "0"
     if not raw.isdigit() or not 0 <= int(raw) <= 14:
         raise LabError(f"KVMHA_LAB_SLOT must be 0..14, not {raw!r}")
     return int(raw)

@@ -24,6 +24,7 @@ from .test_checks import (
     B_IF2,
     B_VNET2,
     HB2,
+    NIC,
     OVS2,
     TOPO1,
     TOPO2,
@@ -524,3 +525,58 @@ def test_vlan1_live_only_tag_lost_when_the_saved_vlan_is_lower(tmp_path: Path) -
     result = run(d)
     assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
     assert "the persistent XML says 100" in finding(result, VLAN1, "If2").detail
+
+
+# --- survivors of the second run (docs/mutation.md) ---------------------------------------------
+
+
+def test_vlan1_conflicting_patch_port_tags_give_no_vlan(tmp_path: Path) -> None:
+    """fw-a's If2 port is untagged and its XML has no <vlan>; the patch link of br2-external is
+    tagged 102 on one end and 103 on the other. No single VLAN can be read from it: the NIC is
+    untagged (fail), not on whichever of the two tags comes first."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
+    a.edit_ovs_row("Port", "patch-2-in", "tag", 103)
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
+
+
+def test_vlan1_both_patch_port_ends_agree(tmp_path: Path) -> None:
+    """The same tag on both ends of the patch link is one VLAN: it passes."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
+    a.edit_ovs_row("Port", "patch-2-in", "tag", 102)
+    result = run(d)
+    assert statuses(result) == expected("two-ok")
+    assert "VLAN 102 on both servers (patch port tag on bridge br2-external)" in (
+        finding(result, VLAN1, "If2").detail
+    )
+
+
+def test_virt1_every_nic_live_only(tmp_path: Path) -> None:
+    """Both NICs hot-plugged with --live only: the persistent XML has no NIC at all, so each of
+    them is gone at the next start, the second as much as the first."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(host(d, "kvm-b"), "fw-b", lambda x: NIC.sub("", x))
+    result = run(d)
+    st = statuses(result)
+    for pair in ("If1", "If2"):
+        assert st[(VIRT1, f"fw-b:{pair}")] == "fail", pair
+        assert "not in the persistent XML" in finding(result, VIRT1, f"fw-b:{pair}").detail
+
+
+def test_vlan1_port_tag_in_trunk_mode_is_no_access_vlan(tmp_path: Path) -> None:
+    """fw-a's If2 port keeps tag=102 but has vlan_mode=trunk, in which OVS ignores the tag: the
+    NIC has no access VLAN (fail), whatever the tag column says."""
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_ovs_row("Port", A_VNET2, "vlan_mode", "trunk")
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"

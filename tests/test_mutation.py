@@ -23,6 +23,7 @@ from .test_checks import (
     B_IF1,
     B_IF2,
     B_VNET2,
+    HB1,
     HB2,
     NIC,
     OVS2,
@@ -580,3 +581,52 @@ def test_vlan1_port_tag_in_trunk_mode_is_no_access_vlan(tmp_path: Path) -> None:
     result = run(d)
     assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
     assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
+
+
+def test_ovs2_a_later_pair_shares_the_bridge_on_the_member_with_more_nics(tmp_path: Path) -> None:
+    """No pairs declared; fw-b (stopped) has a third NIC on br1-internal, fw-a only two. Pair
+    If3 does not exist on fw-a, but on fw-b it shares If1's bridge: OVS-002 of If1 fails for
+    fw-b's side, it is not skipped because fw-a has no NIC #3."""
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+
+    def third_nic(xml: str) -> str:
+        (block,) = [m.group(0) for m in NIC.finditer(xml) if f"address='{B_IF1}'" in m.group(0)]
+        extra = block.replace(B_IF1, "52:54:00:0f:70:99").replace("slot='0x03'", "slot='0x09'")
+        return xml.replace("    <input type='mouse'", extra + "    <input type='mouse'", 1)
+
+    hb.edit_domain("fw-b", third_nic)
+    result = run(d)
+    f = finding(result, OVS2, "If1")
+    assert f.status == "fail"
+    assert "br1-internal on kvm-b is also used by pair If3" in f.detail
+
+
+def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
+    """kvm-a's uplink is gone: HB-001 fails and says which bridges lack one."""
+    d = copy_scenario("two-ok", tmp_path)
+    remove_ovs_port(host(d, "kvm-a"), "up-a")
+    f = finding(run(d), HB1, "kvm-a")
+    assert f.status == "fail"
+    assert f.detail == (
+        "no physical uplink on br1-internal, br2-external of kvm-a: "
+        "heartbeats cannot reach the other server"
+    )
+
+
+def test_virt2_q35_root_port_remediation_copies_chassis_and_port(tmp_path: Path) -> None:
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-slave",
+        lambda x: x.replace(
+            "<target chassis='2' port='0x11'/>", "<target chassis='5' port='0x11'/>"
+        ),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
+        "model='pcie-root-port'> with <target chassis='2' port='0x11'/>"
+    )

@@ -36,6 +36,7 @@ from .test_checks import (
     VLAN2,
     add_nwfilter,
     add_section,
+    add_third_member,
     drop_vlan,
     edit_inactive,
     edit_nic,
@@ -630,3 +631,19 @@ def test_virt2_q35_root_port_remediation_copies_chassis_and_port(tmp_path: Path)
         "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
         "model='pcie-root-port'> with <target chassis='2' port='0x11'/>"
     )
+
+
+def test_vlan2_second_member_on_a_host_after_an_untagged_one(tmp_path: Path) -> None:
+    """Three members, fw-b and fw-c on kvm-b, no VLAN declared. fw-b's If2 is untagged (VLAN-001
+    says so); fw-c's If2 is on VLAN 202, which kvm-b's uplink (trunks 101,102) does not carry.
+    An untagged member must not end the look at the others on the same host."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    hb = host(d, "kvm-b")
+    hb.edit_ovs_row("Port", B_VNET2, "tag", ["set", []])
+    hb.edit_domain("fw-b", edit_nic(B_IF2, drop_vlan))
+    hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
+    f = finding(run(d), VLAN2, "kvm-b")
+    assert f.status == "fail"
+    assert f.detail == "kvm-b: pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"

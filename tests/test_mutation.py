@@ -25,6 +25,7 @@ from .test_checks import (
     B_VNET2,
     HB1,
     HB2,
+    HB3,
     NIC,
     OVS2,
     TOPO1,
@@ -647,3 +648,22 @@ def test_vlan2_second_member_on_a_host_after_an_untagged_one(tmp_path: Path) -> 
     f = finding(run(d), VLAN2, "kvm-b")
     assert f.status == "fail"
     assert f.detail == "kvm-b: pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
+
+
+@pytest.mark.parametrize("heartbeat", ["broadcast", "unicast"])
+def test_one_member_cluster_fails(tmp_path: Path, heartbeat: str) -> None:
+    """An inventory may list a single member (the array need only be non-empty): that is no HA
+    cluster. TOPO-001 fails, and with unicast heartbeat HB-003 fails too; neither may pass."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(
+        d,
+        lambda t: t.replace('  { host = "kvm-b", domain = "fw-b", role = "slave" },\n', "").replace(
+            'heartbeat = "broadcast"', f'heartbeat = "{heartbeat}"'
+        ),
+    )
+    result = run(d)
+    f = finding(result, TOPO1, "edge-fw")
+    assert (f.status, f.detail) == ("fail", "cluster edge-fw has 1 members")
+    if heartbeat == "unicast":
+        h = finding(result, HB3, "edge-fw")
+        assert (h.status, h.detail) == ("fail", "unicast heartbeat with 1 members")

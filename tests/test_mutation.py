@@ -27,6 +27,7 @@ from .test_checks import (
     HB2,
     HB3,
     NIC,
+    OVS1,
     OVS2,
     TOPO1,
     TOPO2,
@@ -667,3 +668,59 @@ def test_one_member_cluster_fails(tmp_path: Path, heartbeat: str) -> None:
     if heartbeat == "unicast":
         h = finding(result, HB3, "edge-fw")
         assert (h.status, h.detail) == ("fail", "unicast heartbeat with 1 members")
+
+
+# --- details and remediations that name the wrong thing -----------------------------------------
+
+
+def test_ovs1_pass_names_the_version() -> None:
+    result = run(BUNDLES / "two-ok")
+    version = host(BUNDLES / "two-ok", "kvm-a").text("ovs-version").splitlines()[0]
+    f = finding(result, OVS1, "kvm-a")
+    assert f.status == "pass"
+    assert f.detail.startswith("ovs-vsctl (Open vSwitch) ") and f.detail.endswith(
+        " answers on kvm-a"
+    )
+    assert version.split()[-1] in f.detail
+
+
+def test_vlan1_untagged_on_both_servers_is_not_a_vlan_difference(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    for h, dom, vnet, mac in (("kvm-a", "fw-a", A_VNET2, A_IF2), ("kvm-b", "fw-b", B_VNET2, B_IF2)):
+        hb = host(d, h)
+        hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
+        hb.edit_domain(dom, edit_nic(mac, drop_vlan))
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    assert f.detail == "pair If2: untagged on fw-a@kvm-a, fw-b@kvm-b; declared VLAN is 102"
+
+
+@pytest.mark.parametrize("patch_tag", [100, 102], ids=["patch-lower", "patch-right"])
+def test_vlan1_patch_port_fix_only_where_the_patch_tag_is_wrong(
+    tmp_path: Path, patch_tag: int
+) -> None:
+    """fw-a takes its VLAN from the patch port of br2-external; fw-b's port is on 302. The
+    remediation retags the patch port only if its tag is not 102 (lower or higher alike)."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", patch_tag)
+    host(d, "kvm-b").edit_ovs_row("Port", B_VNET2, "tag", 302)
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    fixes = [f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now"]
+    if patch_tag != 102:
+        fixes.insert(0, "# on kvm-a: tag the patch port of br2-external with VLAN 102")
+    assert f.remediation.splitlines() == fixes
+
+
+def test_virt3_remediation_fixes_a_model_that_sorts_after_the_master(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-a",
+        edit_nic(A_IF2, lambda b: b.replace("<model type='virtio'/>", "<model type='e1000'/>")),
+    )
+    f = finding(run(d), VIRT3, "If2")
+    assert f.status == "fail"
+    assert f.remediation == "virsh edit fw-b  # NIC #2: <model type='e1000'/>"

@@ -586,12 +586,19 @@ def test_vlan1_port_tag_in_trunk_mode_is_no_access_vlan(tmp_path: Path) -> None:
     assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
 
 
-def test_ovs2_a_later_pair_shares_the_bridge_on_the_member_with_more_nics(tmp_path: Path) -> None:
-    """No pairs declared; fw-b (stopped) has a third NIC on br1-internal, fw-a only two. Pair
-    If3 does not exist on fw-a, but on fw-b it shares If1's bridge: OVS-002 of If1 fails for
-    fw-b's side, it is not skipped because fw-a has no NIC #3."""
+@pytest.mark.parametrize("fw_a_nics", [2, 1])
+def test_ovs2_a_later_pair_shares_the_bridge_on_the_member_with_more_nics(
+    tmp_path: Path, fw_a_nics: int
+) -> None:
+    """No pairs declared; fw-b (stopped) has a third NIC on br1-internal, fw-a only two (or
+    one). Pair If3 does not exist on fw-a, but on fw-b it shares If1's bridge: OVS-002 of If1
+    fails for fw-b's side; it is neither skipped nor an error because fw-a has no NIC #3."""
     d = copy_scenario("two-ok", tmp_path)
     drop_pairs(d)
+    if fw_a_nics == 1:
+        a = host(d, "kvm-a")
+        a.edit_domain("fw-a", edit_nic(A_IF2, lambda _: ""))
+        remove_ovs_port(a, A_VNET2)
     hb = host(d, "kvm-b")
     stop_domain(hb, "fw-b")
 
@@ -616,6 +623,22 @@ def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
     assert f.detail == (
         "no physical uplink on br1-internal, br2-external of kvm-a: "
         "heartbeats cannot reach the other server"
+    )
+
+
+def test_virt2_q35_root_port_remediation_without_chassis(tmp_path: Path) -> None:
+    """The master's root port has a port but no chassis: the fix cannot copy a chassis, it says
+    to copy the master's <target> instead of printing chassis='None'."""
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-master",
+        lambda x: x.replace("<target chassis='2' port='0x11'/>", "<target port='0x11'/>"),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
+        "model='pcie-root-port'> with its <target chassis=... port=.../>"
     )
 
 

@@ -747,3 +747,37 @@ def test_virt3_remediation_fixes_a_model_that_sorts_after_the_master(tmp_path: P
     f = finding(run(d), VIRT3, "If2")
     assert f.status == "fail"
     assert f.remediation == "virsh edit fw-b  # NIC #2: <model type='e1000'/>"
+
+
+def test_vlan2_member_off_ovs_does_not_hide_the_next_on_its_host(tmp_path: Path) -> None:
+    """Three members, fw-b and fw-c (both stopped) on kvm-b, no VLAN declared. fw-b's If2 is on
+    a bridge OVS does not know; fw-c's If2 is on VLAN 202, which kvm-b's uplink does not carry.
+    VLAN-002 names both problems, not only the first."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+    hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("br2-external", "virbr9")))
+    hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
+    f = finding(run(d), VLAN2, "kvm-b")
+    assert f.status == "fail"
+    assert f.detail == (
+        "kvm-b: pair If2: fw-b is not on an OVS bridge; "
+        "pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
+    )
+
+
+def test_virt2_fix_only_for_the_member_whose_address_differs(tmp_path: Path) -> None:
+    """Three members: fw-b's If2 moved to slot 0x09, fw-c still at the master's address. Only
+    fw-b gets a fix."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    hb = host(d, "kvm-b")
+    hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("slot='0x04'", "slot='0x09'")))
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        f"virsh edit fw-b  # NIC {B_IF2}: <address type='pci' domain='0x0000' bus='0x00' "
+        "slot='0x04' function='0x0'/>"
+    )

@@ -624,6 +624,11 @@ def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
         "no physical uplink on br1-internal, br2-external of kvm-a: "
         "heartbeats cannot reach the other server"
     )
+    assert f.remediation.splitlines() == [
+        f"# on kvm-a: add the physical NIC that reaches the other server to bridge {b} "
+        "(ovs-vsctl add-port), then set it promiscuous (ip link set dev ... promisc on)"
+        for b in ("br1-internal", "br2-external")
+    ]
 
 
 def test_virt2_q35_root_port_remediation_without_chassis(tmp_path: Path) -> None:
@@ -781,3 +786,4 @@ def test_virt2_fix_only_for_the_member_whose_address_differs(tmp_path: Path) -> 
         f"virsh edit fw-b  # NIC {B_IF2}: <address type='pci' domain='0x0000' bus='0x00' "
         "slot='0x04' function='0x0'/>"
     )
+    assert f.expected == "the same address on both (as fw-a: 0000:00:04.0)"

@@ -39,6 +39,7 @@ from .test_checks import (
     add_nwfilter,
     add_section,
     add_third_member,
+    domain_uuid,
     drop_vlan,
     edit_inactive,
     edit_nic,
@@ -787,3 +788,28 @@ def test_virt2_fix_only_for_the_member_whose_address_differs(tmp_path: Path) -> 
         "slot='0x04' function='0x0'/>"
     )
     assert f.expected == "the same address on both (as fw-a: 0000:00:04.0)"
+
+
+def test_host0_names_a_domain_whose_name_has_a_colon(tmp_path: Path) -> None:
+    """Two domains named ``ha:spare`` (libvirt allows ':' in names): neither can be audited,
+    and the KVMHA-HOST-000 error names the whole name, not the part before a second colon."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    uuid_b = domain_uuid(hb, "fw-b")
+    xml = (hb.dir / "sections" / f"domain-inactive/{uuid_b}").read_text()
+    for n, uuid in enumerate(
+        ("6d1c0e4a-9b1f-4c39-8f64-3e0f5a6b7c81", "6d1c0e4a-9b1f-4c39-8f64-3e0f5a6b7c82")
+    ):
+        copy = (
+            xml.replace("<name>fw-b</name>", "<name>ha:spare</name>")
+            .replace(uuid_b, uuid)
+            .replace(B_IF1, f"52:54:00:ee:0{n}:01")
+            .replace(B_IF2, f"52:54:00:ee:0{n}:02")
+        )
+        add_section(hb, f"domain-inactive/{uuid}", copy)
+        hb.edit("virsh-domains", lambda t, u=uuid: t + u + "\n")
+    f = finding(run(d), "KVMHA-HOST-000", "domain:ha:spare")
+    assert f.status == "error"
+    assert f.detail.startswith(
+        "domain ha:spare not read, the checks that need it were not evaluated"
+    )

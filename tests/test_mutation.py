@@ -40,6 +40,7 @@ from .test_checks import (
     add_section,
     add_third_member,
     domain_uuid,
+    drop_section,
     drop_vlan,
     edit_inactive,
     edit_nic,
@@ -813,3 +814,16 @@ def test_host0_names_a_domain_whose_name_has_a_colon(tmp_path: Path) -> None:
     assert f.detail.startswith(
         "domain ha:spare not read, the checks that need it were not evaluated"
     )
+
+
+def test_virt1_persistent_user_nic_without_network_facts(tmp_path: Path) -> None:
+    """fw-b's persistent XML turns If2 into a user-mode NIC, and the host's libvirt networks
+    could not be read. A user NIC needs no network: KVMHA-VIRT-001 still fails (no virtualport
+    at the next start) instead of erring for want of network facts."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    edit_inactive(hb, "fw-b", edit_nic(B_IF2, user_nic(B_IF2)))
+    drop_section(hb, "virsh-networks")
+    f = finding(run(d), VIRT1, "fw-b:If2")
+    assert f.status == "fail"
+    assert "persistent XML lacks <virtualport type='openvswitch'/>" in f.detail

@@ -9,6 +9,7 @@ parsers; every finding not named in the test keeps the scenario's recorded statu
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -832,3 +833,67 @@ def test_virt1_persistent_nic_without_network_facts(tmp_path: Path, nic: str) ->
         assert "persistent XML lacks <virtualport type='openvswitch'/>" in f.detail
     else:
         assert f.status == "pass"
+
+
+def test_vlan1_empty_vlan_element_is_untagged(tmp_path: Path) -> None:
+    """fw-b (stopped) has ``<vlan/>`` without a tag on If2: untagged, a fail, not an error."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+    hb.edit_domain(
+        "fw-b", edit_nic(B_IF2, lambda b: drop_vlan(b).replace("<model", "<vlan/>\n      <model"))
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: 102, fw-b@kvm-b: untagged"
+
+
+def test_vlan1_no_vlan_anywhere_asks_to_choose_one_per_port(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace("vlan = 102\n", ""))
+    for h, dom, vnet, mac in (("kvm-a", "fw-a", A_VNET2, A_IF2), ("kvm-b", "fw-b", B_VNET2, B_IF2)):
+        hb = host(d, h)
+        hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
+        hb.edit_domain(dom, edit_nic(mac, drop_vlan))
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "# choose a VLAN ID for pair If2 that no other pair uses, set it on "
+        f"{A_VNET2} on kvm-a, {B_VNET2} on kvm-b as the port tag (ovs-vsctl set port) and in each "
+        "domain's XML (a <vlan><tag id=.../></vlan>), or declare it in the inventory"
+    )
+
+
+def test_hb1_bond_members_not_promiscuous_name_their_port(tmp_path: Path) -> None:
+    """Port ``m-bond`` bonds eno3 (sorts before the port name) and up-a (after it); neither is
+    promiscuous: each is named with its port."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    ih, irows = hb.ovs_rows("Interface")
+    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
+    eno3 = json.loads(json.dumps(up))
+    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
+    eno3[ih.index("name")] = "eno3"
+    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
+
+    def bond(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if r[h.index("name")] == "up-a":
+                r[h.index("name")] = "m-bond"
+                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
+
+    hb.edit_json("ovs-Port", bond)
+
+    def links(doc: Any) -> None:
+        (e,) = [e for e in doc if e["ifname"] == "up-a"]
+        e.update(promiscuity=0, flags=[f for f in e["flags"] if f != "PROMISC"])
+        doc.append(dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92"))
+
+    hb.edit_json("links", links)
+    f = finding(run(d), HB1, "kvm-a")
+    assert f.status == "fail"
+    assert f.detail == (
+        "kvm-a: not promiscuous: up-a (port m-bond on br-trunk, promiscuity 0), "
+        "eno3 (port m-bond on br-trunk, promiscuity 0)"
+    )

@@ -341,6 +341,9 @@ def test_virt1_detail_names_the_nic(tmp_path: Path) -> None:
         f"fw-b NIC #2 ({B_IF2}): persistent XML puts it on br1-internal: "
         "it moves there at the next start"
     )
+    assert f.expected == (
+        "type='bridge' on OVS bridge br2-external with <virtualport type='openvswitch'/>"
+    )
 
 
 def test_network_not_defined_names_the_nic(tmp_path: Path) -> None:

@@ -900,3 +900,19 @@ def test_hb1_bond_members_not_promiscuous_name_their_port(tmp_path: Path) -> Non
         "kvm-a: not promiscuous: up-a (port m-bond on br-trunk, promiscuity 0), "
         "eno3 (port m-bond on br-trunk, promiscuity 0)"
     )
+
+
+def test_virt2_q35_remediation_copies_the_masters_controller_model(tmp_path: Path) -> None:
+    """The master's controller for bus 2 is a pcie-switch-downstream-port: the fix copies that
+    model, not a default pcie-root-port."""
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-master",
+        lambda x: x.replace(
+            "<controller type='pci' index='2' model='pcie-root-port'>",
+            "<controller type='pci' index='2' model='pcie-switch-downstream-port'>",
+        ),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert "model='pcie-switch-downstream-port'> with" in f.remediation

@@ -9,6 +9,7 @@ parsers; every finding not named in the test keeps the scenario's recorded statu
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,11 @@ from .test_checks import (
     B_IF1,
     B_IF2,
     B_VNET2,
+    HB1,
     HB2,
+    HB3,
+    NIC,
+    OVS1,
     OVS2,
     TOPO1,
     TOPO2,
@@ -34,6 +39,8 @@ from .test_checks import (
     VLAN2,
     add_nwfilter,
     add_section,
+    add_third_member,
+    domain_uuid,
     drop_vlan,
     edit_inactive,
     edit_nic,
@@ -41,6 +48,7 @@ from .test_checks import (
     expected,
     host,
     remove_ovs_port,
+    set_section,
     stop_domain,
     undefine_domain,
     use_filter,
@@ -333,6 +341,9 @@ def test_virt1_detail_names_the_nic(tmp_path: Path) -> None:
         f"fw-b NIC #2 ({B_IF2}): persistent XML puts it on br1-internal: "
         "it moves there at the next start"
     )
+    assert f.expected == (
+        "type='bridge' on OVS bridge br2-external with <virtualport type='openvswitch'/>"
+    )
 
 
 def test_network_not_defined_names_the_nic(tmp_path: Path) -> None:
@@ -524,3 +535,384 @@ def test_vlan1_live_only_tag_lost_when_the_saved_vlan_is_lower(tmp_path: Path) -
     result = run(d)
     assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
     assert "the persistent XML says 100" in finding(result, VLAN1, "If2").detail
+
+
+# --- survivors of the second run (docs/mutation.md) ---------------------------------------------
+
+
+def test_vlan1_conflicting_patch_port_tags_give_no_vlan(tmp_path: Path) -> None:
+    """fw-a's If2 port is untagged and its XML has no <vlan>; the patch link of br2-external is
+    tagged 102 on one end and 103 on the other. No single VLAN can be read from it: the NIC is
+    untagged (fail), not on whichever of the two tags comes first."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
+    a.edit_ovs_row("Port", "patch-2-in", "tag", 103)
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
+
+
+def test_vlan1_both_patch_port_ends_agree(tmp_path: Path) -> None:
+    """The same tag on both ends of the patch link is one VLAN: it passes."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
+    a.edit_ovs_row("Port", "patch-2-in", "tag", 102)
+    result = run(d)
+    assert statuses(result) == expected("two-ok")
+    assert "VLAN 102 on both servers (patch port tag on bridge br2-external)" in (
+        finding(result, VLAN1, "If2").detail
+    )
+
+
+def test_virt1_every_nic_live_only(tmp_path: Path) -> None:
+    """Both NICs hot-plugged with --live only: the persistent XML has no NIC at all, so each of
+    them is gone at the next start, the second as much as the first."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_inactive(host(d, "kvm-b"), "fw-b", lambda x: NIC.sub("", x))
+    result = run(d)
+    st = statuses(result)
+    for pair in ("If1", "If2"):
+        assert st[(VIRT1, f"fw-b:{pair}")] == "fail", pair
+        assert "not in the persistent XML" in finding(result, VIRT1, f"fw-b:{pair}").detail
+
+
+def test_vlan1_port_tag_in_trunk_mode_is_no_access_vlan(tmp_path: Path) -> None:
+    """fw-a's If2 port keeps tag=102 but has vlan_mode=trunk, in which OVS ignores the tag: the
+    NIC has no access VLAN (fail), whatever the tag column says."""
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_ovs_row("Port", A_VNET2, "vlan_mode", "trunk")
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
+
+
+@pytest.mark.parametrize("fw_a_nics", [2, 1])
+def test_ovs2_a_later_pair_shares_the_bridge_on_the_member_with_more_nics(
+    tmp_path: Path, fw_a_nics: int
+) -> None:
+    """No pairs declared; fw-b (stopped) has a third NIC on br1-internal, fw-a only two (or
+    one). Pair If3 does not exist on fw-a, but on fw-b it shares If1's bridge: OVS-002 of If1
+    fails for fw-b's side; it is neither skipped nor an error because fw-a has no NIC #3."""
+    d = copy_scenario("two-ok", tmp_path)
+    drop_pairs(d)
+    if fw_a_nics == 1:
+        a = host(d, "kvm-a")
+        a.edit_domain("fw-a", edit_nic(A_IF2, lambda _: ""))
+        remove_ovs_port(a, A_VNET2)
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+
+    def third_nic(xml: str) -> str:
+        (block,) = [m.group(0) for m in NIC.finditer(xml) if f"address='{B_IF1}'" in m.group(0)]
+        extra = block.replace(B_IF1, "52:54:00:0f:70:99").replace("slot='0x03'", "slot='0x09'")
+        return xml.replace("    <input type='mouse'", extra + "    <input type='mouse'", 1)
+
+    hb.edit_domain("fw-b", third_nic)
+    result = run(d)
+    f = finding(result, OVS2, "If1")
+    assert f.status == "fail"
+    assert "br1-internal on kvm-b is also used by pair If3" in f.detail
+
+
+def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
+    """kvm-a's uplink is gone: HB-001 fails and says which bridges lack one."""
+    d = copy_scenario("two-ok", tmp_path)
+    remove_ovs_port(host(d, "kvm-a"), "up-a")
+    f = finding(run(d), HB1, "kvm-a")
+    assert f.status == "fail"
+    assert f.detail == (
+        "no physical uplink on br1-internal, br2-external of kvm-a: "
+        "heartbeats cannot reach the other server"
+    )
+    assert f.remediation.splitlines() == [
+        f"# on kvm-a: add the physical NIC that reaches the other server to bridge {b} "
+        "(ovs-vsctl add-port), then set it promiscuous (ip link set dev ... promisc on)"
+        for b in ("br1-internal", "br2-external")
+    ]
+
+
+def test_virt2_q35_root_port_remediation_without_chassis(tmp_path: Path) -> None:
+    """The master's root port has a port but no chassis: the fix cannot copy a chassis, it says
+    to copy the master's <target> instead of printing chassis='None'."""
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-master",
+        lambda x: x.replace("<target chassis='2' port='0x11'/>", "<target port='0x11'/>"),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
+        "model='pcie-root-port'> with its <target chassis=... port=.../>"
+    )
+
+
+def test_virt2_q35_root_port_remediation_copies_chassis_and_port(tmp_path: Path) -> None:
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-slave",
+        lambda x: x.replace(
+            "<target chassis='2' port='0x11'/>", "<target chassis='5' port='0x11'/>"
+        ),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
+        "model='pcie-root-port'> with <target chassis='2' port='0x11'/>"
+    )
+
+
+def test_vlan2_second_member_on_a_host_after_an_untagged_one(tmp_path: Path) -> None:
+    """Three members, fw-b and fw-c on kvm-b, no VLAN declared. fw-b's If2 is untagged (VLAN-001
+    says so); fw-c's If2 is on VLAN 202, which kvm-b's uplink (trunks 101,102) does not carry.
+    An untagged member must not end the look at the others on the same host."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    hb = host(d, "kvm-b")
+    hb.edit_ovs_row("Port", B_VNET2, "tag", ["set", []])
+    hb.edit_domain("fw-b", edit_nic(B_IF2, drop_vlan))
+    hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
+    f = finding(run(d), VLAN2, "kvm-b")
+    assert f.status == "fail"
+    assert f.detail == "kvm-b: pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
+
+
+@pytest.mark.parametrize("heartbeat", ["broadcast", "unicast"])
+def test_one_member_cluster_fails(tmp_path: Path, heartbeat: str) -> None:
+    """An inventory may list a single member (the array need only be non-empty): that is no HA
+    cluster. TOPO-001 fails, and with unicast heartbeat HB-003 fails too; neither may pass."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(
+        d,
+        lambda t: t.replace('  { host = "kvm-b", domain = "fw-b", role = "slave" },\n', "").replace(
+            'heartbeat = "broadcast"', f'heartbeat = "{heartbeat}"'
+        ),
+    )
+    result = run(d)
+    f = finding(result, TOPO1, "edge-fw")
+    assert (f.status, f.detail) == ("fail", "cluster edge-fw has 1 members")
+    if heartbeat == "unicast":
+        h = finding(result, HB3, "edge-fw")
+        assert (h.status, h.detail) == ("fail", "unicast heartbeat with 1 members")
+
+
+# --- details and remediations that name the wrong thing -----------------------------------------
+
+
+def test_ovs1_pass_names_the_version() -> None:
+    result = run(BUNDLES / "two-ok")
+    version = host(BUNDLES / "two-ok", "kvm-a").text("ovs-version").splitlines()[0]
+    f = finding(result, OVS1, "kvm-a")
+    assert f.status == "pass"
+    assert f.detail.startswith("ovs-vsctl (Open vSwitch) ") and f.detail.endswith(
+        " answers on kvm-a"
+    )
+    assert version.split()[-1] in f.detail
+
+
+def test_vlan1_untagged_on_both_servers_is_not_a_vlan_difference(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    for h, dom, vnet, mac in (("kvm-a", "fw-a", A_VNET2, A_IF2), ("kvm-b", "fw-b", B_VNET2, B_IF2)):
+        hb = host(d, h)
+        hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
+        hb.edit_domain(dom, edit_nic(mac, drop_vlan))
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    assert f.detail == "pair If2: untagged on fw-a@kvm-a, fw-b@kvm-b; declared VLAN is 102"
+
+
+@pytest.mark.parametrize("patch_tag", [100, 102], ids=["patch-lower", "patch-right"])
+def test_vlan1_patch_port_fix_only_where_the_patch_tag_is_wrong(
+    tmp_path: Path, patch_tag: int
+) -> None:
+    """fw-a takes its VLAN from the patch port of br2-external; fw-b's port is on 302. The
+    remediation retags the patch port only if its tag is not 102 (lower or higher alike)."""
+    d = copy_scenario("two-ok", tmp_path)
+    a = host(d, "kvm-a")
+    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
+    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
+    a.edit_ovs_row("Port", "patch-2-out", "tag", patch_tag)
+    host(d, "kvm-b").edit_ovs_row("Port", B_VNET2, "tag", 302)
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    fixes = [f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now"]
+    if patch_tag != 102:
+        fixes.insert(0, "# on kvm-a: tag the patch port of br2-external with VLAN 102")
+    assert f.remediation.splitlines() == fixes
+
+
+def test_virt3_remediation_fixes_a_model_that_sorts_after_the_master(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-a",
+        edit_nic(A_IF2, lambda b: b.replace("<model type='virtio'/>", "<model type='e1000'/>")),
+    )
+    f = finding(run(d), VIRT3, "If2")
+    assert f.status == "fail"
+    assert f.remediation == "virsh edit fw-b  # NIC #2: <model type='e1000'/>"
+
+
+def test_vlan2_member_off_ovs_does_not_hide_the_next_on_its_host(tmp_path: Path) -> None:
+    """Three members, fw-b and fw-c (both stopped) on kvm-b, no VLAN declared. fw-b's If2 is on
+    a bridge OVS does not know; fw-c's If2 is on VLAN 202, which kvm-b's uplink does not carry.
+    VLAN-002 names both problems, not only the first."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+    hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("br2-external", "virbr9")))
+    hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
+    f = finding(run(d), VLAN2, "kvm-b")
+    assert f.status == "fail"
+    assert f.detail == (
+        "kvm-b: pair If2: fw-b is not on an OVS bridge; "
+        "pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
+    )
+
+
+def test_virt2_fix_only_for_the_member_whose_address_differs(tmp_path: Path) -> None:
+    """Three members: fw-b's If2 moved to slot 0x09, fw-c still at the master's address. Only
+    fw-b gets a fix."""
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d)
+    hb = host(d, "kvm-b")
+    hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("slot='0x04'", "slot='0x09'")))
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        f"virsh edit fw-b  # NIC {B_IF2}: <address type='pci' domain='0x0000' bus='0x00' "
+        "slot='0x04' function='0x0'/>"
+    )
+    assert f.expected == "the same address on both (as fw-a: 0000:00:04.0)"
+
+
+def test_host0_names_a_domain_whose_name_has_a_colon(tmp_path: Path) -> None:
+    """Two domains named ``ha:spare`` (libvirt allows ':' in names): neither can be audited,
+    and the KVMHA-HOST-000 error names the whole name, not the part before a second colon."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    uuid_b = domain_uuid(hb, "fw-b")
+    xml = (hb.dir / "sections" / f"domain-inactive/{uuid_b}").read_text()
+    for n, uuid in enumerate(
+        ("6d1c0e4a-9b1f-4c39-8f64-3e0f5a6b7c81", "6d1c0e4a-9b1f-4c39-8f64-3e0f5a6b7c82")
+    ):
+        copy = (
+            xml.replace("<name>fw-b</name>", "<name>ha:spare</name>")
+            .replace(uuid_b, uuid)
+            .replace(B_IF1, f"52:54:00:ee:0{n}:01")
+            .replace(B_IF2, f"52:54:00:ee:0{n}:02")
+        )
+        add_section(hb, f"domain-inactive/{uuid}", copy)
+        hb.edit("virsh-domains", lambda t, u=uuid: t + u + "\n")
+    f = finding(run(d), "KVMHA-HOST-000", "domain:ha:spare")
+    assert f.status == "error"
+    assert f.detail.startswith(
+        "domain ha:spare not read, the checks that need it were not evaluated"
+    )
+
+
+@pytest.mark.parametrize("nic", ["user", "bridge"])
+def test_virt1_persistent_nic_without_network_facts(tmp_path: Path, nic: str) -> None:
+    """The host's libvirt networks could not be read; fw-b's persistent If2 is a bridge NIC (as
+    recorded) or a user-mode NIC. Neither needs a libvirt network: KVMHA-VIRT-001 passes for the
+    bridge and fails for the user NIC (no virtualport at the next start), never an error."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    if nic == "user":
+        edit_inactive(hb, "fw-b", edit_nic(B_IF2, user_nic(B_IF2)))
+    set_section(hb, "virsh-networks", rc=1, stderr="error: failed to list networks")
+    f = finding(run(d), VIRT1, "fw-b:If2")
+    if nic == "user":
+        assert f.status == "fail"
+        assert "persistent XML lacks <virtualport type='openvswitch'/>" in f.detail
+    else:
+        assert f.status == "pass"
+
+
+def test_vlan1_empty_vlan_element_is_untagged(tmp_path: Path) -> None:
+    """fw-b (stopped) has ``<vlan/>`` without a tag on If2: untagged, a fail, not an error."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    stop_domain(hb, "fw-b")
+    hb.edit_domain(
+        "fw-b", edit_nic(B_IF2, lambda b: drop_vlan(b).replace("<model", "<vlan/>\n      <model"))
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
+    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: 102, fw-b@kvm-b: untagged"
+
+
+def test_vlan1_no_vlan_anywhere_asks_to_choose_one_per_port(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace("vlan = 102\n", ""))
+    for h, dom, vnet, mac in (("kvm-a", "fw-a", A_VNET2, A_IF2), ("kvm-b", "fw-b", B_VNET2, B_IF2)):
+        hb = host(d, h)
+        hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
+        hb.edit_domain(dom, edit_nic(mac, drop_vlan))
+    f = finding(run(d), VLAN1, "If2")
+    assert f.status == "fail"
+    assert f.remediation == (
+        "# choose a VLAN ID for pair If2 that no other pair uses, set it on "
+        f"{A_VNET2} on kvm-a, {B_VNET2} on kvm-b as the port tag (ovs-vsctl set port) and in each "
+        "domain's XML (a <vlan><tag id=.../></vlan>), or declare it in the inventory"
+    )
+
+
+def test_hb1_bond_members_not_promiscuous_name_their_port(tmp_path: Path) -> None:
+    """Port ``m-bond`` bonds eno3 (sorts before the port name) and up-a (after it); neither is
+    promiscuous: each is named with its port."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    ih, irows = hb.ovs_rows("Interface")
+    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
+    eno3 = json.loads(json.dumps(up))
+    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
+    eno3[ih.index("name")] = "eno3"
+    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
+
+    def bond(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if r[h.index("name")] == "up-a":
+                r[h.index("name")] = "m-bond"
+                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
+
+    hb.edit_json("ovs-Port", bond)
+
+    def links(doc: Any) -> None:
+        (e,) = [e for e in doc if e["ifname"] == "up-a"]
+        e.update(promiscuity=0, flags=[f for f in e["flags"] if f != "PROMISC"])
+        doc.append(dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92"))
+
+    hb.edit_json("links", links)
+    f = finding(run(d), HB1, "kvm-a")
+    assert f.status == "fail"
+    assert f.detail == (
+        "kvm-a: not promiscuous: up-a (port m-bond on br-trunk, promiscuity 0), "
+        "eno3 (port m-bond on br-trunk, promiscuity 0)"
+    )
+
+
+def test_virt2_q35_remediation_copies_the_masters_controller_model(tmp_path: Path) -> None:
+    """The master's controller for bus 2 is a pcie-switch-downstream-port: the fix copies that
+    model, not a default pcie-root-port."""
+    d = copy_scenario("q35-ok", tmp_path)
+    host(d, "kvm-a").edit_domain(
+        "fw-master",
+        lambda x: x.replace(
+            "<controller type='pci' index='2' model='pcie-root-port'>",
+            "<controller type='pci' index='2' model='pcie-switch-downstream-port'>",
+        ),
+    )
+    f = finding(run(d), VIRT2, "If2")
+    assert f.status == "fail"
+    assert "model='pcie-switch-downstream-port'> with" in f.remediation

@@ -22,7 +22,7 @@ from pytest_kvmha.bundle import EvidenceBundle, Section
 from pytest_kvmha.engine import audit
 from pytest_kvmha.inventory import ClusterSpec, Inventory, MemberSpec, PairSpec
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse import parse_bundle
+from pytest_kvmha.parse import OVS_COLUMNS, parse_bundle
 
 
 def _ovs_table(headings: list[str], rows: list[list[object]]) -> str:
@@ -97,31 +97,13 @@ def synthetic_host(clusters: int, nics: int) -> tuple[EvidenceBundle, Inventory]
             "packages": Section("manager=dpkg\nbridge-utils\t1\t\n"),
             "ovs-version": Section("ovs-vsctl (Open vSwitch) 3.1.0\n"),
             "ovs-vswitchd": Section("ovs-vswitchd (Open vSwitch) 3.1.0\n"),
+            # the columns the collector asks for, as the parser checks them
             "ovs-Open_vSwitch": Section(
-                _ovs_table(
-                    ["_uuid", "ovs_version", "cur_cfg", "next_cfg"],
-                    [[["uuid", "x"], "3.1.0", 5, 5]],
-                )
+                _ovs_table(list(OVS_COLUMNS["Open_vSwitch"]), [[["uuid", "x"], "3.1.0", 5, 5]])
             ),
-            "ovs-Bridge": Section(_ovs_table(["_uuid", "name", "ports", "datapath_type"], bridges)),
-            "ovs-Port": Section(
-                _ovs_table(["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"], ports)
-            ),
-            "ovs-Interface": Section(
-                _ovs_table(
-                    [
-                        "_uuid",
-                        "name",
-                        "type",
-                        "options",
-                        "external_ids",
-                        "ofport",
-                        "error",
-                        "mac_in_use",
-                    ],
-                    ifaces,
-                )
-            ),
+            "ovs-Bridge": Section(_ovs_table(list(OVS_COLUMNS["Bridge"]), bridges)),
+            "ovs-Port": Section(_ovs_table(list(OVS_COLUMNS["Port"]), ports)),
+            "ovs-Interface": Section(_ovs_table(list(OVS_COLUMNS["Interface"]), ifaces)),
             "links": Section(json.dumps(links)),
             "virsh-domains": Section("\n".join(uuids) + "\n"),
             "virsh-active": Section("\n".join(uuids) + "\n"),

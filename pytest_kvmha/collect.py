@@ -214,6 +214,7 @@ class HostTarget:
     spec: str
     libvirt_uri: str | None = None  # read libvirt here through libvirt-python, not virsh
     virsh_uri: str | None = None  # pin the URI of the host's virsh (else: the host's own)
+    firewalls: tuple[Any, ...] = ()  # fwcollect.FirewallSource of its members (issue 10)
 
 
 # What a libvirt URI may hold (RFC 3986 characters without quotes, spaces, $, `, ;, |, ...).
@@ -273,10 +274,15 @@ def testinfra_host(spec: str, options: CollectOptions) -> Any:
 
 def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
     """Collect one host's evidence bundle. Never raises: failures become the bundle's status."""
+    from .fwcollect import collect_firewalls  # the firewalls' own HA configuration (issue 10)
+
     started = time.monotonic()
     scheme = urlsplit(target.spec).scheme
+    firewalls = collect_firewalls(target, options)
     if scheme == "replay":
-        return replay(target)
+        bundle = replay(target)
+        firewalls.finish(bundle)
+        return bundle
     # The bundle (and so every report and recording) only ever holds the redacted spec.
     bundle = EvidenceBundle(target.name, redact(target.spec), scheme or "local", _now())
     try:
@@ -289,6 +295,7 @@ def collect(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
         if bundle.status == "ok":
             bundle.status = "error"
             bundle.error = f"{target.name}: collection failed: {type(exc).__name__}: {exc}"
+    firewalls.finish(bundle)
     if bundle.error:
         bundle.error = redact(bundle.error)
     bundle.seconds = time.monotonic() - started

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .fwfacts import FirewallConfig
+
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -250,3 +252,5 @@ class HostFacts:
     problems: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # section -> what is wrong
     libvirt_uri: str | None = None  # the URI libvirt was read through (None: not recorded)
     libvirt_uri_from: str | None = None  # inventory | env | libvirt.conf | default
+    # The firewall configurations collected with this host, by fwconfig.firewall_key(domain)
+    firewalls: Mapping[str, FirewallConfig] = field(default_factory=lambda: MappingProxyType({}))

@@ -12,6 +12,7 @@ from typing import Any
 from .bundle import host_name_problem
 from .collect import HostTarget, check_virsh_uri, host_name_from_spec
 from .facts import HostFacts
+from .fwcollect import FirewallSource, check_console
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,6 +47,10 @@ class MemberSpec:
     host: str
     domain: str
     role: str
+    # The firewall's own HA configuration (issue 10): a saved file (absolute path) or a
+    # read-only CLI over SSH (ssh://user@addr[:port]); at most one of them.
+    config: str | None = None
+    console: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class ClusterSpec:
     # Provisioning only (two servers): each host's physical uplink, and the bridge that trunks it.
     uplinks: Mapping[str, str] = field(default_factory=dict)
     trunk_bridge: str | None = None
+    heartbeat_declared: bool = False  # the inventory said "heartbeat = ..." (else the default)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -182,7 +188,8 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             raise InventoryError(
                 f"{where}: key 'vendor' must be one of {', '.join(VENDORS)}, not {vendor!r}"
             )
-        heartbeat = _str(table, "heartbeat", where, required=False) or "broadcast"
+        declared = _str(table, "heartbeat", where, required=False)
+        heartbeat = declared or "broadcast"
         if heartbeat not in HEARTBEATS:
             raise InventoryError(
                 f"{where}: key 'heartbeat' must be one of {', '.join(HEARTBEATS)}, not {heartbeat!r}"
@@ -201,7 +208,9 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                     f"{mwhere}: key 'host' names unknown host {host!r} (not in [hosts])"
                 )
             role = _str(m, "role", mwhere, required=False) or ("master" if i == 0 else "slave")
-            members.append(MemberSpec(host, _str(m, "domain", mwhere) or "", role))
+            domain = _str(m, "domain", mwhere) or ""
+            config, console = _firewall_keys(m, mwhere, vendor, base)
+            members.append(MemberSpec(host, domain, role, config, console))
         pairs = []
         pairs_raw = table.get("pairs", [])
         if not isinstance(pairs_raw, list):
@@ -244,9 +253,58 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 False,
                 dict(uplinks),
                 _str(table, "trunk_bridge", where, required=False),
+                heartbeat_declared=declared is not None,
             )
         )
-    return Inventory(tuple(hosts), tuple(clusters), source)
+    return Inventory(_with_firewalls(hosts, clusters), tuple(clusters), source)
+
+
+MEMBER_KEYS = ("host", "domain", "role", "config", "console", "vendor")
+
+
+def _firewall_keys(
+    m: dict[str, Any], where: str, vendor: str, base: Path
+) -> tuple[str | None, str | None]:
+    """A member's ``config`` (made absolute: relative to the inventory file) and ``console``."""
+    for key in m:
+        if key not in MEMBER_KEYS:
+            raise InventoryError(
+                f"{where}: unknown key '{key}' (expected {', '.join(MEMBER_KEYS)})"
+            )
+    own = _str(m, "vendor", where, required=False)
+    if own is not None and own != vendor:
+        raise InventoryError(
+            f"{where}: key 'vendor' is {own!r}, but the cluster's vendor is {vendor!r}"
+        )
+    config = _str(m, "config", where, required=False)
+    console = _str(m, "console", where, required=False)
+    if config is not None and console is not None:
+        raise InventoryError(
+            f"{where}: keys 'config' and 'console' exclude each other "
+            "(a saved configuration, or read-only CLI access over SSH)"
+        )
+    if config is not None:
+        config = str(base / Path(config).expanduser())
+    if console is not None:
+        try:
+            check_console(console)
+        except ValueError as exc:
+            raise InventoryError(f"{where}: key 'console': {exc}") from None
+    return config, console
+
+
+def _with_firewalls(
+    hosts: list[HostTarget], clusters: list[ClusterSpec]
+) -> tuple[HostTarget, ...]:
+    """Each host learns the firewall configurations to collect with it (its members')."""
+    sources: dict[str, list[FirewallSource]] = {}
+    for c in clusters:
+        for m in c.members:
+            if m.config is not None or m.console is not None:
+                sources.setdefault(m.host, []).append(
+                    FirewallSource(m.domain, c.vendor, m.config, m.console)
+                )
+    return tuple(replace(h, firewalls=tuple(sources.get(h.name, ()))) for h in hosts)
 
 
 def inventory_from_specs(specs: Iterable[str]) -> Inventory:

@@ -16,6 +16,8 @@ from typing import Any
 from lxml import etree
 
 from .bundle import MISSING_RC, EvidenceBundle, Section
+from .fwconfig import parse_firewall_section
+from .fwfacts import FirewallConfig
 from .facts import (
     Domain,
     DomainNic,
@@ -649,8 +651,15 @@ def _uuid_list(text: str) -> list[str]:
 
 def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
     """Evidence bundle -> HostFacts. Never raises for bad evidence; records problems instead."""
+    firewalls = _firewalls(bundle)  # read from files or consoles: known even without the host
     if bundle.status != "ok":
-        return HostFacts(bundle.host, bundle.spec, bundle.status, bundle.error or bundle.status)
+        return HostFacts(
+            bundle.host,
+            bundle.spec,
+            bundle.status,
+            bundle.error or bundle.status,
+            firewalls=firewalls,
+        )
     problems: dict[str, str] = {}
     s = bundle.sections
 
@@ -697,7 +706,18 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         problems=MappingProxyType(problems),
         libvirt_uri=uri[1] if uri else None,
         libvirt_uri_from=uri[0] if uri else None,
+        firewalls=firewalls,
     )
+
+
+def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
+    """The firewall sections (issue 10), parsed by :mod:`pytest_kvmha.fwconfig`, by key."""
+    out: dict[str, FirewallConfig] = {}
+    for name, sec in bundle.sections.items():
+        parsed = parse_firewall_section(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
+        if parsed is not None:
+            out[name.partition(".")[2]] = parsed
+    return MappingProxyType(out)
 
 
 def _libvirt_uri(s: Mapping[str, Section]) -> tuple[str, str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.remediation import command, comment, xml_attr
-from pytest_kvmha.topology import Cluster, Member, require_links, uplinks
+from pytest_kvmha.topology import Cluster, Member, heartbeat_mode, require_links, uplinks
 
 FGT_GUIDE = "FortiGate-VM KVM Administration Guide, High availability (Heartbeat, Promiscuous mode)"
 SPOOFING_FILTERS = ("no-mac-spoofing", "clean-traffic")
@@ -37,7 +37,7 @@ def _pair_bridges_on(cluster: Cluster, host: HostFacts) -> list[str]:
     source=FGT_GUIDE,
 )
 def uplinks_promiscuous(cluster: Cluster, host: HostFacts) -> Verdict:
-    if cluster.spec.heartbeat != "broadcast":
+    if heartbeat_mode(cluster) != "broadcast":
         return skipped("unicast heartbeat: promiscuous uplinks are not required")
     links = require_links(host)
     ovs = host.ovs
@@ -142,7 +142,7 @@ def _nested_filters(host: HostFacts, name: str) -> list[str]:
     source=FGT_GUIDE + "; libvirt formatnwfilter (clean-traffic, no-mac-spoofing)",
 )
 def no_mac_spoofing_filter(cluster: Cluster, member: Member) -> Verdict:
-    if cluster.spec.heartbeat != "broadcast":
+    if heartbeat_mode(cluster) != "broadcast":
         return skipped("unicast heartbeat: no virtual MACs, MAC filters allowed")
     dom = member.domain()
     problems, fixes = [], []
@@ -192,7 +192,7 @@ def no_mac_spoofing_filter(cluster: Cluster, member: Member) -> Verdict:
     source="FortiGate-VM KVM Administration Guide, High availability (Unicast)",
 )
 def unicast_two_members(cluster: Cluster) -> Verdict:
-    if cluster.spec.heartbeat != "unicast":
+    if heartbeat_mode(cluster) != "unicast":
         return skipped("broadcast heartbeat")
     n = len(cluster.members)
     if n != 2:

@@ -59,7 +59,9 @@ def check_console(url: str) -> tuple[str, str, int | None]:
             raise ValueError(
                 "no password in a console URL: the audit logs in with a key (--kvmha-ssh-identity-file)"
             )
-        raise ValueError(f"not a console URL: {redact(str(url))!r} (expected ssh://user@addr[:port])")
+        raise ValueError(
+            f"not a console URL: {redact(str(url))!r} (expected ssh://user@addr[:port])"
+        )
     port = int(m.group("port")) if m.group("port") else None
     if port is not None and not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range (1..65535)")
@@ -171,7 +173,14 @@ def read_config_file(source: FirewallSource) -> Section:
 def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
     """The ssh command line of a console read: options, then ``--`` and the destination."""
     user, addr, port = check_console(source.console or "")
-    argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(min(options.timeout, 30)) or 1}"]
+    argv = [
+        "ssh",
+        "-T",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={int(min(options.timeout, 30)) or 1}",
+    ]
     if options.ssh_config:
         argv += ["-F", options.ssh_config]
     if options.ssh_identity_file:
@@ -197,9 +206,7 @@ def read_console(source: FirewallSource, options: CollectOptions) -> Section:
         start_new_session=True,
     )
     try:
-        out, err = proc.communicate(
-            ("\n".join(commands) + "\n").encode(), timeout=options.timeout
-        )
+        out, err = proc.communicate(("\n".join(commands) + "\n").encode(), timeout=options.timeout)
     except subprocess.TimeoutExpired:
         _kill_session(proc)
         return Section("", f"{where}: no answer within {options.timeout:g} s", 1)

@@ -309,7 +309,11 @@ def parse_fortios(text: str) -> FortiBlock:
             stack.pop()
         elif word == "end":
             if top.kind != "config" or args:
-                where = "an 'edit' still open (missing 'next')" if top.kind == "edit" else "no open 'config'"
+                where = (
+                    "an 'edit' still open (missing 'next')"
+                    if top.kind == "edit"
+                    else "no open 'config'"
+                )
                 raise ConfigParseError(stmt.line, f"'end' with {where}")
             stack.pop()
         elif word in ("set", "unset"):
@@ -489,14 +493,18 @@ def parse_cos_show(text: str) -> tuple[CosObject, ...]:
                 continue
             if _COS_HEADER.match(line):
                 if i >= len(lines) or not _COS_RULE.match(lines[i]):
-                    raise ConfigParseError(number + 1, "property table header without its rule line")
+                    raise ConfigParseError(
+                        number + 1, "property table header without its rule line"
+                    )
                 i += 1
                 props, start, last = {}, number, None
                 continue
             if m := _COS_COMMAND.match(line):
                 kind = _cos_type(m.group("args"))
                 continue
-            raise ConfigParseError(number, f"unexpected text outside a property table: {line.strip()!r:.60}")
+            raise ConfigParseError(
+                number, f"unexpected text outside a property table: {line.strip()!r:.60}"
+            )
         if not line.strip():
             close()
             continue
@@ -579,7 +587,9 @@ def parse_firewall_config(text: str, vendor: str) -> CosHaFacts | FgcpFacts:
     if not text.strip():
         raise ConfigParseError(0, "the configuration text is empty")
     if seen is not None and seen != vendor:
-        raise ConfigParseError(0, f"the text is {_LABEL[seen]}, but the member's vendor is {vendor}")
+        raise ConfigParseError(
+            0, f"the text is {_LABEL[seen]}, but the member's vendor is {vendor}"
+        )
     if vendor == FORTIGATE:
         return fgcp_facts(parse_fortios(text))
     if vendor == COS_CORE:

@@ -293,9 +293,7 @@ def _firewall_keys(
     return config, console
 
 
-def _with_firewalls(
-    hosts: list[HostTarget], clusters: list[ClusterSpec]
-) -> tuple[HostTarget, ...]:
+def _with_firewalls(hosts: list[HostTarget], clusters: list[ClusterSpec]) -> tuple[HostTarget, ...]:
     """Each host learns the firewall configurations to collect with it (its members')."""
     sources: dict[str, list[FirewallSource]] = {}
     for c in clusters:

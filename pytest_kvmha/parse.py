@@ -16,8 +16,6 @@ from typing import Any
 from lxml import etree
 
 from .bundle import MISSING_RC, EvidenceBundle, Section
-from .fwconfig import parse_firewall_section
-from .fwfacts import FirewallConfig
 from .facts import (
     Domain,
     DomainNic,
@@ -34,6 +32,8 @@ from .facts import (
     PciController,
     VlanSetting,
 )
+from .fwconfig import parse_firewall_section
+from .fwfacts import FirewallConfig
 
 
 class FactError(ValueError):

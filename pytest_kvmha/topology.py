@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .facts import Domain, DomainNic, HostFacts, LibvirtNetwork, Link, OvsBridge, OvsPort, OvsState
+from .fwconfig import firewall_key
+from .fwfacts import FirewallFacts
 from .inventory import ClusterSpec, MemberSpec, PairSpec
 from .model import MissingFacts
 
@@ -267,3 +269,71 @@ class Cluster:
 
     def placements(self, index: int) -> list[tuple[Member, Placement]]:
         return [(m, self.placement(m, index)) for m in self.members]
+
+
+# --- the firewalls' own HA configuration (issue 10) ---------------------------------------------
+
+
+def member_firewall(member: Member) -> FirewallFacts | None:
+    """The member's firewall HA facts; None when the inventory declares no ``config``/``console``
+    for it. Raises MissingFacts when one is declared but could not be read or parsed."""
+    spec = member.spec
+    if spec.config is None and spec.console is None:
+        return None
+    found = member.host.firewalls.get(firewall_key(spec.domain))
+    if found is None:
+        if member.host.status != "ok":
+            raise MissingFacts(member.host.error or f"{member.host.name}: {member.host.status}")
+        source = f"config {spec.config}" if spec.config else f"console {spec.console}"
+        raise MissingFacts(
+            f"{spec.domain} on {member.host.name}: firewall configuration ({source}) "
+            "is not in the evidence bundle"
+        )
+    if found.problem is not None or found.facts is None:
+        raise MissingFacts(found.problem or f"{spec.domain}: no firewall facts")
+    return found.facts
+
+
+def config_heartbeat(cluster: Cluster) -> str | None:
+    """The heartbeat mode the members' own configuration uses, when every member's configuration
+    is known and they agree; None otherwise (then the inventory's declaration is used)."""
+    modes = set()
+    for m in cluster.members:
+        try:
+            facts = member_firewall(m)
+        except MissingFacts:
+            return None
+        if facts is None:
+            return None
+        modes.add(facts.heartbeat)
+    return modes.pop() if len(modes) == 1 else None
+
+
+def heartbeat_mode(cluster: Cluster) -> str:
+    """The heartbeat the host side is judged for: the firewalls' configuration decides when it is
+    known (KVMHA-FW-003 reports a contradicting inventory), else the inventory's declaration."""
+    return config_heartbeat(cluster) or cluster.spec.heartbeat
+
+
+def nic_in_pci_order(member: Member, n: int) -> int:
+    """Index (document order, = pair index) of the member's ``n``-th NIC (1-based) in PCI order:
+    FortiGate-VM's ``portN`` and cOS Core's N-th Ethernet interface."""
+    dom = member.domain()
+    nics = dom.nics
+    missing = [nic.index + 1 for nic in nics if nic.address is None]
+    if missing:
+        raise MissingFacts(
+            f"{dom.name} on {member.host.name}: NIC #{missing[0]} has no PCI address "
+            "(cannot tell the guest's interface order)"
+        )
+    ordered = sorted(
+        nics,
+        key=lambda nic: (
+            (nic.address.domain, nic.address.bus, nic.address.slot, nic.address.function)
+            if nic.address
+            else (0, 0, 0, 0)
+        ),
+    )
+    if not 1 <= n <= len(ordered):
+        raise IndexError(n)
+    return ordered[n - 1].index

@@ -276,6 +276,7 @@ def parse_fortios(text: str) -> FortiBlock:
     """FortiOS configuration text (a backup, or ``show`` output) -> the root block."""
     root = _Builder("", 0, "root")
     stack = [root]
+    opened = [0]  # the line each open block was opened on (a path seen again adds to the first)
     for stmt in _statements(text):
         if stmt.unterminated:
             raise ConfigParseError(stmt.line, "a double quote is never closed")
@@ -294,6 +295,7 @@ def parse_fortios(text: str) -> FortiBlock:
             block = top.blocks.get(path) or _Builder(path, stmt.line, "config")
             top.blocks[path] = block
             stack.append(block)
+            opened.append(stmt.line)
         elif word == "edit":
             if top.kind != "config":
                 raise ConfigParseError(stmt.line, "'edit' outside a 'config' block")
@@ -303,10 +305,12 @@ def parse_fortios(text: str) -> FortiBlock:
             entry = top.entries.get(name) or _Builder(name, stmt.line, "edit")
             top.entries[name] = entry
             stack.append(entry)
+            opened.append(stmt.line)
         elif word == "next":
             if top.kind != "edit" or args:
                 raise ConfigParseError(stmt.line, "'next' without an open 'edit'")
             stack.pop()
+            opened.pop()
         elif word == "end":
             if top.kind != "config" or args:
                 where = (
@@ -316,6 +320,7 @@ def parse_fortios(text: str) -> FortiBlock:
                 )
                 raise ConfigParseError(stmt.line, f"'end' with {where}")
             stack.pop()
+            opened.pop()
         elif word in ("set", "unset"):
             if top.kind == "root":
                 raise ConfigParseError(stmt.line, f"'{word}' outside a 'config' block")
@@ -335,7 +340,7 @@ def parse_fortios(text: str) -> FortiBlock:
     if len(stack) > 1:
         block = stack[-1]
         what = f"'edit {block.name}'" if block.kind == "edit" else f"'config {block.name}'"
-        raise ConfigParseError(block.line, f"{what:.60} is never closed")
+        raise ConfigParseError(opened[-1], f"{what:.60} is never closed")
     return root.freeze()
 
 

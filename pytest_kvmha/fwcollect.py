@@ -180,6 +180,12 @@ def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
         "BatchMode=yes",
         "-o",
         f"ConnectTimeout={int(min(options.timeout, 30)) or 1}",
+        # one read, then gone: no multiplexing master left behind by an ssh_config's
+        # "ControlMaster auto" (command-line options win over the config file)
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "ControlPath=none",
     ]
     if options.ssh_config:
         argv += ["-F", options.ssh_config]

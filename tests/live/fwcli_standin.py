@@ -1,0 +1,73 @@
+"""Stand-in for a firewall's read-only CLI, run by a lab sshd as its ForceCommand.
+
+``fwcli_standin.py VENDOR CONFIG``: answers the fixed ``show`` commands that pytest-kvmha sends
+(one per line on standard input, or ssh's own command line) from a saved configuration, the way
+the appliance would print them; anything else is refused (exit 2, nothing printed), like a
+read-only account. The FortiGate/cOS Core appliances cannot run here; their CLI grammar can.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def fortios_block(text: str, path: str) -> str:
+    """The top-level ``config <path>`` ... ``end`` block of a FortiOS configuration."""
+    out: list[str] = []
+    inside = False
+    for line in text.splitlines(keepends=True):
+        if not inside and line.rstrip("\n") == f"config {path}":
+            inside = True
+        if inside:
+            out.append(line)
+            if line.rstrip("\n") == "end":
+                break
+    return "".join(out)
+
+
+def cos_answer(text: str, command: str) -> str:
+    """The part of saved cOS Core output that follows ``Device:/> <command>``."""
+    chunks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("Device:/> "):
+            current = chunks.setdefault(" ".join(line[len("Device:/> ") :].split()), [line])
+            continue
+        if current is not None:
+            current.append(line)
+    return "".join(chunks.get(command, []))
+
+
+COMMANDS = {
+    "fortigate": {"show system ha": "system ha", "show system interface": "system interface"},
+    "cos-core": {"show HighAvailability": "", "show Interface EthernetInterface": ""},
+}
+
+
+def main(argv: list[str]) -> int:
+    vendor, path = argv[1], argv[2]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    original = os.environ.get("SSH_ORIGINAL_COMMAND", "")
+    lines = [original] if original.strip() else sys.stdin.read().splitlines()
+    answers = []
+    for line in lines:
+        command = " ".join(line.split())
+        if not command:
+            continue
+        if command not in COMMANDS[vendor]:
+            print(
+                f"Command fail: {command[:60]!r} is not allowed for this account", file=sys.stderr
+            )
+            return 2
+        if vendor == "fortigate":
+            answers.append(fortios_block(text, COMMANDS[vendor][command]))
+        else:
+            answers.append(cos_answer(text, command))
+    sys.stdout.write("".join(answers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,241 @@
+"""End to end over SSH: the firewall side (read-only CLI consoles) and the host side together.
+
+The appliances cannot run here, so each firewall's console is a stand-in: an sshd in a lab host's
+namespace whose ForceCommand (``fwcli_standin.py``) answers the fixed ``show`` commands from a
+saved configuration and refuses anything else. The inventory gives each member
+``console = "ssh://root@ADDR:PORT"``; the audit runs ``python -m pytest --kvmha-inventory`` as
+users do, records its bundles, and the recording replays to the same findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_kvmha.lab import Lab, LabHost
+from pytest_kvmha.scenarios import SCENARIOS, reset
+
+from .test_audit_live import run_audit, statuses
+
+pytestmark = pytest.mark.live
+
+DATA = Path(__file__).parent.parent / "data" / "fwconfig"
+STANDIN = Path(__file__).parent / "fwcli_standin.py"
+SECRETS = ("SH2sEcReTaDmInHaSh", "hAsEcReTPaSsWoRd", "pSkSeCrEtVaLuE", "PRIVATEKEYBYTES")
+
+StartConsole = Callable[[LabHost, int, str, Path], str]
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def console(lab: Lab, tmp_path: Path) -> Iterator[StartConsole]:
+    """Start stand-in CLI endpoints (one sshd each); returns the console URL. Each sshd is
+    ended by its own PID afterwards."""
+    started: list[int] = []
+    sshdir = lab.ssh_config.parent
+
+    def start(host: LabHost, port: int, vendor: str, config: Path) -> str:
+        d = tmp_path / f"console-{port}"
+        d.mkdir()
+        command = shlex.join([sys.executable, str(STANDIN), vendor, str(config)])
+        conf = d / "sshd_config"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"Port {port}",
+                    f"ListenAddress {host.mgmt_addr}",
+                    f"HostKey {sshdir / 'host_ed25519'}",
+                    f"PidFile {d / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {sshdir / 'authorized_keys'}",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UseDNS no",
+                    "PrintMotd no",
+                    "PrintLastLog no",
+                    "DisableForwarding yes",
+                    "PermitTTY no",
+                    f"ForceCommand {command}",
+                    "",
+                ]
+            )
+        )
+        rc, out, err = host.spawn(["/usr/sbin/sshd", "-f", str(conf), "-E", str(d / "log")])
+        assert rc == 0, err or out
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                pid = int((d / "sshd.pid").read_text().split()[0])
+                if _comm(pid) == "sshd":
+                    break
+            except (OSError, ValueError, IndexError):
+                pass
+            assert time.monotonic() < deadline, "stand-in sshd did not start"
+            time.sleep(0.05)
+        started.append(pid)
+        return f"ssh://root@{host.mgmt_addr}:{port}"
+
+    try:
+        yield start
+    finally:
+        for pid in started:
+            if _comm(pid) == "sshd":
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while any(_comm(p) == "sshd" for p in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in started:
+            if _comm(pid) == "sshd":
+                os.kill(pid, signal.SIGKILL)
+
+
+def inventory_with_consoles(lab: Lab, a: str, b: str, heartbeat: str) -> str:
+    text = SCENARIOS["two-ok"].inventory(lab)
+    text = text.replace('heartbeat = "broadcast"', f'heartbeat = "{heartbeat}"')
+    text = text.replace(
+        'domain = "fw-a", role = "master" }',
+        f'domain = "fw-a", role = "master", console = "{a}" }}',
+    )
+    text = text.replace(
+        'domain = "fw-b", role = "slave" }', f'domain = "fw-b", role = "slave", console = "{b}" }}'
+    )
+    assert text.count("console = ") == 2
+    return text
+
+
+def expected(**changes: str) -> dict[tuple[str, str], str]:
+    e = dict(SCENARIOS["two-ok"].expected)
+    e.update(
+        {
+            ("KVMHA-FW-001", "fw-a"): "pass",
+            ("KVMHA-FW-001", "fw-b"): "pass",
+            ("KVMHA-FW-002", "edge-fw"): "pass",
+            ("KVMHA-FW-003", "edge-fw"): "pass",
+            ("KVMHA-FW-004", "edge-fw"): "pass",
+            ("KVMHA-FW-005", "edge-fw"): "pass",
+            # unicast heartbeat (the firewalls' configuration): no broadcast host requirements
+            ("KVMHA-HB-001", "kvm-a"): "skip",
+            ("KVMHA-HB-001", "kvm-b"): "skip",
+            ("KVMHA-HB-002", "fw-a"): "skip",
+            ("KVMHA-HB-002", "fw-b"): "skip",
+            ("KVMHA-HB-003", "edge-fw"): "pass",
+        }
+    )
+    for key, status in changes.items():
+        check, subject = key.rsplit("__", 1)
+        e[(check.replace("_", "-"), subject.replace("_", "-"))] = status
+    return e
+
+
+def test_consoles_audit_firewall_and_host_side(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    a = console(lab.hosts[0], 2201, "fortigate", DATA / "fgt-a.conf")
+    b = console(lab.hosts[1], 2202, "fortigate", DATA / "fgt-b.conf")
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
+    rc, out, report = run_audit(
+        tmp_path,
+        f"--kvmha-inventory={inventory}",
+        f"--kvmha-ssh-config={lab.ssh_config}",
+        f"--kvmha-record={tmp_path / 'bundles'}",
+    )
+    assert statuses(report) == expected(), out
+    assert rc == 0, out
+    hosts = {h["name"]: h for h in report["hosts"]}
+    # one round trip for the host's batch, one per firewall console of a member on it
+    assert hosts["kvm-a"]["round_trips"] == 2 and hosts["kvm-b"]["round_trips"] == 2
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FW-005")
+    assert f["detail"] == (
+        "heartbeat over If2 (fw-a port2 = NIC #2 (If2), fw-b port2 = NIC #2 (If2)) "
+        "on bridge br2-external VLAN 102"
+    )
+    # nothing secret in the terminal, the report or the recording
+    recorded = [p.read_text() for p in (tmp_path / "bundles").rglob("*") if p.is_file()]
+    for text in [out, json.dumps(report), *recorded]:
+        assert not [s for s in SECRETS if s in text]
+    assert (tmp_path / "bundles" / "kvm-a" / "sections" / "fwconfig" / "fortigate.fw-a").is_file()
+
+    # The recording replays (consoles not contacted) to the same findings.
+    replay = tmp_path / "replay.toml"
+    text = inventory.read_text()
+    for i, name in enumerate(("kvm-a", "kvm-b")):
+        text = text.replace(json.dumps(lab.hosts[i].spec), json.dumps(f"replay://bundles/{name}"))
+    replay.write_text(text)
+    (tmp_path / "again").mkdir()
+    rc2, out2, report2 = run_audit(tmp_path / "again", f"--kvmha-inventory={replay}")
+    assert statuses(report2) == statuses(report), out2
+    assert rc2 == rc
+
+
+def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartConsole) -> None:
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    a = console(lab.hosts[0], 2203, "fortigate", DATA / "fgt-a.conf")
+    b = console(lab.hosts[1], 2204, "fortigate", DATA / "fgt-b-group-mismatch.conf")
+    inventory = tmp_path / "clusters.toml"
+    # a console that does not answer: nothing listens on that port
+    dead = f"ssh://root@{lab.hosts[1].mgmt_addr}:2299"
+    inventory.write_text(inventory_with_consoles(lab, a, b, "broadcast"))
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    got = statuses(report)
+    assert got[("KVMHA-FW-002", "edge-fw")] == "fail", out
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FW-002")
+    assert f["detail"].startswith("group-id differs: fw-a 10, fw-b 11"), f
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FW-003")
+    assert (f["status"], f["found"]) == ("fail", 'heartbeat = "broadcast" (inventory)'), f
+    assert rc == 1
+
+    (tmp_path / "dead").mkdir()
+    inventory.write_text(inventory_with_consoles(lab, a, dead, "unicast"))
+    rc, out, report = run_audit(
+        tmp_path / "dead", f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    f = next(
+        f for f in report["findings"] if f["check"] == "KVMHA-FW-001" and f["subject"] == "fw-b"
+    )
+    assert f["status"] == "error" and f"console {dead}" in f["detail"], f
+    assert statuses(report)[("KVMHA-OVS-002", "If1")] == "pass"  # the host side still audited
+
+    # the stand-in is read-only: any other command is refused, with nothing answered
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(lab.ssh_config),
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            "-p",
+            "2203",
+            lab.hosts[0].mgmt_addr,
+            "execute factoryreset",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and proc.stdout == "", proc
+    assert "not allowed" in proc.stderr

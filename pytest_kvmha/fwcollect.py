@@ -81,17 +81,23 @@ class FirewallCollection:
         self.sections: dict[str, Section] = {}
         self.commands: list[dict[str, object]] = []
         self.round_trips = 0
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     def start(self) -> FirewallCollection:
-        if self.sources:
-            self._thread = threading.Thread(target=self._run, daemon=True, name="kvmha-fwconfig")
-            self._thread.start()
+        # one thread per firewall: each console has the whole timeout, not a share of it
+        for source in self.sources:
+            thread = threading.Thread(
+                target=self._run, args=(source,), daemon=True, name="kvmha-fwconfig"
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
-    def _run(self) -> None:
-        for source in self.sources:
-            self.sections[source.section] = self._read_safe(source)
+    def _run(self, source: FirewallSource) -> None:
+        section = self._read_safe(source)
+        with self._lock:
+            self.sections[source.section] = section
 
     def _read_safe(self, source: FirewallSource) -> Section:
         try:
@@ -109,34 +115,38 @@ class FirewallCollection:
             )
         t0 = time.monotonic()
         section = read_console(source, self.options)
-        self.round_trips += 1
-        self.commands.append(
-            {
-                "command": f"ssh console {source.console}: "
-                + "; ".join(CONSOLE_COMMANDS.get(source.vendor, ())),
-                "rc": section.rc,
-                "seconds": round(time.monotonic() - t0, 3),
-            }
-        )
+        with self._lock:
+            self.round_trips += 1
+            self.commands.append(
+                {
+                    "command": f"ssh console {source.console}: "
+                    + "; ".join(CONSOLE_COMMANDS.get(source.vendor, ())),
+                    "rc": section.rc,
+                    "seconds": round(time.monotonic() - t0, 3),
+                }
+            )
         return section
 
     def finish(self, bundle: EvidenceBundle) -> None:
         """Wait (bounded by the timeout) and add the sections the bundle does not hold already:
         a recorded bundle keeps the text it recorded."""
-        if self._thread is not None:
-            self._thread.join(self.options.timeout + 10)
+        deadline = time.monotonic() + self.options.timeout + 10
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         for source in self.sources:
             if source.section in bundle.sections:
                 continue
             if self.replay:
                 bundle.sections[source.section] = self._read_safe(source)
                 continue
-            bundle.sections[source.section] = self.sections.get(
-                source.section,
-                Section("", f"{source.domain}: no answer within {self.options.timeout:g} s", 1),
+            with self._lock:
+                got = self.sections.get(source.section)
+            bundle.sections[source.section] = got or Section(
+                "", f"{source.domain}: no answer within {self.options.timeout:g} s", 1
             )
-        bundle.round_trips += self.round_trips
-        bundle.commands += self.commands
+        with self._lock:
+            bundle.round_trips += self.round_trips
+            bundle.commands += self.commands
 
 
 def collect_firewalls(target: HostTarget, options: CollectOptions) -> FirewallCollection:
@@ -221,6 +231,8 @@ def read_console(source: FirewallSource, options: CollectOptions) -> Section:
     stdout = strip_secrets(out.decode("utf-8", "replace"))
     if proc.returncode != 0:
         lines = [ln for ln in err.decode("utf-8", "replace").strip().splitlines() if ln.strip()]
-        why = strip_secrets(redact(lines[-1])) if lines else f"exit status {proc.returncode}"
+        # the console's own words are host data: no control characters reach a terminal
+        last = "".join(c if c.isprintable() else "?" for c in lines[-1][:300]) if lines else ""
+        why = strip_secrets(redact(last)) if last else f"exit status {proc.returncode}"
         return Section(stdout, f"{where}: {why} (exit status {proc.returncode})", proc.returncode)
     return Section(stdout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -639,3 +640,73 @@ def test_list_checks_shows_the_firewall_checks(pytester: pytest.Pytester) -> Non
     for check in FW:
         assert check in out
     assert "The heartbeat/sync interface is a wired interface pair" in out
+
+
+# --- consoles without the lab: a fake ssh on PATH ---------------------------------------------
+
+
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    ssh = bindir / "ssh"
+    ssh.write_text("#!/bin/sh\n" + body)
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    return tmp_path / "stdin"
+
+
+def collect_console(tmp_path: Path, timeout: float = 30) -> EvidenceBundle:
+    from pytest_kvmha.collect import HostTarget, collect
+
+    bundles = tmp_path / "b"
+    shutil.copytree(BUNDLES / "two-ok" / "kvm-b", bundles / "kvm-b")
+    target = HostTarget(
+        "kvm-b",
+        f"replay://{bundles / 'kvm-b'}",
+        firewalls=(FirewallSource("fw-b", "fortigate", None, "ssh://audit@192.0.2.9:2222"),),
+    )
+    # a live console read (the replay flag is only for recorded bundles)
+    from pytest_kvmha.fwcollect import FirewallCollection
+
+    bundle = collect(target, CollectOptions(timeout=timeout))
+    bundle.sections.pop(section_name("fortigate", "fw-b"))
+    FirewallCollection(target.firewalls, CollectOptions(timeout=timeout)).start().finish(bundle)
+    return bundle
+
+
+def test_console_answer_is_stripped_and_one_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdin = fake_ssh(
+        tmp_path,
+        monkeypatch,
+        f'cat > "{tmp_path}/stdin"\necho "$@" > "{tmp_path}/argv"\ncat "{DATA / "fgt-b.conf"}"\n',
+    )
+    bundle = collect_console(tmp_path)
+    section = bundle.sections[section_name("fortigate", "fw-b")]
+    assert section.rc == 0 and not [s for s in SECRETS if s in section.stdout]
+    assert stdin.read_text() == "show system ha\nshow system interface\n"
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[-4:] == ["-l", "audit", "--", "192.0.2.9"] and "2222" in argv
+    assert bundle.round_trips == 2  # the recording's batch, and the console
+    facts = parse_bundle(bundle).firewalls["fw-b"].facts
+    assert facts is not None and facts.group_id == 10
+
+
+def test_console_failure_and_timeout_are_the_sections_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ssh(tmp_path, monkeypatch, "printf 'denied \\033[31mred\\n' >&2\nexit 255\n")
+    section = collect_console(tmp_path).sections[section_name("fortigate", "fw-b")]
+    assert section.rc == 255
+    assert (
+        section.stderr
+        == "fw-b: console ssh://audit@192.0.2.9:2222: denied ?[31mred (exit status 255)"
+    )
+    (tmp_path / "bin" / "ssh").write_text("#!/bin/sh\nsleep 30\n")
+    (tmp_path / "b").rename(tmp_path / "b-old")
+    section = collect_console(tmp_path, timeout=1).sections[section_name("fortigate", "fw-b")]
+    assert (section.rc, section.stderr) == (
+        1,
+        "fw-b: console ssh://audit@192.0.2.9:2222: no answer within 1 s",
+    )

@@ -710,3 +710,13 @@ def test_console_failure_and_timeout_are_the_sections_error(
         1,
         "fw-b: console ssh://audit@192.0.2.9:2222: no answer within 1 s",
     )
+
+
+def test_cos_core_inventory_declaring_unicast_contradicts_the_config(tmp_path: Path) -> None:
+    result = run(write_inventory(tmp_path, "cos-core", cos(), heartbeat="unicast"))
+    got = fw_statuses(result)
+    assert got[("KVMHA-FW-003", "edge-fw")] == "fail"
+    assert detail(result, "KVMHA-FW-003").startswith('the inventory declares heartbeat = "unicast"')
+    # judged for broadcast (the configuration's): the promiscuity check runs, HB-003 skips
+    assert got[("KVMHA-HB-001", "kvm-a")] == "pass"
+    assert got[("KVMHA-HB-003", "edge-fw")] == "skip"

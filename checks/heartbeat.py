@@ -1,4 +1,8 @@
-"""Heartbeat requirements: promiscuous uplinks, no MAC-spoofing filters, unicast limits."""
+"""Heartbeat requirements: promiscuous uplinks, no MAC-spoofing filters, unicast limits.
+
+Which heartbeat a cluster is judged for is ``topology.heartbeat_mode``: the firewalls' own
+configuration when every member's is known and they agree (FGCP ``unicast-hb``; cOS Core is
+broadcast-style), else the inventory's ``heartbeat`` (KVMHA-FW-003 reports a contradiction)."""
 
 from __future__ import annotations
 

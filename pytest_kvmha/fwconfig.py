@@ -169,7 +169,7 @@ class _Statement:
 
 
 # The CLI echoes "FGT-A (global) # show system ha" when a console reads commands from stdin.
-_PROMPT = re.compile(r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:show|get)\b")
+_PROMPT = re.compile(r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:(?:show|get)\b.*)?$")
 
 
 def _statements(text: str) -> Iterator[_Statement]:

@@ -720,3 +720,16 @@ def test_cos_core_inventory_declaring_unicast_contradicts_the_config(tmp_path: P
     # judged for broadcast (the configuration's): the promiscuity check runs, HB-003 skips
     assert got[("KVMHA-HB-001", "kvm-a")] == "pass"
     assert got[("KVMHA-HB-003", "edge-fw")] == "skip"
+
+
+def test_fortios_console_prompts_are_not_statements() -> None:
+    text = (
+        "FGT-A # \n"
+        "FGT-A (global) # show system ha\n"
+        "config system ha\n    set group-id 3\nend\n"
+        "FGT-A $ show system interface\n"
+        'config system interface\n    edit "port2"\n        set ip 10.0.0.1/30\n    next\nend\n'
+        "FGT-A # "
+    )
+    facts = fgcp_facts(parse_fortios(text))
+    assert facts.group_id == 3 and str(facts.addresses["port2"]) == "10.0.0.1/30"

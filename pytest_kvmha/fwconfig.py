@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from .fwfacts import COS_CORE, FORTIGATE, CosHaFacts, FgcpFacts, FirewallConfig, HbDev
 
@@ -121,16 +122,19 @@ def strip_secrets(text: str) -> str:
             if line.strip() and indent >= skip_continuation and not _COS_ROW.match(line):
                 continue  # the rest of a multi-line secret value
             skip_continuation = None
-        m = _SET_LINE.match(line)
+        # (cheap substring tests first: a backup has 100k lines and few of them matter)
+        m = _SET_LINE.match(line) if "set" in line else None
         if m and is_secret_key(m.group("key").strip('"')) and m.group("rest"):
             line = f"{m.group('head')} {MARKER}"
-        row = _COS_ROW.match(line)
+        row = _COS_ROW.match(line) if ":" in line else None
         if row and _COS_SECRET.search(row.group("key")) and row.group("value").strip():
             value_col = len(row.group("indent")) + len(row.group("key")) + 1 + len(row.group("sep"))
             line = f"{row.group('indent')}{row.group('key')}:{row.group('sep') or ' '}{MARKER}"
             skip_continuation = value_col
-        line = _COS_ASSIGN.sub(lambda a: f"{a.group('key')}={MARKER}", line)
-        line = _ENC.sub(f"ENC {MARKER}", line)
+        if "=" in line:
+            line = _COS_ASSIGN.sub(lambda a: f"{a.group('key')}={MARKER}", line)
+        if "ENC" in line:
+            line = _ENC.sub(f"ENC {MARKER}", line)
         lines.append(line)
     return "\n".join(lines)
 
@@ -152,16 +156,14 @@ def _strip_forti_statements(text: str) -> str:
 # --- FortiOS ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: a backup has a million of them, made fast
     value: str
     quoted: bool
     start: int  # character offsets in the text
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
+class _Statement(NamedTuple):
     line: int
     tokens: tuple[_Token, ...]
     end: int  # offset just past the statement (before its newline)
@@ -170,6 +172,9 @@ class _Statement:
 
 # The CLI echoes "FGT-A (global) # show system ha" when a console reads commands from stdin.
 _PROMPT = re.compile(r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:(?:show|get)\b.*)?$")
+
+
+_WORD = re.compile(r'(?:"[^"]*"|[^ \t\r"])+')
 
 
 def _statements(text: str) -> Iterator[_Statement]:
@@ -182,9 +187,24 @@ def _statements(text: str) -> Iterator[_Statement]:
         eol = text.find("\n", i)
         first = text[i : eol if eol >= 0 else n]
         stripped = first.lstrip()
-        if not stripped or stripped.startswith("#") or _PROMPT.match(first):
+        if (
+            not stripped
+            or stripped.startswith("#")
+            or (("#" in first or "$" in first) and _PROMPT.match(first))
+        ):
             i = (eol + 1) if eol >= 0 else n
             line += 1
+            continue
+        if "\\" not in first and first.count('"') % 2 == 0:
+            # fast path (most lines of a backup): no escapes and every quote closed on this
+            # line, so a regular expression finds the tokens
+            words = [
+                _Token(m.group().replace('"', ""), '"' in m.group(), i + m.start(), i + m.end())
+                for m in _WORD.finditer(first)
+            ]
+            end = i + len(first)
+            i, line = (eol + 1, line + 1) if eol >= 0 else (n, line)
+            yield _Statement(start_line, tuple(words), end)
             continue
         tokens: list[_Token] = []
         unterminated = False

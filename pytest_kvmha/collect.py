@@ -254,6 +254,9 @@ class CollectOptions:
     # Provisioning only: domain XML with its secure attributes (console passwords), which
     # needs a read-write libvirt connection. Audits and recorded bundles never store them.
     secure: bool = False
+    # At most this many hosts are collected at once: 2,000 hosts must not open 2,000 SSH
+    # connections at once (nor knock over a bastion that sees every one of them).
+    max_parallel: int = 32
 
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
@@ -309,18 +312,32 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     command = remote_command(script, options.timeout, *args)
     host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
-    try:
-        result = run_with_deadline(host, command, options.timeout)
-    except CollectTimeout as exc:
-        bundle.round_trips += 1
-        bundle.status = "unreachable"
-        bundle.error = f"{target.name}: {exc}"
-        return
-    except Exception as exc:
-        bundle.round_trips += 1
-        bundle.status = "unreachable"
-        bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
-        return
+    deadline = t0 + options.timeout
+    attempt = 0
+    while True:
+        try:
+            result = run_with_deadline(host, command, max(0.1, deadline - time.monotonic()))
+        except CollectTimeout as exc:
+            bundle.round_trips += 1
+            bundle.status = "unreachable"
+            bundle.error = f"{target.name}: {exc}"
+            return
+        except Exception as exc:
+            bundle.round_trips += 1
+            bundle.status = "unreachable"
+            bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
+            return
+        bundle.bytes_sent += len(command.encode("utf-8", "surrogateescape"))
+        bundle.bytes_received += len(result.stdout_bytes) + len(result.stderr_bytes)
+        refused = handshake_refused(result.rc, result.stdout_bytes, result.stderr_bytes)
+        delay = backoff(attempt)
+        if refused is None or attempt >= MAX_RETRIES or time.monotonic() + delay >= deadline:
+            break
+        # Refused before login (sshd MaxStartups, a busy bastion): nothing ran on the host, so
+        # trying again is safe; the bundle keeps each refusal and the wait before the next try.
+        bundle.retries.append({"reason": redact(refused), "delay": round(delay, 3)})
+        attempt += 1
+        time.sleep(delay)
     bundle.round_trips += 1
     bundle.commands.append(
         {
@@ -333,6 +350,8 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     if f"KVMHA{boundary} BEGIN" not in stdout:
         reason = host_text(result.stderr_bytes).strip().splitlines()
         why = reason[-1] if reason else f"exit status {result.rc}"
+        if refused is not None and bundle.retries:
+            why = f"{refused} (after {len(bundle.retries)} retries)"
         status = "unreachable" if result.rc == UNREACHABLE_RC or not stdout else "error"
         bundle.status, bundle.error = status, f"{target.name}: {why}"
         return
@@ -345,6 +364,49 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     if tmp is not None:  # the script could not make its private directory: nothing was read
         bundle.status = "error"
         bundle.error = f"{target.name}: collector cannot run: {tmp.stderr.strip()}"
+
+
+# ssh's words for a connection dropped before authentication: sshd over its MaxStartups, a
+# bastion too busy to take another, a daemon restarting. Nothing ran on the host: retry.
+_HANDSHAKE = (
+    "connection refused",
+    "connection reset by peer",
+    "kex_exchange_identification",
+    "ssh_exchange_identification",
+    "connection closed by remote host",
+)
+# ...but never an answer that another try cannot change (and that must not look like a flood).
+_FINAL = (
+    "permission denied",
+    "host key verification failed",
+    "remote host identification has changed",
+    "too many authentication failures",
+    "could not resolve hostname",
+)
+MAX_RETRIES = 5
+BACKOFF_BASE = 0.25  # seconds before the first retry; doubled each time, plus jitter
+BACKOFF_CAP = 8.0
+
+
+def handshake_refused(rc: int, stdout: bytes, stderr: bytes) -> str | None:
+    """ssh's last words if the connection was refused or reset during the handshake (exit 255,
+    nothing on stdout, a handshake message); None for anything else (authentication failures
+    and host key mismatches included: those are final)."""
+    if rc != UNREACHABLE_RC or stdout.strip():
+        return None
+    text = host_text(stderr)
+    low = text.lower()
+    if any(word in low for word in _FINAL) or not any(word in low for word in _HANDSHAKE):
+        return None
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "connection refused"
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter on top: retries of many hosts refused at once by
+    one sshd must not arrive at once again."""
+    base = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+    return base + secrets.SystemRandom().uniform(0, base)
 
 
 # After the deadline the host's work must stop too, not only our wait for it: the script runs
@@ -560,6 +622,9 @@ def replay(target: HostTarget) -> EvidenceBundle:
 Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]
 # progress(done, total, unreachable): called once per host as its bundle arrives
 Progress = Callable[[int, int, int], None]
+# on_bundle(index, bundle): called once per host as its bundle arrives, in the collecting thread
+# (so a host is parsed while the others are still being collected); calls are serialized.
+OnBundle = Callable[[int, EvidenceBundle], None]
 
 
 def collect_all(
@@ -567,56 +632,106 @@ def collect_all(
     options: CollectOptions,
     collect_one: Collect = collect,
     progress: Progress | None = None,
+    on_bundle: OnBundle | None = None,
 ) -> list[EvidenceBundle]:
-    """Collect every host concurrently (collection is I/O-bound), keeping the input order.
+    """Collect every host, at most ``options.max_parallel`` at once, keeping the input order.
 
-    Each host gets ``options.timeout`` seconds: one that connects and then hangs becomes an
-    ``unreachable`` bundle, and the others are still audited. (Daemon threads: a stuck
-    connection cannot keep pytest from exiting.) ``progress`` is told as each host is done (the
-    caller decides whether and where to show it: this module does no terminal output)."""
+    Each host gets ``options.timeout`` seconds from the moment its collection starts: one that
+    connects and then hangs becomes an ``unreachable`` bundle, its slot goes to a fresh thread,
+    and the others are still audited. (Daemon threads: a stuck connection cannot keep pytest
+    from exiting.) ``progress`` is told as each host is done (the caller decides whether and
+    where to show it: this module does no terminal output)."""
     import threading
 
-    results: list[EvidenceBundle | None] = [None] * len(targets)
-    lock = threading.Lock()  # one progress call at a time, counts consistent, none after the end
-    counted: set[int] = set()
+    total = len(targets)
+    if not isinstance(options.max_parallel, int) or options.max_parallel < 1:
+        raise ValueError(f"max_parallel must be a positive integer, not {options.max_parallel!r}")
+    results: list[EvidenceBundle | None] = [None] * total
+    cond = threading.Condition()  # guards the bookkeeping below
+    callbacks = threading.Lock()  # one progress/on_bundle call at a time, none after the end
+    started: dict[int, float] = {}
+    claimed: set[int] = set()  # a result (real or timed out) is being delivered
+    finished: set[int] = set()
+    abandoned: set[int] = set()  # timed out: its thread's late answer is dropped
     unreachable = 0
+    next_index = 0
+    failures: list[Exception] = []
 
-    def done(i: int, bundle: EvidenceBundle) -> None:
+    def deliver(i: int, bundle: EvidenceBundle) -> None:
         nonlocal unreachable
-        with lock:
-            if i in counted:
+        with cond:
+            if i in claimed:
                 return
-            counted.add(i)
+            claimed.add(i)
+        with callbacks:
+            results[i] = bundle
             unreachable += bundle.status == "unreachable"
+            if on_bundle is not None:
+                try:
+                    on_bundle(i, bundle)
+                except Exception as exc:  # re-raised in the caller's thread at the end
+                    failures.append(exc)
             if progress is not None:
-                progress(len(counted), len(targets), unreachable)
+                progress(len(finished) + 1, total, unreachable)
+            with cond:
+                finished.add(i)
+                cond.notify_all()
 
-    def work(i: int, target: HostTarget) -> None:
-        bundle = collect_one(target, options)
-        results[i] = bundle
-        done(i, bundle)
+    def work() -> None:
+        nonlocal next_index
+        while True:
+            with cond:
+                if next_index >= total:
+                    return
+                i = next_index
+                next_index += 1
+                started[i] = time.monotonic()
+            bundle = collect_one(targets[i], options)
+            deliver(i, bundle)
+            with cond:
+                if i in abandoned:  # a fresh thread took this slot when it timed out
+                    return
 
-    threads = [
-        threading.Thread(target=work, args=(i, t), daemon=True, name=f"kvmha-collect-{t.name}")
-        for i, t in enumerate(targets)
-    ]
-    for thread in threads:
-        thread.start()
+    def spawn() -> None:
+        threading.Thread(target=work, daemon=True, name="kvmha-collect").start()
+
+    for _ in range(min(options.max_parallel, total)):
+        spawn()
     # The grace lets each collector kill what it started and report that itself.
-    deadline = time.monotonic() + options.timeout + KILL_AFTER
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    out = []
-    for i, (target, result) in enumerate(zip(targets, results, strict=True)):
-        if result is None:
-            result = EvidenceBundle(
-                target.name,
-                redact(target.spec),
-                urlsplit(target.spec).scheme or "local",
-                _now(),
-                status="unreachable",
-                error=f"{target.name}: no answer within {options.timeout:g} s (host gone mid-audit?)",
-            )
-            done(i, result)  # a late answer from its thread is not counted again
-        out.append(result)
-    return out
+    limit = options.timeout + KILL_AFTER
+    with cond:
+        while len(finished) < total:
+            now = time.monotonic()
+            overdue = [
+                i
+                for i, t in started.items()
+                if i not in claimed and now >= t + limit and i not in abandoned
+            ]
+            for i in overdue:
+                abandoned.add(i)
+            if overdue:
+                cond.release()
+                try:
+                    for i in overdue:
+                        target = targets[i]
+                        deliver(
+                            i,
+                            EvidenceBundle(
+                                target.name,
+                                redact(target.spec),
+                                urlsplit(target.spec).scheme or "local",
+                                _now(),
+                                status="unreachable",
+                                error=f"{target.name}: no answer within {options.timeout:g} s "
+                                "(host gone mid-audit?)",
+                            ),
+                        )
+                        spawn()  # the stuck thread keeps its connection; the queue goes on
+                finally:
+                    cond.acquire()
+                continue
+            waits = [t + limit - now for i, t in started.items() if i not in claimed]
+            cond.wait(max(0.01, min(waits, default=1.0)))
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]

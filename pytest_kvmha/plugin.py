@@ -568,10 +568,11 @@ def _not_contacted(config: pytest.Config, inventory: Any) -> dict[str, str]:
         checks = discover_checks()
     except CheckDiscoveryError:
         return {}  # reported where the audit discovers them
+    nodeids: list[str] = config.stash.get(NODEIDS, [])
     return unneeded_hosts(
         checks,
         inventory,
-        nodeids=list(config.stash.get(NODEIDS, [])),
+        nodeids=nodeids,
         deselect=list(config.getoption("deselect", None) or []),
         keyword=str(config.getoption("keyword", "") or ""),
     )

@@ -70,14 +70,15 @@ def _run(pytester: pytest.Pytester, *args: str, xdist: tuple[str, ...] = ()) -> 
     return result, report, cases, md, html
 
 
-def _same_under_xdist(pytester: pytest.Pytester, *args: str) -> Any:
+ALL_MODES = (("-n", "2"), ("-n", "2", "--dist", "loadgroup"), ("-n", "3", "--dist", "loadscope"))
+
+
+def _same_under_xdist(
+    pytester: pytest.Pytester, *args: str, modes: tuple[tuple[str, ...], ...] = (("-n", "2"),)
+) -> Any:
     serial = _run(pytester, *args)
     assert serial[1]["findings"], serial[0].stdout.str()
-    for xdist in (
-        ("-n", "2"),
-        ("-n", "2", "--dist", "loadgroup"),
-        ("-n", "3", "--dist", "loadscope"),
-    ):
+    for xdist in modes:
         parallel = _run(pytester, *args, xdist=xdist)
         out = parallel[0].stdout.str()
         assert "created: " in out or "workers" in out, out  # xdist really ran
@@ -101,7 +102,9 @@ def test_xdist_gives_the_serial_findings_reports_and_exit_status(
     pytester: pytest.Pytester, lab_copy: Path
 ) -> None:
     result, report, cases, md, _ = _same_under_xdist(
-        pytester, f"--kvmha-inventory={lab_copy / 'bridge-utils' / 'clusters.toml'}"
+        pytester,
+        f"--kvmha-inventory={lab_copy / 'bridge-utils' / 'clusters.toml'}",
+        modes=ALL_MODES,
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert any(f["status"] == "fail" for f in report["findings"])

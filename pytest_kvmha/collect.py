@@ -40,6 +40,7 @@ _SCRIPT = r"""
 PIN=${1-}
 LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
+set -f  # unquoted lists (UUIDs) are split, never globbed
 B=@BOUNDARY@
 # A private directory from mktemp only: a guessable /tmp name could be a planted symlink.
 if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
@@ -58,7 +59,13 @@ identity() { cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id 2>/
 pkgs() {
   if [ -e /var/lib/dpkg/status ] && command -v dpkg-query >/dev/null 2>&1; then
     echo manager=dpkg
-    for p in @PACKAGES@; do s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+    # one dpkg-query for all packages; an unknown one is missing from its output (exit 1)
+    dpkg-query -W -f='${Package}\t${Status}\n' @PACKAGES@ >"$T/d" 2>/dev/null
+    for p in @PACKAGES@; do  # (sec's own $n must survive: other names here)
+      pr=1; ps=
+      while IFS='	' read -r pn pst; do if [ "$pn" = "$p" ]; then pr=0; ps=$pst; fi; done <"$T/d"
+      printf '%s\t%s\t%s\n' "$p" "$pr" "$ps"
+    done
   elif command -v rpm >/dev/null 2>&1; then
     echo manager=rpm
     for p in @PACKAGES@; do s=$(rpm -q "$p" 2>&1); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
@@ -115,16 +122,45 @@ if [ -z "@SKIP_VIRSH@" ]; then
     sec virsh-active v list --uuid; active=$(cat "$T/o")
     sec virsh-paused v list --state-paused --uuid
     sec virsh-networks v net-list --all --uuid; nets=$(cat "$T/o")
-    sec virsh-nwfilters v nwfilter-list; filters=$(awk '{print $1}' "$T/o")
-    vb domain-inactive "dumpxml --inactive@SECURE@" $all
-    vb domain-live "dumpxml@SECURE@" $active
+    sec virsh-nwfilters v nwfilter-list; cp "$T/o" "$T/fl"
+    vb domain-inactive "dumpxml --inactive@SECURE@" $all; cp "$T/o" "$T/x"
+    vb domain-live "dumpxml@SECURE@" $active; cat "$T/o" >>"$T/x"
     vb network net-dumpxml $nets
-    vb nwfilter nwfilter-dumpxml $filters
+    if [ -n "@ALL_FILTERS@" ]; then
+      vb nwfilter nwfilter-dumpxml $(awk '{print $1}' "$T/fl")
+    else
+      # Only the filters a domain NIC references, then the ones those reference, level by
+      # level: names from XML are only compared (in awk), UUIDs from nwfilter-list are passed.
+      : >"$T/nf"; : >"$T/ne"; : >"$T/seen"; i=0
+      while [ $i -lt @FILTER_DEPTH@ ]; do
+        want=$(awk -v B="$B" '
+          FILENAME == ARGV[1] { seen[$0] = 1; next }
+          FILENAME == ARGV[2] { uuid[$2] = $1; next }
+          { while (match($0, /<filterref[^>]*filter=["\047][^"\047]*["\047]/)) {
+              r = substr($0, RSTART, RLENGTH); sub(/.*filter=["\047]/, "", r); sub(/["\047]$/, "", r)
+              if ((r in uuid) && !(uuid[r] in seen) && !(uuid[r] in out)) { out[uuid[r]] = 1; print uuid[r] }
+              $0 = substr($0, RSTART + RLENGTH) } }' "$T/seen" "$T/fl" "$T/x")
+        [ -n "$want" ] || break
+        printf '%s\n' $want >>"$T/seen"; cmds=""
+        for u in $want; do
+          case $u in *[!0-9a-fA-F-]*) continue;; esac
+          cmds="$cmds echo $B:$u: ; nwfilter-dumpxml $u ;"
+        done
+        v "$cmds" >"$T/x" 2>>"$T/ne"; cat "$T/x" >>"$T/nf"; i=$((i + 1))
+      done
+      sec nwfilter-fetched cat "$T/seen"
+      sec batch-nwfilter sh -c 'cat "$1"; cat "$2" >&2' kvmha "$T/nf" "$T/ne"
+    fi
   else
     sec virsh-domains sh -c 'echo "virsh: command not found" >&2; exit 127'
   fi
 fi
 """
+
+
+# How deep nested <filterref>s are followed (libvirt's own clean-traffic is 3 levels); a filter
+# further down is not fetched, and a check that needs it reports an error.
+FILTER_DEPTH = 8
 
 
 def batch_script(
@@ -133,9 +169,9 @@ def batch_script(
     """The one command a host runs. Only constants and a random hex boundary go into it."""
     if not re.fullmatch(r"[0-9a-f]{16,64}", boundary):
         raise ValueError("boundary must be lowercase hex")
-    tables = "\n".join(
-        f"  sec ovs-{table} ovs-vsctl --timeout=5 --format=json --columns={cols} list {table}"
-        for table, cols in OVS_TABLES.items()
+    # one ovs-vsctl for all tables: the same raw JSON, one line per table (split_ovs_tables)
+    tables = "  sec ovs-tables ovs-vsctl --timeout=5 --format=json" + "".join(
+        f" -- --columns={cols} list {table}" for table, cols in OVS_TABLES.items()
     )
     return (
         _SCRIPT.replace("@BOUNDARY@", "KVMHA" + boundary)
@@ -144,6 +180,9 @@ def batch_script(
         .replace("@SKIP_LINKS@", "1" if skip_links else "")
         .replace("@SKIP_VIRSH@", "1" if skip_virsh else "")
         .replace("@SECURE@", " --security-info" if secure else "")
+        # provisioning plans read every filter (a restore may need any of them)
+        .replace("@ALL_FILTERS@", "1" if secure else "")
+        .replace("@FILTER_DEPTH@", str(FILTER_DEPTH))
     )
 
 
@@ -182,6 +221,25 @@ def split_sections(output: str, boundary: str) -> dict[str, Section]:
 
 
 BATCHED = ("domain-inactive", "domain-live", "network", "nwfilter")
+
+
+def split_ovs_tables(sections: dict[str, Section]) -> dict[str, Section]:
+    """Split the one ``ovs-tables`` section (one JSON line per table, in OVS_TABLES order) into
+    the per-table sections ``ovs-<table>`` a bundle records. If ovs-vsctl failed, or printed
+    another number of lines, every table carries the failure."""
+    merged = sections.get("ovs-tables")
+    if merged is None:
+        return sections
+    out = {k: v for k, v in sections.items() if k != "ovs-tables"}
+    lines = [line for line in merged.stdout.splitlines() if line.strip()]
+    if merged.rc == 0 and len(lines) != len(OVS_TABLES):
+        why = f"ovs-vsctl printed {len(lines)} tables, expected {len(OVS_TABLES)}"
+        merged = Section("", (merged.stderr + "\n" + why).strip(), 1)
+        lines = []
+    for k, table in enumerate(OVS_TABLES):
+        text = lines[k] + "\n" if merged.rc == 0 else ""
+        out[f"ovs-{table}"] = Section(text, merged.stderr, merged.rc)
+    return out
 
 
 def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
@@ -356,7 +414,8 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         bundle.status, bundle.error = status, f"{target.name}: {why}"
         return
     try:
-        bundle.sections.update(not_utf8(unbatch(split_sections(stdout, boundary), boundary)))
+        raw = split_ovs_tables(split_sections(stdout, boundary))
+        bundle.sections.update(not_utf8(unbatch(raw, boundary)))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
         return

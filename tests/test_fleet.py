@@ -517,3 +517,80 @@ def test_a_host_no_item_needs_is_not_contacted(pytester: pytest.Pytester, lab_co
         result.stdout.fnmatch_lines(["*host kvm-b*not-contacted*not contacted*"])
         parallel = _run(pytester, f"--kvmha-inventory={inventory}", *args, xdist=("-n", "2"))
         assert parallel[1] == report
+
+
+# --- the leaner batch script --------------------------------------------------------------------
+
+
+def _audit_bundle(directory: Path, change: Any) -> dict[str, Any]:
+    from pytest_kvmha.engine import audit
+    from pytest_kvmha.parse import parse_bundle
+
+    inv = load_inventory(str(directory / "clusters.toml"))
+    hosts = []
+    for h in inv.hosts:
+        b = EvidenceBundle.read(directory / h.name)
+        if h.name == "kvm-a":
+            change(b)
+        hosts.append(parse_bundle(b))
+    return {f.nodeid: f for f in audit(discover_checks(), inv, hosts).findings}
+
+
+def test_a_referenced_filter_not_fetched_is_an_error_never_a_pass() -> None:
+    """fw-slave's NIC references a site filter that nests no-mac-spoofing. Fetched, the check
+    fails; listed on the host but not fetched, the check errors: it never passes."""
+    from pytest_kvmha.bundle import Section
+
+    nodeid = "kvmha/edge-fw/KVMHA-HB-002[fw-slave]"
+    site = "5a5a5a5a-0000-4000-8000-000000000001"
+
+    def site_filter(fetched: bool) -> Any:
+        def change(b: EvidenceBundle) -> None:
+            for name, sec in list(b.sections.items()):
+                if name.startswith("domain-"):
+                    text = sec.stdout.replace("filter='clean-traffic'", "filter='site-filter'")
+                    b.sections[name] = Section(text, sec.stderr, sec.rc)
+            listing = b.sections["virsh-nwfilters"]
+            b.sections["virsh-nwfilters"] = Section(listing.stdout + f" {site}   site-filter\n")
+            b.sections[f"nwfilter/{site}"] = Section(
+                f"<filter name='site-filter' chain='root'><uuid>{site}</uuid>"
+                "<filterref filter='no-mac-spoofing'/></filter>\n"
+            )
+            keep = {site} if fetched else set()
+            for name in [n for n in b.sections if n.startswith("nwfilter/")]:
+                if name.split("/")[1] not in keep:
+                    del b.sections[name]
+            b.sections["nwfilter-fetched"] = Section("".join(u + "\n" for u in keep))
+
+        return change
+
+    fetched = _audit_bundle(BUNDLES / "mac-filter", site_filter(True))
+    assert fetched[nodeid].status == "fail", fetched[nodeid].detail
+    assert "site-filter" in fetched[nodeid].detail
+    missing = _audit_bundle(BUNDLES / "mac-filter", site_filter(False))
+    assert missing[nodeid].status == "error", missing[nodeid].detail
+    assert "'site-filter' is referenced but not defined" in missing[nodeid].detail
+    # without the fetched list (older bundles), a listed filter without its dump is damage
+    damaged = _audit_bundle(
+        BUNDLES / "mac-filter",
+        lambda b: [b.sections.pop(n) for n in list(b.sections) if n.startswith("nwfilter/")],
+    )
+    assert damaged[nodeid].status == "error"
+
+
+def test_one_ovs_vsctl_for_all_tables_is_split_back() -> None:
+    from pytest_kvmha.bundle import Section
+    from pytest_kvmha.collect import OVS_TABLES, batch_script, split_ovs_tables
+
+    script = batch_script("ab" * 8)
+    assert script.count("ovs-vsctl --timeout=5 --format=json") == 1
+    assert script.count("dpkg-query -W") == 1
+    rows = [json.dumps({"headings": [t], "data": []}) for t in OVS_TABLES]
+    out = split_ovs_tables({"ovs-tables": Section("\n".join(rows) + "\n", "", 0)})
+    assert {k: v.stdout for k, v in out.items()} == {
+        f"ovs-{t}": row + "\n" for t, row in zip(OVS_TABLES, rows, strict=True)
+    }
+    failed = split_ovs_tables({"ovs-tables": Section("", "database connection failed", 1)})
+    assert {(v.rc, v.stderr) for v in failed.values()} == {(1, "database connection failed")}
+    short = split_ovs_tables({"ovs-tables": Section(rows[0] + "\n", "", 0)})
+    assert all(v.rc == 1 and "printed 1 tables" in v.stderr for v in short.values())

@@ -48,13 +48,31 @@ if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
   exit 1
 fi
 trap 'rm -rf "$T"' EXIT
+# sec NAME CMD...: CMD's stdout streamed between the markers, its stderr after it (read back
+# from a file, and only when there is some: every `cat` is one more process on the host).
 sec() {
   n=$1; shift
-  "$@" >"$T/o" 2>"$T/e"; rc=$?
-  printf '\n%s BEGIN %s\n' "$B" "$n"; cat "$T/o"
-  printf '\n%s STDERR %s\n' "$B" "$n"; cat "$T/e"
+  printf '\n%s BEGIN %s\n' "$B" "$n"
+  "$@" 2>"$T/e"; rc=$?
+  printf '\n%s STDERR %s\n' "$B" "$n"
+  if [ -s "$T/e" ]; then cat "$T/e"; fi
   printf '\n%s END %s %s\n' "$B" "$n" "$rc"
 }
+# secf FILE NAME CMD...: as sec, CMD's stdout also kept in FILE for the script's own use.
+secf() {
+  f=$1; shift; n=$1; shift
+  "$@" >"$f" 2>"$T/e"; rc=$?
+  emit "$n" "$f" "$T/e" "$rc"
+}
+# emit NAME OUTFILE ERRFILE RC: a section from files made earlier.
+emit() {
+  printf '\n%s BEGIN %s\n' "$B" "$1"; cat "$2"
+  printf '\n%s STDERR %s\n' "$B" "$1"
+  if [ -s "$3" ]; then cat "$3"; fi
+  printf '\n%s END %s %s\n' "$B" "$1" "$4"
+}
+# words FILE: the first word of each line, in $w (a builtin loop: no process).
+words() { w=; while read -r x _; do w="$w $x"; done <"$1"; }
 identity() { cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id 2>/dev/null; hostname; }
 pkgs() {
   if [ -e /var/lib/dpkg/status ] && command -v dpkg-query >/dev/null 2>&1; then
@@ -89,15 +107,16 @@ else
   sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
 fi
 if [ -z "@SKIP_LINKS@" ]; then sec links ip -d -j link show; fi
-# vb NAME SUBCOMMAND UUID...: many dumps over ONE virsh connection, each after a marker
-# "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart).
+# vb NAME FILE SUBCOMMAND UUID...: many dumps over ONE virsh connection, each after a marker
+# "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart); the
+# output is also kept in FILE.
 vb() {
-  n=$1; c=$2; shift 2; cmds=""
+  n=$1; o=$2; c=$3; shift 3; cmds=""
   for u in "$@"; do
     case $u in *[!0-9a-fA-F-]*) continue;; esac
     cmds="$cmds echo $B:$u: ; $c $u ;"
   done
-  if [ -n "$cmds" ]; then sec "batch-$n" v "$cmds"; else sec "batch-$n" true; fi
+  if [ -n "$cmds" ]; then secf "$o" "batch-$n" v "$cmds"; else sec "batch-$n" true; : >"$o"; fi
 }
 # The URI the host's own virsh would use: the inventory's pin ($1, validated by the collector),
 # else LIBVIRT_DEFAULT_URI of this login, else uri_default of the client's libvirt.conf, else
@@ -115,41 +134,40 @@ uri() {
 }
 v() { virsh -q -c "$U" "$@"; }
 if [ -z "@SKIP_VIRSH@" ]; then
-  uri >"$T/u"; F=$(sed -n 1p "$T/u"); U=$(sed -n '2,$p' "$T/u")
-  sec libvirt-uri cat "$T/u"
+  secf "$T/u" libvirt-uri uri  # (a function, run in this shell: it sets F and U here)
   if command -v virsh >/dev/null 2>&1; then
-    sec virsh-domains v list --all --uuid; all=$(cat "$T/o")
-    sec virsh-active v list --uuid; active=$(cat "$T/o")
+    secf "$T/l" virsh-domains v list --all --uuid; words "$T/l"; all=$w
+    secf "$T/l" virsh-active v list --uuid; words "$T/l"; active=$w
     sec virsh-paused v list --state-paused --uuid
-    sec virsh-networks v net-list --all --uuid; nets=$(cat "$T/o")
-    sec virsh-nwfilters v nwfilter-list; cp "$T/o" "$T/fl"
-    vb domain-inactive "dumpxml --inactive@SECURE@" $all; cp "$T/o" "$T/x"
-    vb domain-live "dumpxml@SECURE@" $active; cat "$T/o" >>"$T/x"
-    vb network net-dumpxml $nets
+    secf "$T/l" virsh-networks v net-list --all --uuid; words "$T/l"; nets=$w
+    secf "$T/fl" virsh-nwfilters v nwfilter-list
+    vb domain-inactive "$T/di" "dumpxml --inactive@SECURE@" $all
+    vb domain-live "$T/dl" "dumpxml@SECURE@" $active
+    vb network "$T/l" net-dumpxml $nets
     if [ -n "@ALL_FILTERS@" ]; then
-      vb nwfilter nwfilter-dumpxml $(awk '{print $1}' "$T/fl")
+      words "$T/fl"; vb nwfilter "$T/l" nwfilter-dumpxml $w
     else
       # Only the filters a domain NIC references, then the ones those reference, level by
       # level: names from XML are only compared (in awk), UUIDs from nwfilter-list are passed.
-      : >"$T/nf"; : >"$T/ne"; : >"$T/seen"; i=0
+      : >"$T/nf"; : >"$T/ne"; : >"$T/seen"; i=0; xml="$T/di $T/dl"
       while [ $i -lt @FILTER_DEPTH@ ]; do
-        want=$(awk -v B="$B" '
+        want=$(awk '
           FILENAME == ARGV[1] { seen[$0] = 1; next }
           FILENAME == ARGV[2] { uuid[$2] = $1; next }
           { while (match($0, /<filterref[^>]*filter=["\047][^"\047]*["\047]/)) {
               r = substr($0, RSTART, RLENGTH); sub(/.*filter=["\047]/, "", r); sub(/["\047]$/, "", r)
               if ((r in uuid) && !(uuid[r] in seen) && !(uuid[r] in out)) { out[uuid[r]] = 1; print uuid[r] }
-              $0 = substr($0, RSTART + RLENGTH) } }' "$T/seen" "$T/fl" "$T/x")
+              $0 = substr($0, RSTART + RLENGTH) } }' "$T/seen" "$T/fl" $xml)
         [ -n "$want" ] || break
         printf '%s\n' $want >>"$T/seen"; cmds=""
         for u in $want; do
           case $u in *[!0-9a-fA-F-]*) continue;; esac
           cmds="$cmds echo $B:$u: ; nwfilter-dumpxml $u ;"
         done
-        v "$cmds" >"$T/x" 2>>"$T/ne"; cat "$T/x" >>"$T/nf"; i=$((i + 1))
+        v "$cmds" >"$T/x" 2>>"$T/ne"; cat "$T/x" >>"$T/nf"; i=$((i + 1)); xml=$T/x
       done
-      sec nwfilter-fetched cat "$T/seen"
-      sec batch-nwfilter sh -c 'cat "$1"; cat "$2" >&2' kvmha "$T/nf" "$T/ne"
+      emit nwfilter-fetched "$T/seen" /dev/null 0
+      emit batch-nwfilter "$T/nf" "$T/ne" 0
     fi
   else
     sec virsh-domains sh -c 'echo "virsh: command not found" >&2; exit 127'

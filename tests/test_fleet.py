@@ -594,3 +594,15 @@ def test_one_ovs_vsctl_for_all_tables_is_split_back() -> None:
     assert {(v.rc, v.stderr) for v in failed.values()} == {(1, "database connection failed")}
     short = split_ovs_tables({"ovs-tables": Section(rows[0] + "\n", "", 0)})
     assert all(v.rc == 1 and "printed 1 tables" in v.stderr for v in short.values())
+
+
+def test_xdist_records_once_on_the_controller(pytester: pytest.Pytester, lab_copy: Path) -> None:
+    inventory = lab_copy / "bridge-utils" / "clusters.toml"
+    result, report, *_ = _run(
+        pytester, f"--kvmha-inventory={inventory}", "--kvmha-record=rec", xdist=("-n", "2")
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    for h in report["hosts"]:
+        recorded = EvidenceBundle.read(pytester.path / "rec" / h["name"])
+        assert recorded.sha256() == h["bundle_sha256"]
+    assert sorted(p.name for p in (pytester.path / "rec").iterdir()) == ["kvm-a", "kvm-b"]

@@ -107,11 +107,11 @@ else
   sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
 fi
 if [ -z "@SKIP_LINKS@" ]; then sec links ip -d -j link show; fi
-# vb NAME FILE SUBCOMMAND UUID...: many dumps over ONE virsh connection, each after a marker
+# vb NAME SUBCOMMAND FILE UUID...: many dumps over ONE virsh connection, each after a marker
 # "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart); the
 # output is also kept in FILE.
 vb() {
-  n=$1; o=$2; c=$3; shift 3; cmds=""
+  n=$1; c=$2; o=$3; shift 3; cmds=""
   for u in "$@"; do
     case $u in *[!0-9a-fA-F-]*) continue;; esac
     cmds="$cmds echo $B:$u: ; $c $u ;"
@@ -141,11 +141,11 @@ if [ -z "@SKIP_VIRSH@" ]; then
     sec virsh-paused v list --state-paused --uuid
     secf "$T/l" virsh-networks v net-list --all --uuid; words "$T/l"; nets=$w
     secf "$T/fl" virsh-nwfilters v nwfilter-list
-    vb domain-inactive "$T/di" "dumpxml --inactive@SECURE@" $all
-    vb domain-live "$T/dl" "dumpxml@SECURE@" $active
-    vb network "$T/l" net-dumpxml $nets
+    vb domain-inactive "dumpxml --inactive@SECURE@" "$T/di" $all
+    vb domain-live "dumpxml@SECURE@" "$T/dl" $active
+    vb network net-dumpxml "$T/l" $nets
     if [ -n "@ALL_FILTERS@" ]; then
-      words "$T/fl"; vb nwfilter "$T/l" nwfilter-dumpxml $w
+      words "$T/fl"; vb nwfilter nwfilter-dumpxml "$T/l" $w
     else
       # Only the filters a domain NIC references, then the ones those reference, level by
       # level: names from XML are only compared (in awk), UUIDs from nwfilter-list are passed.

@@ -479,11 +479,14 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             b.write(host_dir(state.rundir, b.host))
         parsed[i] = parse_bundle(b)
 
+    if state.replay_from is not None:
+        _wait_for_controller(state.replay_from)
     collect_all(
         targets,
         options,
         _collector(state),
-        progress=_progress(config, inventory),
+        # not while xdist writes its own start-up lines (the controller collects meanwhile)
+        progress=_progress(config, inventory) if state.rundir is None else None,
         on_bundle=arrived,
     )
     hosts = list(parsed)
@@ -856,23 +859,59 @@ def _xdist_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("dsession")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under pytest-xdist the controller collects no items, so it audits here, before xdist
-    starts its workers (its own sessionstart is trylast): every host is collected once, and
-    the bundles go to the workers through a private run directory (pytest_configure_node)."""
+DONE = ".kvmha-done"  # in the run directory: "ok" once every bundle is in it, else the error
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Any:
+    """Under pytest-xdist the controller collects no items, so it audits here: every host is
+    collected once, in a thread that runs while xdist starts its workers, and the bundles go to
+    the workers through a private run directory (pytest_configure_node) where they wait for
+    them. The audit's outcome (a usage error included) is the controller's, after the start."""
     config = session.config
     state = config.stash.get(STATE, None)
     if state is None or not _xdist_controller(config):
-        return
-    state.rundir = Path(tempfile.mkdtemp(prefix="kvmha-run-"))  # 0700, removed at unconfigure
+        return (yield)
+    import threading
+
+    rundir = Path(tempfile.mkdtemp(prefix="kvmha-run-"))  # 0700, removed at unconfigure
+    state.rundir = rundir
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _run_audit(config, state)
+        except BaseException as exc:  # raised in the main thread below
+            failure.append(exc)
+        finally:
+            outcome = "ok" if not failure else f"{type(failure[0]).__name__}: {failure[0]}"
+            (rundir / (DONE + ".tmp")).write_text(outcome, encoding="utf-8")
+            os.replace(rundir / (DONE + ".tmp"), rundir / DONE)  # workers never see half
+
+    thread = threading.Thread(target=run, name="kvmha-audit", daemon=True)
+    thread.start()
     try:
-        _run_audit(config, state)
-    except Exception as exc:
-        if not isinstance(exc, pytest.UsageError):
-            state.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
-        _write_reports(state)  # pytest skips sessionfinish when sessionstart fails
-        raise
+        return (yield)  # xdist's own sessionstart: the workers start meanwhile
+    finally:
+        thread.join()
+        if failure:
+            exc = failure[0]
+            if not isinstance(exc, pytest.UsageError):
+                state.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
+            _write_reports(state)  # pytest skips sessionfinish when sessionstart fails
+            raise exc
+
+
+def _wait_for_controller(rundir: Path) -> None:
+    """An xdist worker waits until the controller has put every bundle in the run directory."""
+    marker = rundir / DONE
+    while not marker.exists():
+        if not rundir.is_dir():
+            raise pytest.UsageError(f"kvmha: the controller's run directory {rundir} is gone")
+        time.sleep(0.02)
+    outcome = marker.read_text(encoding="utf-8")
+    if outcome != "ok":
+        raise pytest.UsageError(f"kvmha: the controller's audit failed: {outcome}")
 
 
 @pytest.hookimpl(optionalhook=True)

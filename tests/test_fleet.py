@@ -606,3 +606,27 @@ def test_xdist_records_once_on_the_controller(pytester: pytest.Pytester, lab_cop
         recorded = EvidenceBundle.read(pytester.path / "rec" / h["name"])
         assert recorded.sha256() == h["bundle_sha256"]
     assert sorted(p.name for p in (pytester.path / "rec").iterdir()) == ["kvm-a", "kvm-b"]
+
+
+def test_xdist_workers_wait_for_a_slow_controller(
+    pytester: pytest.Pytester, lab_copy: Path
+) -> None:
+    """The controller collects while xdist starts the workers; a worker that is ready first
+    waits for every bundle (here one host takes 4 s) and then makes the serial run's items."""
+    inventory = lab_copy / "bridge-utils" / "clusters.toml"
+    serial = _run(pytester, f"--kvmha-inventory={inventory}")
+    pytester.makeconftest(
+        """
+import time, pytest_kvmha.collect as c
+real = c.collect
+def slow(target, options):
+    if target.name == "kvm-b":
+        time.sleep(4)
+    return real(target, options)
+c.collect = slow
+"""
+    )
+    parallel = _run(pytester, f"--kvmha-inventory={inventory}", xdist=("-n", "2"))
+    assert parallel[0].ret == serial[0].ret
+    assert parallel[1] == serial[1]
+    assert parallel[2] == serial[2]

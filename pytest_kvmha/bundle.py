@@ -85,6 +85,11 @@ class EvidenceBundle:
     seconds: float = 0.0
     commands: list[dict[str, Any]] = field(default_factory=list)
     sections: dict[str, Section] = field(default_factory=dict)
+    # What the collection cost: bytes the host sent back (stdout and stderr of every attempt),
+    # bytes of command line sent to it, and each handshake refused and retried ({reason, delay}).
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    retries: list[dict[str, Any]] = field(default_factory=list)
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -97,6 +102,9 @@ class EvidenceBundle:
             "error": self.error,
             "round_trips": self.round_trips,
             "seconds": round(self.seconds, 3),
+            "bytes_received": self.bytes_received,
+            "bytes_sent": self.bytes_sent,
+            "retries": self.retries,
             "commands": self.commands,
             "sections": {
                 name: {"rc": s.rc, "stderr": s.stderr} for name, s in sorted(self.sections.items())
@@ -204,6 +212,12 @@ class EvidenceBundle:
             round_trips = int(meta.get("round_trips", 0) or 0)
             seconds = float(meta.get("seconds", 0.0) or 0.0)
             commands = list(meta.get("commands") or [])
+            # Bundles recorded before these were kept have none: zero, not an error.
+            bytes_received = int(meta.get("bytes_received", 0) or 0)
+            bytes_sent = int(meta.get("bytes_sent", 0) or 0)
+            retries = list(meta.get("retries") or [])
+            if not all(isinstance(r, dict) for r in retries):
+                raise TypeError("field 'retries' must be a list of tables")
         except (TypeError, ValueError, OverflowError) as exc:
             raise BundleError(f"{meta_path}: malformed field: {exc}") from None
         return cls(
@@ -217,6 +231,9 @@ class EvidenceBundle:
             seconds=seconds,
             commands=commands,
             sections=sections,
+            bytes_received=bytes_received,
+            bytes_sent=bytes_sent,
+            retries=retries,
         )
 
 

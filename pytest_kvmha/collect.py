@@ -40,6 +40,7 @@ _SCRIPT = r"""
 PIN=${1-}
 LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
+set -f  # unquoted lists (UUIDs) are split, never globbed
 B=@BOUNDARY@
 # A private directory from mktemp only: a guessable /tmp name could be a planted symlink.
 if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
@@ -47,18 +48,42 @@ if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
   exit 1
 fi
 trap 'rm -rf "$T"' EXIT
+# sec NAME CMD...: CMD's stdout streamed between the markers, its stderr after it (read back
+# from a file, and only when there is some: every `cat` is one more process on the host).
 sec() {
   n=$1; shift
-  "$@" >"$T/o" 2>"$T/e"; rc=$?
-  printf '\n%s BEGIN %s\n' "$B" "$n"; cat "$T/o"
-  printf '\n%s STDERR %s\n' "$B" "$n"; cat "$T/e"
+  printf '\n%s BEGIN %s\n' "$B" "$n"
+  "$@" 2>"$T/e"; rc=$?
+  printf '\n%s STDERR %s\n' "$B" "$n"
+  if [ -s "$T/e" ]; then cat "$T/e"; fi
   printf '\n%s END %s %s\n' "$B" "$n" "$rc"
 }
+# secf FILE NAME CMD...: as sec, CMD's stdout also kept in FILE for the script's own use.
+secf() {
+  f=$1; shift; n=$1; shift
+  "$@" >"$f" 2>"$T/e"; rc=$?
+  emit "$n" "$f" "$T/e" "$rc"
+}
+# emit NAME OUTFILE ERRFILE RC: a section from files made earlier.
+emit() {
+  printf '\n%s BEGIN %s\n' "$B" "$1"; cat "$2"
+  printf '\n%s STDERR %s\n' "$B" "$1"
+  if [ -s "$3" ]; then cat "$3"; fi
+  printf '\n%s END %s %s\n' "$B" "$1" "$4"
+}
+# words FILE: the first word of each line, in $w (a builtin loop: no process).
+words() { w=; while read -r x _; do w="$w $x"; done <"$1"; }
 identity() { cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id 2>/dev/null; hostname; }
 pkgs() {
   if [ -e /var/lib/dpkg/status ] && command -v dpkg-query >/dev/null 2>&1; then
     echo manager=dpkg
-    for p in @PACKAGES@; do s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
+    # one dpkg-query for all packages; an unknown one is missing from its output (exit 1)
+    dpkg-query -W -f='${Package}\t${Status}\n' @PACKAGES@ >"$T/d" 2>/dev/null
+    for p in @PACKAGES@; do  # (sec's own $n must survive: other names here)
+      pr=1; ps=
+      while IFS='	' read -r pn pst; do if [ "$pn" = "$p" ]; then pr=0; ps=$pst; fi; done <"$T/d"
+      printf '%s\t%s\t%s\n' "$p" "$pr" "$ps"
+    done
   elif command -v rpm >/dev/null 2>&1; then
     echo manager=rpm
     for p in @PACKAGES@; do s=$(rpm -q "$p" 2>&1); printf '%s\t%s\t%s\n' "$p" "$?" "$s"; done
@@ -82,15 +107,16 @@ else
   sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
 fi
 if [ -z "@SKIP_LINKS@" ]; then sec links ip -d -j link show; fi
-# vb NAME SUBCOMMAND UUID...: many dumps over ONE virsh connection, each after a marker
-# "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart).
+# vb NAME SUBCOMMAND FILE UUID...: many dumps over ONE virsh connection, each after a marker
+# "<boundary>:<uuid>:" (virsh's echo adds no newline; the collector splits them apart); the
+# output is also kept in FILE.
 vb() {
-  n=$1; c=$2; shift 2; cmds=""
+  n=$1; c=$2; o=$3; shift 3; cmds=""
   for u in "$@"; do
     case $u in *[!0-9a-fA-F-]*) continue;; esac
     cmds="$cmds echo $B:$u: ; $c $u ;"
   done
-  if [ -n "$cmds" ]; then sec "batch-$n" v "$cmds"; else sec "batch-$n" true; fi
+  if [ -n "$cmds" ]; then secf "$o" "batch-$n" v "$cmds"; else sec "batch-$n" true; : >"$o"; fi
 }
 # The URI the host's own virsh would use: the inventory's pin ($1, validated by the collector),
 # else LIBVIRT_DEFAULT_URI of this login, else uri_default of the client's libvirt.conf, else
@@ -108,23 +134,51 @@ uri() {
 }
 v() { virsh -q -c "$U" "$@"; }
 if [ -z "@SKIP_VIRSH@" ]; then
-  uri >"$T/u"; F=$(sed -n 1p "$T/u"); U=$(sed -n '2,$p' "$T/u")
-  sec libvirt-uri cat "$T/u"
+  secf "$T/u" libvirt-uri uri  # (a function, run in this shell: it sets F and U here)
   if command -v virsh >/dev/null 2>&1; then
-    sec virsh-domains v list --all --uuid; all=$(cat "$T/o")
-    sec virsh-active v list --uuid; active=$(cat "$T/o")
+    secf "$T/l" virsh-domains v list --all --uuid; words "$T/l"; all=$w
+    secf "$T/l" virsh-active v list --uuid; words "$T/l"; active=$w
     sec virsh-paused v list --state-paused --uuid
-    sec virsh-networks v net-list --all --uuid; nets=$(cat "$T/o")
-    sec virsh-nwfilters v nwfilter-list; filters=$(awk '{print $1}' "$T/o")
-    vb domain-inactive "dumpxml --inactive@SECURE@" $all
-    vb domain-live "dumpxml@SECURE@" $active
-    vb network net-dumpxml $nets
-    vb nwfilter nwfilter-dumpxml $filters
+    secf "$T/l" virsh-networks v net-list --all --uuid; words "$T/l"; nets=$w
+    secf "$T/fl" virsh-nwfilters v nwfilter-list
+    vb domain-inactive "dumpxml --inactive@SECURE@" "$T/di" $all
+    vb domain-live "dumpxml@SECURE@" "$T/dl" $active
+    vb network net-dumpxml "$T/l" $nets
+    if [ -n "@ALL_FILTERS@" ]; then
+      words "$T/fl"; vb nwfilter nwfilter-dumpxml "$T/l" $w
+    else
+      # Only the filters a domain NIC references, then the ones those reference, level by
+      # level: names from XML are only compared (in awk), UUIDs from nwfilter-list are passed.
+      : >"$T/nf"; : >"$T/ne"; : >"$T/seen"; i=0; xml="$T/di $T/dl"
+      while [ $i -lt @FILTER_DEPTH@ ]; do
+        want=$(awk '
+          FILENAME == ARGV[1] { seen[$0] = 1; next }
+          FILENAME == ARGV[2] { uuid[$2] = $1; next }
+          { while (match($0, /<filterref[^>]*filter=["\047][^"\047]*["\047]/)) {
+              r = substr($0, RSTART, RLENGTH); sub(/.*filter=["\047]/, "", r); sub(/["\047]$/, "", r)
+              if ((r in uuid) && !(uuid[r] in seen) && !(uuid[r] in out)) { out[uuid[r]] = 1; print uuid[r] }
+              $0 = substr($0, RSTART + RLENGTH) } }' "$T/seen" "$T/fl" $xml)
+        [ -n "$want" ] || break
+        printf '%s\n' $want >>"$T/seen"; cmds=""
+        for u in $want; do
+          case $u in *[!0-9a-fA-F-]*) continue;; esac
+          cmds="$cmds echo $B:$u: ; nwfilter-dumpxml $u ;"
+        done
+        v "$cmds" >"$T/x" 2>>"$T/ne"; cat "$T/x" >>"$T/nf"; i=$((i + 1)); xml=$T/x
+      done
+      emit nwfilter-fetched "$T/seen" /dev/null 0
+      emit batch-nwfilter "$T/nf" "$T/ne" 0
+    fi
   else
     sec virsh-domains sh -c 'echo "virsh: command not found" >&2; exit 127'
   fi
 fi
 """
+
+
+# How deep nested <filterref>s are followed (libvirt's own clean-traffic is 3 levels); a filter
+# further down is not fetched, and a check that needs it reports an error.
+FILTER_DEPTH = 8
 
 
 def batch_script(
@@ -133,9 +187,9 @@ def batch_script(
     """The one command a host runs. Only constants and a random hex boundary go into it."""
     if not re.fullmatch(r"[0-9a-f]{16,64}", boundary):
         raise ValueError("boundary must be lowercase hex")
-    tables = "\n".join(
-        f"  sec ovs-{table} ovs-vsctl --timeout=5 --format=json --columns={cols} list {table}"
-        for table, cols in OVS_TABLES.items()
+    # one ovs-vsctl for all tables: the same raw JSON, one line per table (split_ovs_tables)
+    tables = "  sec ovs-tables ovs-vsctl --timeout=5 --format=json" + "".join(
+        f" -- --columns={cols} list {table}" for table, cols in OVS_TABLES.items()
     )
     return (
         _SCRIPT.replace("@BOUNDARY@", "KVMHA" + boundary)
@@ -144,6 +198,9 @@ def batch_script(
         .replace("@SKIP_LINKS@", "1" if skip_links else "")
         .replace("@SKIP_VIRSH@", "1" if skip_virsh else "")
         .replace("@SECURE@", " --security-info" if secure else "")
+        # provisioning plans read every filter (a restore may need any of them)
+        .replace("@ALL_FILTERS@", "1" if secure else "")
+        .replace("@FILTER_DEPTH@", str(FILTER_DEPTH))
     )
 
 
@@ -182,6 +239,25 @@ def split_sections(output: str, boundary: str) -> dict[str, Section]:
 
 
 BATCHED = ("domain-inactive", "domain-live", "network", "nwfilter")
+
+
+def split_ovs_tables(sections: dict[str, Section]) -> dict[str, Section]:
+    """Split the one ``ovs-tables`` section (one JSON line per table, in OVS_TABLES order) into
+    the per-table sections ``ovs-<table>`` a bundle records. If ovs-vsctl failed, or printed
+    another number of lines, every table carries the failure."""
+    merged = sections.get("ovs-tables")
+    if merged is None:
+        return sections
+    out = {k: v for k, v in sections.items() if k != "ovs-tables"}
+    lines = [line for line in merged.stdout.splitlines() if line.strip()]
+    if merged.rc == 0 and len(lines) != len(OVS_TABLES):
+        why = f"ovs-vsctl printed {len(lines)} tables, expected {len(OVS_TABLES)}"
+        merged = Section("", (merged.stderr + "\n" + why).strip(), 1)
+        lines = []
+    for k, table in enumerate(OVS_TABLES):
+        text = lines[k] + "\n" if merged.rc == 0 else ""
+        out[f"ovs-{table}"] = Section(text, merged.stderr, merged.rc)
+    return out
 
 
 def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
@@ -255,6 +331,9 @@ class CollectOptions:
     # Provisioning only: domain XML with its secure attributes (console passwords), which
     # needs a read-write libvirt connection. Audits and recorded bundles never store them.
     secure: bool = False
+    # At most this many hosts are collected at once: 2,000 hosts must not open 2,000 SSH
+    # connections at once (nor knock over a bastion that sees every one of them).
+    max_parallel: int = 32
 
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
@@ -316,18 +395,32 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     command = remote_command(script, options.timeout, *args)
     host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
-    try:
-        result = run_with_deadline(host, command, options.timeout)
-    except CollectTimeout as exc:
-        bundle.round_trips += 1
-        bundle.status = "unreachable"
-        bundle.error = f"{target.name}: {exc}"
-        return
-    except Exception as exc:
-        bundle.round_trips += 1
-        bundle.status = "unreachable"
-        bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
-        return
+    deadline = t0 + options.timeout
+    attempt = 0
+    while True:
+        try:
+            result = run_with_deadline(host, command, max(0.1, deadline - time.monotonic()))
+        except CollectTimeout as exc:
+            bundle.round_trips += 1
+            bundle.status = "unreachable"
+            bundle.error = f"{target.name}: {exc}"
+            return
+        except Exception as exc:
+            bundle.round_trips += 1
+            bundle.status = "unreachable"
+            bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
+            return
+        bundle.bytes_sent += len(command.encode("utf-8", "surrogateescape"))
+        bundle.bytes_received += len(result.stdout_bytes) + len(result.stderr_bytes)
+        refused = handshake_refused(result.rc, result.stdout_bytes, result.stderr_bytes)
+        delay = backoff(attempt)
+        if refused is None or attempt >= MAX_RETRIES or time.monotonic() + delay >= deadline:
+            break
+        # Refused before login (sshd MaxStartups, a busy bastion): nothing ran on the host, so
+        # trying again is safe; the bundle keeps each refusal and the wait before the next try.
+        bundle.retries.append({"reason": redact(refused), "delay": round(delay, 3)})
+        attempt += 1
+        time.sleep(delay)
     bundle.round_trips += 1
     bundle.commands.append(
         {
@@ -340,11 +433,14 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     if f"KVMHA{boundary} BEGIN" not in stdout:
         reason = host_text(result.stderr_bytes).strip().splitlines()
         why = reason[-1] if reason else f"exit status {result.rc}"
+        if refused is not None and bundle.retries:
+            why = f"{refused} (after {len(bundle.retries)} retries)"
         status = "unreachable" if result.rc == UNREACHABLE_RC or not stdout else "error"
         bundle.status, bundle.error = status, f"{target.name}: {why}"
         return
     try:
-        bundle.sections.update(not_utf8(unbatch(split_sections(stdout, boundary), boundary)))
+        raw = split_ovs_tables(split_sections(stdout, boundary))
+        bundle.sections.update(not_utf8(unbatch(raw, boundary)))
     except BatchOutputError as exc:
         bundle.status, bundle.error = "error", f"{target.name}: {exc}"
         return
@@ -352,6 +448,49 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     if tmp is not None:  # the script could not make its private directory: nothing was read
         bundle.status = "error"
         bundle.error = f"{target.name}: collector cannot run: {tmp.stderr.strip()}"
+
+
+# ssh's words for a connection dropped before authentication: sshd over its MaxStartups, a
+# bastion too busy to take another, a daemon restarting. Nothing ran on the host: retry.
+_HANDSHAKE = (
+    "connection refused",
+    "connection reset by peer",
+    "kex_exchange_identification",
+    "ssh_exchange_identification",
+    "connection closed by remote host",
+)
+# ...but never an answer that another try cannot change (and that must not look like a flood).
+_FINAL = (
+    "permission denied",
+    "host key verification failed",
+    "remote host identification has changed",
+    "too many authentication failures",
+    "could not resolve hostname",
+)
+MAX_RETRIES = 5
+BACKOFF_BASE = 0.25  # seconds before the first retry; doubled each time, plus jitter
+BACKOFF_CAP = 8.0
+
+
+def handshake_refused(rc: int, stdout: bytes, stderr: bytes) -> str | None:
+    """ssh's last words if the connection was refused or reset during the handshake (exit 255,
+    nothing on stdout, a handshake message); None for anything else (authentication failures
+    and host key mismatches included: those are final)."""
+    if rc != UNREACHABLE_RC or stdout.strip():
+        return None
+    text = host_text(stderr)
+    low = text.lower()
+    if any(word in low for word in _FINAL) or not any(word in low for word in _HANDSHAKE):
+        return None
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "connection refused"
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter on top: retries of many hosts refused at once by
+    one sshd must not arrive at once again."""
+    base = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+    return base + secrets.SystemRandom().uniform(0, base)
 
 
 # After the deadline the host's work must stop too, not only our wait for it: the script runs
@@ -567,6 +706,9 @@ def replay(target: HostTarget) -> EvidenceBundle:
 Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]
 # progress(done, total, unreachable): called once per host as its bundle arrives
 Progress = Callable[[int, int, int], None]
+# on_bundle(index, bundle): called once per host as its bundle arrives, in the collecting thread
+# (so a host is parsed while the others are still being collected); calls are serialized.
+OnBundle = Callable[[int, EvidenceBundle], None]
 
 
 def collect_all(
@@ -574,56 +716,106 @@ def collect_all(
     options: CollectOptions,
     collect_one: Collect = collect,
     progress: Progress | None = None,
+    on_bundle: OnBundle | None = None,
 ) -> list[EvidenceBundle]:
-    """Collect every host concurrently (collection is I/O-bound), keeping the input order.
+    """Collect every host, at most ``options.max_parallel`` at once, keeping the input order.
 
-    Each host gets ``options.timeout`` seconds: one that connects and then hangs becomes an
-    ``unreachable`` bundle, and the others are still audited. (Daemon threads: a stuck
-    connection cannot keep pytest from exiting.) ``progress`` is told as each host is done (the
-    caller decides whether and where to show it: this module does no terminal output)."""
+    Each host gets ``options.timeout`` seconds from the moment its collection starts: one that
+    connects and then hangs becomes an ``unreachable`` bundle, its slot goes to a fresh thread,
+    and the others are still audited. (Daemon threads: a stuck connection cannot keep pytest
+    from exiting.) ``progress`` is told as each host is done (the caller decides whether and
+    where to show it: this module does no terminal output)."""
     import threading
 
-    results: list[EvidenceBundle | None] = [None] * len(targets)
-    lock = threading.Lock()  # one progress call at a time, counts consistent, none after the end
-    counted: set[int] = set()
+    total = len(targets)
+    if not isinstance(options.max_parallel, int) or options.max_parallel < 1:
+        raise ValueError(f"max_parallel must be a positive integer, not {options.max_parallel!r}")
+    results: list[EvidenceBundle | None] = [None] * total
+    cond = threading.Condition()  # guards the bookkeeping below
+    callbacks = threading.Lock()  # one progress/on_bundle call at a time, none after the end
+    started: dict[int, float] = {}
+    claimed: set[int] = set()  # a result (real or timed out) is being delivered
+    finished: set[int] = set()
+    abandoned: set[int] = set()  # timed out: its thread's late answer is dropped
     unreachable = 0
+    next_index = 0
+    failures: list[Exception] = []
 
-    def done(i: int, bundle: EvidenceBundle) -> None:
+    def deliver(i: int, bundle: EvidenceBundle) -> None:
         nonlocal unreachable
-        with lock:
-            if i in counted:
+        with cond:
+            if i in claimed:
                 return
-            counted.add(i)
+            claimed.add(i)
+        with callbacks:
+            results[i] = bundle
             unreachable += bundle.status == "unreachable"
+            if on_bundle is not None:
+                try:
+                    on_bundle(i, bundle)
+                except Exception as exc:  # re-raised in the caller's thread at the end
+                    failures.append(exc)
             if progress is not None:
-                progress(len(counted), len(targets), unreachable)
+                progress(len(finished) + 1, total, unreachable)
+            with cond:
+                finished.add(i)
+                cond.notify_all()
 
-    def work(i: int, target: HostTarget) -> None:
-        bundle = collect_one(target, options)
-        results[i] = bundle
-        done(i, bundle)
+    def work() -> None:
+        nonlocal next_index
+        while True:
+            with cond:
+                if next_index >= total:
+                    return
+                i = next_index
+                next_index += 1
+                started[i] = time.monotonic()
+            bundle = collect_one(targets[i], options)
+            deliver(i, bundle)
+            with cond:
+                if i in abandoned:  # a fresh thread took this slot when it timed out
+                    return
 
-    threads = [
-        threading.Thread(target=work, args=(i, t), daemon=True, name=f"kvmha-collect-{t.name}")
-        for i, t in enumerate(targets)
-    ]
-    for thread in threads:
-        thread.start()
+    def spawn() -> None:
+        threading.Thread(target=work, daemon=True, name="kvmha-collect").start()
+
+    for _ in range(min(options.max_parallel, total)):
+        spawn()
     # The grace lets each collector kill what it started and report that itself.
-    deadline = time.monotonic() + options.timeout + KILL_AFTER
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    out = []
-    for i, (target, result) in enumerate(zip(targets, results, strict=True)):
-        if result is None:
-            result = EvidenceBundle(
-                target.name,
-                redact(target.spec),
-                urlsplit(target.spec).scheme or "local",
-                _now(),
-                status="unreachable",
-                error=f"{target.name}: no answer within {options.timeout:g} s (host gone mid-audit?)",
-            )
-            done(i, result)  # a late answer from its thread is not counted again
-        out.append(result)
-    return out
+    limit = options.timeout + KILL_AFTER
+    with cond:
+        while len(finished) < total:
+            now = time.monotonic()
+            overdue = [
+                i
+                for i, t in started.items()
+                if i not in claimed and now >= t + limit and i not in abandoned
+            ]
+            for i in overdue:
+                abandoned.add(i)
+            if overdue:
+                cond.release()
+                try:
+                    for i in overdue:
+                        target = targets[i]
+                        deliver(
+                            i,
+                            EvidenceBundle(
+                                target.name,
+                                redact(target.spec),
+                                urlsplit(target.spec).scheme or "local",
+                                _now(),
+                                status="unreachable",
+                                error=f"{target.name}: no answer within {options.timeout:g} s "
+                                "(host gone mid-audit?)",
+                            ),
+                        )
+                        spawn()  # the stuck thread keeps its connection; the queue goes on
+                finally:
+                    cond.acquire()
+                continue
+            waits = [t + limit - now for i, t in started.items() if i not in claimed]
+            cond.wait(max(0.01, min(waits, default=1.0)))
+    if failures:
+        raise failures[0]
+    return [r for r in results if r is not None]

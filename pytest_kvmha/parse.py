@@ -811,7 +811,13 @@ def _nwfilters(s: Mapping[str, Section]) -> dict[str, NwFilter]:
     if "virsh-nwfilters" not in s:
         return {}
     filters: dict[str, NwFilter] = {}
-    for uuid in dict.fromkeys(_uuid_list(_section_ok(s, "virsh-nwfilters").stdout)):
+    listed = _uuid_list(_section_ok(s, "virsh-nwfilters").stdout)
+    if "nwfilter-fetched" in s:
+        # The collector fetched only the filters domain NICs reference (and theirs): the
+        # others are absent on purpose, and a check that needs one reports an error.
+        fetched = {u.lower() for u in _uuid_list(_section_ok(s, "nwfilter-fetched").stdout)}
+        listed = [u for u in listed if u.lower() in fetched]
+    for uuid in dict.fromkeys(listed):
         if uuid.startswith("uuid"):  # table heading when not run with -q
             continue
         name = f"nwfilter/{uuid}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,6 +50,9 @@ HELP_WAIVERS = (
 HELP_STRICT_WAIVERS = (
     "Fail the run when a waiver matches no failed finding (stale); otherwise a warning."
 )
+HELP_MAX_PARALLEL = (
+    "At most this many hosts are collected at once (default 32; a positive whole number)."
+)
 HELP_FAIL_ON_NEW = "With --kvmha-baseline: gate only on failures that are new since the baseline (known ones pass with a warning; errors still fail)."
 # Options that name a file or directory: '~' is expanded in each (a shell leaves '--opt=~/x' alone).
 PATH_OPTIONS = (
@@ -67,6 +72,10 @@ SEVERITY_MARKERS = ("critical", "high", "medium", "low", "info")
 
 STATE = pytest.StashKey["KvmhaState"]()
 NODEIDS = pytest.StashKey[list[str]]()  # kvmha node ids taken out of the file arguments
+# pytest-xdist: the controller collects every host once and hands the bundles to the workers
+# in a private run directory (node.workerinput), where they replay them.
+RUNDIR = "kvmha_rundir"
+TODAY = "kvmha_today"  # the controller's date: waiver expiry is judged the same on every worker
 
 
 class KvmhaBelowThreshold(pytest.PytestWarning):
@@ -102,6 +111,12 @@ class KvmhaState:
     fail_on_new: bool = False
     today: Any = None  # datetime.date: waiver expiry is judged against it
     nodeids: list[str] = field(default_factory=list)  # kvmha node ids given as arguments
+    max_parallel: int = 32
+    rundir: Path | None = None  # xdist controller: the bundles handed to the workers
+    replay_from: Path | None = None  # xdist worker: where the controller put them
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> collection cost
+    not_contacted: dict[str, str] = field(default_factory=dict)  # host -> why
+    reports_written: bool = False
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -128,6 +143,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kvmha-waivers", metavar="FILE.toml", help=HELP_WAIVERS)
     group.addoption("--kvmha-strict-waivers", action="store_true", help=HELP_STRICT_WAIVERS)
     group.addoption("--kvmha-fail-on-new", action="store_true", help=HELP_FAIL_ON_NEW)
+    group.addoption("--kvmha-max-parallel", metavar="N", help=HELP_MAX_PARALLEL)
+    parser.addini("kvmha_max_parallel", HELP_MAX_PARALLEL, default="32")
     parser.addini("kvmha_waivers", HELP_WAIVERS, default="")
     parser.addini("kvmha_strict_waivers", HELP_STRICT_WAIVERS, type="bool", default=False)
     parser.addini("kvmha_timeout", HELP_TIMEOUT, default="300")
@@ -191,6 +208,22 @@ def timeout(config: pytest.Config) -> float:
             f"{name}: {shown} is not a number of seconds above 0 and at most {MAX_TIMEOUT:g}"
         )
     return seconds
+
+
+def max_parallel(config: pytest.Config) -> int:
+    """--kvmha-max-parallel, else the ini key: a whole number of hosts >= 1, else a usage error."""
+    option = config.getoption("kvmha_max_parallel")
+    if option is not None:
+        name, value = "--kvmha-max-parallel", option
+    else:
+        name, value = "kvmha_max_parallel (ini)", config.getini("kvmha_max_parallel") or "32"
+    text = str(value).strip()
+    if not text.isdigit():  # no sign, no fraction, no "1e3": a count of connections
+        raise pytest.UsageError(f"{name}: not a whole number of hosts: {value!r}")
+    n = int(text)
+    if n < 1:
+        raise pytest.UsageError(f"{name}: {n}: at least one host must be collected at a time")
+    return n
 
 
 def datapath(config: pytest.Config) -> str:
@@ -297,7 +330,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.import_plugin("pytest_kvmha.junit")
     if config.pluginmanager.hasplugin("html"):  # pytest-html: its hooks exist only then
         config.pluginmanager.import_plugin("pytest_kvmha.pytest_html_columns")
-    if hasattr(config, "workerinput"):  # xdist worker: audits run in one process
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and RUNDIR not in worker:  # xdist worker of a run without an audit
         return
     for name in PATH_OPTIONS:
         value = getattr(config.option, f"kvmha_{name}", None)
@@ -311,12 +345,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{nodeids[0]}: a kvmha node id needs --kvmha-inventory or --kvmha-host"
             )
         return  # nothing to audit: not even one round trip
-    _refuse_xdist(config)
     try:
         fail_on = Severity.parse(_opt(config, "fail_on") or "medium")
     except ValueError as exc:
         raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
     timeout(config)  # a bad value is a usage error before any host is contacted
+    parallel = max_parallel(config)
     for name in ("ssh_config", "ssh_identity_file", "inventory", "plan", "baseline"):
         path = _opt(config, name)
         if path and not Path(path).is_file():
@@ -328,7 +362,14 @@ def pytest_configure(config: pytest.Config) -> None:
     report_html = _opt(config, "report_html")
     state.report_html = Path(report_html) if report_html else None
     state.nodeids = nodeids
+    state.max_parallel = parallel
     _configure_gate(config, state)
+    if worker is not None:  # reports are the controller's; the facts come from its bundles
+        import datetime as dt
+
+        state.report_path = state.report_md = state.report_html = None
+        state.replay_from = Path(worker[RUNDIR])
+        state.today = dt.date.fromisoformat(worker[TODAY])
     baseline = config.getoption("kvmha_baseline")
     if baseline:
         import json
@@ -341,19 +382,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
         state.baseline_path = baseline
     config.stash[STATE] = state
-
-
-def _refuse_xdist(config: pytest.Config) -> None:
-    """Audit items are made in the controller; xdist workers would collect none of them (a
-    green run that audited nothing). Until fleets run on xdist, ``-n`` with an audit is refused."""
-    workers = getattr(config.option, "numprocesses", None)
-    dist = getattr(config.option, "dist", "no")
-    if workers or (dist and dist != "no"):
-        raise pytest.UsageError(
-            f"-n {workers} / --dist {dist} (pytest-xdist) with a kvmha audit: the audit and its "
-            "items run in one process, and xdist workers would collect none of them. Run the "
-            "audit without -n (or with -n 0), or pass --kvmha-no-audit-items for provisioning runs."
-        )
 
 
 def _configure_gate(config: pytest.Config, state: KvmhaState) -> None:
@@ -425,19 +453,43 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             if table.startswith("[") and not table.startswith("[["):
                 state.lines.setdefault(table.strip("[] ").replace('"', ""), number)
     options = CollectOptions(
-        _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"), timeout(config)
+        _opt(config, "ssh_config"),
+        _opt(config, "ssh_identity_file"),
+        timeout(config),
+        max_parallel=state.max_parallel,
     )
-    bundles = collect_all(list(inventory.hosts), options, progress=_progress(config, inventory))
-    record = config.getoption("kvmha_record")
-    for b in bundles:
+    targets = list(inventory.hosts)
+    if state.replay_from is None and wanted is None:
+        state.not_contacted = _not_contacted(config, inventory)
+    # Workers replay the controller's bundles (no host contact); their reports are not written.
+    record = config.getoption("kvmha_record") if state.replay_from is None else None
+    parsed: list[Any] = [None] * len(targets)
+
+    def arrived(i: int, b: Any) -> None:
+        """Parse each host as its bundle arrives, while the others are still being collected."""
         state.rounds[b.host] = b.round_trips
         state.digests[b.host] = b.sha256()
-        if record:
+        state.metrics[b.host] = _metrics(b)
+        if record and b.status != NOT_CONTACTED:
             try:
                 b.write(host_dir(Path(record), b.host))
             except Exception as exc:  # recording must not cost the audit
                 state.errors.append(f"--kvmha-record: {b.host}: {exc}")
-    hosts = [parse_bundle(b) for b in bundles]
+        if state.rundir is not None:  # xdist: every worker must see exactly these facts
+            b.write(host_dir(state.rundir, b.host))
+        parsed[i] = parse_bundle(b)
+
+    if state.replay_from is not None:
+        _wait_for_controller(state.replay_from)
+    collect_all(
+        targets,
+        options,
+        _collector(state),
+        # not while xdist writes its own start-up lines (the controller collects meanwhile)
+        progress=_progress(config, inventory) if state.rundir is None else None,
+        on_bundle=arrived,
+    )
+    hosts = list(parsed)
     twice = [
         f"hosts {a.name} ({a.spec}) and {b.name} ({b.spec}) are one machine "
         f"(machine-id {a.identity}, same libvirt domains): give each host once"
@@ -462,6 +514,71 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
             current=state.audit.clusters,
             datapath_type=datapath(config),
         )
+
+
+NOT_CONTACTED = "not-contacted"  # bundle/host status of a host no selected item needs
+
+
+def _collector(state: KvmhaState) -> Any:
+    """How each host's bundle is had: collected (hosts no selected item needs are not
+    contacted), or on an xdist worker read back from the controller's run directory."""
+    from urllib.parse import urlsplit
+
+    from .bundle import BundleError, EvidenceBundle, host_dir
+    from .collect import CollectOptions, HostTarget, collect
+    from .credentials import redact
+
+    def one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
+        if state.replay_from is not None:
+            try:
+                return EvidenceBundle.read(host_dir(state.replay_from, target.name))
+            except BundleError as exc:  # the controller wrote it: a broken run directory
+                return EvidenceBundle(
+                    target.name, redact(target.spec), "replay", "", status="error", error=str(exc)
+                )
+        why = state.not_contacted.get(target.name)
+        if why is not None:
+            return EvidenceBundle(
+                target.name,
+                redact(target.spec),
+                urlsplit(target.spec).scheme or "local",
+                "",
+                status=NOT_CONTACTED,
+                error=f"{target.name}: not contacted: {why}",
+            )
+        return collect(target, options)
+
+    return one
+
+
+def _metrics(b: Any) -> dict[str, Any]:
+    return {
+        "round_trips": b.round_trips,
+        "collect_seconds": round(b.seconds, 3),
+        "bytes_received": b.bytes_received,
+        "bytes_sent": b.bytes_sent,
+        "retries": len(b.retries),
+        "retry_reasons": [str(r.get("reason", "")) for r in b.retries],
+    }
+
+
+def _not_contacted(config: pytest.Config, inventory: Any) -> dict[str, str]:
+    """Hosts no item the run selects can need (node ids, --deselect, -k): not contacted."""
+    from .model import CheckDiscoveryError, discover_checks
+    from .selection import unneeded_hosts
+
+    try:
+        checks = discover_checks()
+    except CheckDiscoveryError:
+        return {}  # reported where the audit discovers them
+    nodeids: list[str] = config.stash.get(NODEIDS, [])
+    return unneeded_hosts(
+        checks,
+        inventory,
+        nodeids=nodeids,
+        deselect=list(config.getoption("deselect", None) or []),
+        keyword=str(config.getoption("keyword", "") or ""),
+    )
 
 
 class KvmhaCollector(pytest.Collector):
@@ -738,15 +855,106 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         state.selected = [i.finding for i in items if not i.whatif]
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("dsession")
+
+
+DONE = ".kvmha-done"  # in the run directory: "ok" once every bundle is in it, else the error
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Any:
+    """Under pytest-xdist the controller collects no items, so it audits here: every host is
+    collected once, in a thread that runs while xdist starts its workers, and the bundles go to
+    the workers through a private run directory (pytest_configure_node) where they wait for
+    them. The audit's outcome (a usage error included) is the controller's, after the start."""
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or not _xdist_controller(config):
+        return (yield)
+    import threading
+
+    rundir = Path(tempfile.mkdtemp(prefix="kvmha-run-"))  # 0700, removed at unconfigure
+    state.rundir = rundir
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _run_audit(config, state)
+        except BaseException as exc:  # raised in the main thread below
+            failure.append(exc)
+        finally:
+            outcome = "ok" if not failure else f"{type(failure[0]).__name__}: {failure[0]}"
+            (rundir / (DONE + ".tmp")).write_text(outcome, encoding="utf-8")
+            os.replace(rundir / (DONE + ".tmp"), rundir / DONE)  # workers never see half
+
+    thread = threading.Thread(target=run, name="kvmha-audit", daemon=True)
+    thread.start()
+    try:
+        return (yield)  # xdist's own sessionstart: the workers start meanwhile
+    finally:
+        thread.join()
+        if failure:
+            exc = failure[0]
+            if not isinstance(exc, pytest.UsageError):
+                state.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
+            _write_reports(state)  # pytest skips sessionfinish when sessionstart fails
+            raise exc
+
+
+def _wait_for_controller(rundir: Path) -> None:
+    """An xdist worker waits until the controller has put every bundle in the run directory."""
+    marker = rundir / DONE
+    while not marker.exists():
+        if not rundir.is_dir():
+            raise pytest.UsageError(f"kvmha: the controller's run directory {rundir} is gone")
+        time.sleep(0.02)
+    outcome = marker.read_text(encoding="utf-8")
+    if outcome != "ok":
+        raise pytest.UsageError(f"kvmha: the controller's audit failed: {outcome}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    state = node.config.stash.get(STATE, None)
+    if state is not None and state.rundir is not None:
+        node.workerinput[RUNDIR] = str(state.rundir)
+        node.workerinput[TODAY] = state.today.isoformat()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The controller's selection is what the workers collected (after -k, -m, --deselect and
+    node ids); xdist itself refuses workers that collected different items."""
+    state = node.config.stash.get(STATE, None)
+    if state is None or state.audit is None:
+        return
+    chosen = set(ids)
+    state.selected = [f for f in state.audit.findings if f.nodeid in chosen]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.rundir is not None:
+        shutil.rmtree(state.rundir, ignore_errors=True)
+        state.rundir = None
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is not None and state.strict_waivers and _stale(state):
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if state is None or (
+    if state is not None:
+        _write_reports(state)
+
+
+def _write_reports(state: KvmhaState) -> None:
+    if state.reports_written or (
         state.report_path is None and state.report_md is None and state.report_html is None
     ):
         return
+    state.reports_written = True
     from .report import build_report, render_markdown, write_report, write_text
 
     audit = state.audit
@@ -759,7 +967,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         rounds=state.rounds,
         digests=state.digests,
         started=state.started,
+        metrics=state.metrics,
     )
+    if state.not_contacted:
+        report["not_contacted"] = dict(state.not_contacted)
     if audit is not None and audit.discovery is not None:
         report["discovery"] = audit.discovery.as_json()
     if state.whatif is not None:
@@ -864,7 +1075,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             line += f" - {h.error}"
         if h.libvirt_uri:
             line += f" (libvirt {h.libvirt_uri}, from {h.libvirt_uri_from})"
-        tr.write_line(redact(line), red=host_status(h) != "ok")
+        tr.write_line(redact(line), red=host_status(h) not in ("ok", NOT_CONTACTED))
         for problem in h.problems.values():
             tr.write_line(redact(f"  problem: {problem}"), yellow=True)
     for line in cluster_blocks(state.audit.clusters, state.selected, outcome):

@@ -31,6 +31,7 @@ def build_report(
     rounds: dict[str, int] | None = None,
     digests: dict[str, str] | None = None,
     started: float | None = None,
+    metrics: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``digests``: each host's evidence bundle SHA-256; ``started``: the run's ``time.time()``."""
     findings = list(findings)
@@ -55,6 +56,8 @@ def build_report(
                 "libvirt_uri": h.libvirt_uri,
                 "libvirt_uri_from": h.libvirt_uri_from,
                 "bundle_sha256": (digests or {}).get(h.name),
+                # what collecting it cost: time, bytes, handshakes refused and retried
+                **{k: v for k, v in (metrics or {}).get(h.name, {}).items() if k != "round_trips"},
             }
             for h in hosts
         ],

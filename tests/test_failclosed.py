@@ -232,20 +232,6 @@ def single_ok(pytester: pytest.Pytester) -> Path:
     return pytester.path / "s" / "clusters.toml"
 
 
-def test_xdist_with_an_audit_is_a_usage_error(pytester: pytest.Pytester, single_ok: Path) -> None:
-    pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest_subprocess(
-        "-p", "xdist", "-n", "2", f"--kvmha-inventory={single_ok}"
-    )
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*-n*pytest-xdist*audit*one process*"])
-
-
-def test_xdist_with_a_plan_is_a_usage_error(pytester: pytest.Pytester, single_ok: Path) -> None:
-    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", f"--kvmha-plan={single_ok}")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-
-
 def test_xdist_off_or_without_audit_is_allowed(pytester: pytest.Pytester, single_ok: Path) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest_subprocess(

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .trace import TraceEvidence
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -250,3 +254,4 @@ class HostFacts:
     problems: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # section -> what is wrong
     libvirt_uri: str | None = None  # the URI libvirt was read through (None: not recorded)
     libvirt_uri_from: str | None = None  # inventory | env | libvirt.conf | default
+    traces: TraceEvidence | None = None  # ofproto/trace of heartbeat paths (None: not traced)

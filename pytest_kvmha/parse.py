@@ -32,6 +32,7 @@ from .facts import (
     PciController,
     VlanSetting,
 )
+from .trace import parse_trace_sections
 
 
 class FactError(ValueError):
@@ -697,6 +698,7 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         problems=MappingProxyType(problems),
         libvirt_uri=uri[1] if uri else None,
         libvirt_uri_from=uri[0] if uri else None,
+        traces=parse_trace_sections(s),
     )
 
 

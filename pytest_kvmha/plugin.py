@@ -401,6 +401,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from .inventory import InventoryError, inventory_from_specs, load_inventory
     from .model import CheckDiscoveryError, discover_checks
     from .parse import parse_bundle
+    from .tracephase import traced
 
     inv_path = _opt(config, "inventory")
     wanted_path = config.getoption("kvmha_plan")
@@ -428,6 +429,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"), timeout(config)
     )
     bundles = collect_all(list(inventory.hosts), options, progress=_progress(config, inventory))
+    bundles = traced(bundles, inventory, options)  # issue 11: trace heartbeat paths (+1 round trip)
     record = config.getoption("kvmha_record")
     for b in bundles:
         state.rounds[b.host] = b.round_trips

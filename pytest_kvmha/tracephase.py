@@ -1,0 +1,66 @@
+"""The trace phase: after discovery, trace the heartbeat paths of audited clusters (issue 11).
+
+A function of bundles, host facts and clusters that returns the bundles with their trace
+sections added, so that the audit run can place it wherever parsing and discovery are done.
+Only hosts with ports of audited clusters are asked, each in ONE more round trip (all of that
+host's traces); replayed bundles are never asked again: their recorded traces (or the lack of
+them) are the evidence.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from .bundle import EvidenceBundle
+from .collect import KILL_AFTER, CollectOptions, HostTarget, collect_traces
+from .facts import HostFacts
+from .inventory import ClusterSpec, Inventory
+from .traceplan import plan_traces
+
+
+def trace_phase(
+    bundles: Sequence[EvidenceBundle],
+    hosts: Sequence[HostFacts],
+    clusters: Sequence[ClusterSpec],
+    targets: Sequence[HostTarget],
+    options: CollectOptions,
+) -> list[EvidenceBundle]:
+    """``bundles`` with the planned traces collected into them (concurrently, one thread and
+    one round trip per host that has traces to run)."""
+    plans = plan_traces(hosts, clusters)
+    by_name = {t.name: t for t in targets}
+    work = [
+        (b, by_name[b.host], [(s.key, s.bridge, s.flow) for s in plans[b.host]])
+        for b in bundles
+        if b.status == "ok" and b.collector != "replay" and plans.get(b.host) and b.host in by_name
+    ]
+    threads = [
+        threading.Thread(
+            target=collect_traces,
+            args=(b, t, options, specs),
+            daemon=True,
+            name=f"kvmha-trace-{b.host}",
+        )
+        for b, t, specs in work
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + options.timeout + KILL_AFTER
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return list(bundles)
+
+
+def traced(
+    bundles: Sequence[EvidenceBundle], inventory: Inventory, options: CollectOptions
+) -> list[EvidenceBundle]:
+    """Parse, resolve the clusters (declared or discovered), then :func:`trace_phase`."""
+    from .engine import resolve_clusters
+    from .parse import parse_bundle
+
+    if not any(b.status == "ok" and b.collector != "replay" for b in bundles):
+        return list(bundles)
+    hosts = [parse_bundle(b) for b in bundles]
+    return trace_phase(bundles, hosts, resolve_clusters(inventory, hosts), inventory.hosts, options)

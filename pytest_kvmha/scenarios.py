@@ -94,6 +94,12 @@ class Scenario:
     def two_servers(self) -> bool:
         return self.members[0].host != self.members[1].host
 
+    def round_trips(self, host: int) -> int:
+        """Round trips an audit makes to lab host ``host``: the batch, plus the trace phase
+        where the host holds a port of the cluster and every member runs and is reachable."""
+        traced = not self.unreachable and all(m.start for m in self.members)
+        return 1 + (traced and any(m.host == host for m in self.members))
+
     def inventory(self, lab: Lab) -> str:
         """The scenario's inventory (TOML) for this lab."""
         lines = []

@@ -227,6 +227,14 @@ def heartbeat_path(cluster: Cluster, member: Member, index: int, pair: PairSpec)
         legs = member_legs(cluster, member, index, pair)
     except NotTraceable as exc:
         return skipped(str(exc))
+    changed = sorted(
+        {leg.host.name for leg in legs if leg.host.traces and leg.host.traces.simulated}
+    )
+    if changed:
+        return skipped(
+            f"a planned change alters {', '.join(changed)}: the heartbeat path can only be "
+            "traced on the switch after the change (audit again then)"
+        )
     problems: dict[str, list[str]] = {}  # where it dies -> the frames that die there
     fixes: list[str] = []
     lost = 0

@@ -293,6 +293,9 @@ class TraceEvidence:
     dpif: DpifPorts | None
     dpif_problem: str | None
     runs: Mapping[str, TraceRun] = field(default_factory=lambda: MappingProxyType({}))
+    # What-if: the host's facts are a simulated change; its recorded traces show the switch
+    # before that change, so they prove nothing about the state after it.
+    simulated: bool = False
 
 
 def _why(name: str, sec: Section) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from .bundle import EvidenceBundle
 from .collect import KILL_AFTER, CollectOptions, HostTarget, collect_traces
@@ -34,7 +35,7 @@ def trace_phase(
     work = [
         (b, by_name[b.host], [(s.key, s.bridge, s.flow) for s in plans[b.host]])
         for b in bundles
-        if b.status == "ok" and b.collector != "replay" and plans.get(b.host) and b.host in by_name
+        if b.status == "ok" and plans.get(b.host) and _live(by_name.get(b.host))
     ]
     threads = [
         threading.Thread(
@@ -53,6 +54,12 @@ def trace_phase(
     return list(bundles)
 
 
+def _live(target: HostTarget | None) -> bool:
+    """A host read now, not a recording (a replayed bundle keeps its recorded collector name:
+    the spec tells)."""
+    return target is not None and urlsplit(target.spec).scheme != "replay"
+
+
 def traced(
     bundles: Sequence[EvidenceBundle], inventory: Inventory, options: CollectOptions
 ) -> list[EvidenceBundle]:
@@ -60,7 +67,8 @@ def traced(
     from .engine import resolve_clusters
     from .parse import parse_bundle
 
-    if not any(b.status == "ok" and b.collector != "replay" for b in bundles):
+    targets = {t.name: t for t in inventory.hosts}
+    if not any(b.status == "ok" and _live(targets.get(b.host)) for b in bundles):
         return list(bundles)
     hosts = [parse_bundle(b) for b in bundles]
     return trace_phase(bundles, hosts, resolve_clusters(inventory, hosts), inventory.hosts, options)

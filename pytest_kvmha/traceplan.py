@@ -89,16 +89,19 @@ def frames(spec: ClusterSpec, src: str, peer_mac: str, index: int) -> tuple[Fram
     """The heartbeat frames a member sends on pair ``index`` (``src`` its MAC there)."""
     if spec.heartbeat == "unicast":
         return (Frame(src, peer_mac, IPV4, f"unicast IPv4 heartbeat {src} -> {peer_mac}"),)
-    if spec.vendor == "fortigate":
-        # The group id comes from the inventory when it has one (FGCP default 0).
-        group = getattr(spec, "group_id", None) or 0
-        vmac = virtual_mac(int(group), index)
-        return tuple(
-            Frame(mac, BROADCAST, et, f"FGCP {et:#06x} broadcast from {what} {mac}")
-            for et in FGCP_ETHERTYPES
-            for mac, what in ((src, "the member MAC"), (vmac, "the virtual MAC"))
-        )
-    return (Frame(src, BROADCAST, IPV4, f"broadcast heartbeat from {src}"),)
+    plain = (Frame(src, BROADCAST, IPV4, f"broadcast heartbeat from {src}"),)
+    if spec.vendor == "cos-core":
+        return plain
+    # The group id comes from the inventory when it has one (FGCP default 0).
+    group = getattr(spec, "group_id", None) or 0
+    vmac = virtual_mac(int(group), index)
+    fgcp = tuple(
+        Frame(mac, BROADCAST, et, f"FGCP {et:#06x} broadcast from {what} {mac}")
+        for et in FGCP_ETHERTYPES
+        for mac, what in ((src, "the member MAC"), (vmac, "the virtual MAC"))
+    )
+    # A discovered cluster's vendor is unknown: both kinds of heartbeat must get through.
+    return fgcp if spec.vendor == "fortigate" else fgcp + plain
 
 
 def flow(ofport: int, frame: Frame, vlan: int | None = None) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 from .test_checks import (
     A_IF2,
     A_VNET2,
@@ -49,6 +49,7 @@ from .test_checks import (
     host,
     remove_ovs_port,
     set_section,
+    statuses,  # without KVMHA-TRACE-001, as in test_checks
     stop_domain,
     undefine_domain,
     use_filter,
@@ -458,7 +459,7 @@ def test_unreachable_host_errors_say_why(tmp_path: Path) -> None:
     result = run(BUNDLES / "unreachable")
     f = finding(result, VIRT1, "fw-b:If1")
     assert f.status == "error"
-    assert "cannot run commands" in f.detail
+    assert "connect to host" in f.detail and "Connection refused" in f.detail
 
 
 def user_nic(mac: str) -> Callable[[str], str]:

@@ -28,6 +28,8 @@ def _trace(leg: Leg) -> TraceResult:
     if host.status != "ok":
         raise MissingFacts(host.error or f"{host.name}: {host.status}")
     ev = host.traces
+    if ev is None and "traces" in host.problems:
+        raise MissingFacts(host.problems["traces"])
     if ev is None:
         raise MissingFacts(
             f"{host.name}: no heartbeat traces recorded (the trace phase did not run or did not "

@@ -32,7 +32,7 @@ from .facts import (
     PciController,
     VlanSetting,
 )
-from .trace import parse_trace_sections
+from .trace import TraceDamaged, TraceEvidence, parse_trace_sections
 
 
 class FactError(ValueError):
@@ -698,8 +698,15 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         problems=MappingProxyType(problems),
         libvirt_uri=uri[1] if uri else None,
         libvirt_uri_from=uri[0] if uri else None,
-        traces=parse_trace_sections(s),
+        traces=attempt("traces", lambda: _traces(s)),
     )
+
+
+def _traces(s: Mapping[str, Section]) -> TraceEvidence | None:
+    try:
+        return parse_trace_sections(s)
+    except TraceDamaged as exc:  # damaged evidence, not a failed trace: a problem of the host
+        raise FactError(str(exc)) from None
 
 
 def _libvirt_uri(s: Mapping[str, Section]) -> tuple[str, str] | None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .bundle import Section
+from .bundle import MISSING_RC, Section
 
 # What may reach the host as ofproto/trace arguments. Bridge names come from the host's OVSDB
 # and are hostile: only plain names are traced (they travel as quoted positional arguments of a
@@ -35,6 +35,11 @@ TRACE_PREFIX = "trace/"  # ``trace/<key>``: one ofproto/trace per key (see trace
 
 class TraceParseError(ValueError):
     """Trace output that is not what ``ofproto/trace`` prints; the message says what is wrong."""
+
+
+class TraceDamaged(ValueError):
+    """A recorded trace section is damaged (its file is missing or not UTF-8): the host's trace
+    evidence as a whole is not read, and the damage is a problem of the host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +313,9 @@ def parse_trace_sections(sections: Mapping[str, Section]) -> TraceEvidence | Non
     or no port of an audited cluster on the host)."""
     if DPIF_SECTION not in sections:
         return None
+    for name, sec in sorted(sections.items()):
+        if (name == DPIF_SECTION or name.startswith(TRACE_PREFIX)) and sec.rc == MISSING_RC:
+            raise TraceDamaged(f"{name}: {sec.stderr.strip()[:300]}")
     dpif, dpif_problem = None, None
     sec = sections[DPIF_SECTION]
     if sec.rc != 0:

@@ -18,10 +18,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import tomllib
-
 from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.inventory import parse_inventory
+from pytest_kvmha.inventory import parse_inventory, tomllib  # tomli on Python 3.10
 from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
 from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
 from pytest_kvmha.tracephase import traced

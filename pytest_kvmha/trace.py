@@ -107,7 +107,7 @@ class TraceResult:
 
     def deliveries(self, vlan: int | None) -> tuple[Delivery, ...]:
         """Where the frame leaves, walking the actions with the frame's VLAN (``vlan`` on entry)."""
-        stack = [vlan] if vlan is not None else []
+        stack: list[int | None] = [vlan] if vlan is not None else []
         out = []
         for a in self.actions:
             if a.kind == "push_vlan":
@@ -139,7 +139,9 @@ _PUSH = re.compile(r"push_vlan\((?:[^)]*?\b)?vid=(\d+)")
 
 def split_actions(text: str) -> list[str]:
     """``a,b(c,d),e`` -> ``[a, b(c,d), e]``: commas inside parentheses belong to the action."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -174,6 +176,28 @@ def parse_dp_actions(text: str) -> tuple[DpAction, ...]:
     return tuple(out)
 
 
+@dataclass
+class _OpenRule:
+    """A rule while its action lines are read."""
+
+    bridge: str
+    table: int
+    priority: int | None
+    match: str
+    actions: list[str]
+    notes: list[str]
+
+    def done(self) -> TraceRule:
+        return TraceRule(
+            self.bridge,
+            self.table,
+            self.priority,
+            self.match,
+            tuple(self.actions),
+            tuple(self.notes),
+        )
+
+
 def parse_trace(text: str) -> TraceResult:
     """``ofproto/trace`` output -> :class:`TraceResult`. Raises :class:`TraceParseError`."""
     lines = text.splitlines()
@@ -189,22 +213,13 @@ def parse_trace(text: str) -> TraceResult:
     final = next((ln[len("Final flow: ") :] for ln in lines if ln.startswith("Final flow: ")), "")
     rules: list[TraceRule] = []
     bridge: str | None = None
-    cur: dict[str, object] | None = None
+    cur: _OpenRule | None = None
     indent = 0
 
     def close() -> None:
         nonlocal cur
         if cur is not None:
-            rules.append(
-                TraceRule(
-                    str(cur["bridge"]),
-                    int(str(cur["table"])),
-                    cur["priority"],  # type: ignore[arg-type]
-                    str(cur["match"]),
-                    tuple(cur["actions"]),  # type: ignore[call-overload]
-                    tuple(cur["notes"]),  # type: ignore[call-overload]
-                )
-            )
+            rules.append(cur.done())
         cur = None
 
     for ln in lines:
@@ -222,21 +237,21 @@ def parse_trace(text: str) -> TraceResult:
             close()
             rest = r.group("rest").strip()
             p = _PRIORITY.match(rest)
-            cur = {
-                "bridge": bridge,
-                "table": r.group("table"),
-                "priority": int(p.group("prio")) if p else None,
-                "match": (p.group("match") or "") if p else "",
-                "actions": [],
-                "notes": [] if p else [rest],
-            }
+            cur = _OpenRule(
+                bridge,
+                int(r.group("table")),
+                int(p.group("prio")) if p else None,
+                (p.group("match") or "") if p else "",
+                [],
+                [] if p else [rest],
+            )
             indent = len(ln) - len(ln.lstrip())
             continue
         if cur is not None and len(ln) - len(ln.lstrip()) > indent:
             if stripped.startswith(("->", ">>")):
-                cur["notes"].append(stripped)  # type: ignore[attr-defined]
+                cur.notes.append(stripped)
             elif not stripped.startswith(("resubmit", "bridge(")):
-                cur["actions"].append(stripped)  # type: ignore[attr-defined]
+                cur.actions.append(stripped)
     close()
     return TraceResult(flow, tuple(rules), parse_dp_actions(dp[0]), final)
 

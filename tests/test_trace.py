@@ -410,3 +410,21 @@ def test_parse_trace_sections_absent_means_not_traced() -> None:
 def test_virtual_mac_shape() -> None:
     assert virtual_mac(0, 0) == "00:09:0f:09:00:00"
     assert virtual_mac(10, 2) == "00:09:0f:09:0a:02"
+
+
+def test_frame_steered_to_another_pairs_uplink_is_the_wrong_uplink(tmp_path: Path) -> None:
+    # per-pair wiring on kvm-a: up1-a (datapath port 3) carries If1, up2-a (4) If2. A flow that
+    # sends If1's heartbeat out of up2-a (as the trace would print it) must be named.
+    d = copy_scenario("per-pair-ok", tmp_path)
+    host = HostBundle(d / "kvm-a")
+    dpif = parse_dpif_show(host.text(DPIF_SECTION))
+    assert (dpif.name("br1-internal", 3), dpif.name("br1-internal", 4)) == ("up1-a", "up2-a")
+    old = "Datapath actions: push_vlan(vid=101,pcp=0),1,3\n"
+    edited = [k for k, t in traces_of(d / "kvm-a").items() if old in t]
+    assert edited
+    for key in edited:
+        host.edit(f"trace/{key}", lambda t: t.replace(old, old.replace(",1,3", ",1,4")))
+    f = finding(run(d), TRACE, "fw-a:If1")
+    assert f.status == "fail"
+    assert "on kvm-a: left by the wrong uplink up2-a (expected up1-a)" in f.detail
+    assert finding(run(d), TRACE, "fw-b:If1").status == "pass"

@@ -20,6 +20,7 @@ FIXES = {
     "readable, virsh installed, the right URI (LIBVIRT_DEFAULT_URI or the inventory's virsh_uri)",
     "networks": "make 'virsh net-list --all' and 'virsh net-dumpxml' work",
     "nwfilters": "make 'virsh nwfilter-list' and 'virsh nwfilter-dumpxml' work",
+    "traces": "audit again: the recorded ofproto/trace output (trace-dpif, trace/*) is damaged",
     "libvirt-uri": "set LIBVIRT_DEFAULT_URI to a plain libvirt URI, or pin virsh_uri in the inventory",
 }
 

@@ -395,32 +395,18 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     command = remote_command(script, options.timeout, *args)
     host = testinfra_host(target.spec, options)
     t0 = time.monotonic()
-    deadline = t0 + options.timeout
-    attempt = 0
-    while True:
-        try:
-            result = run_with_deadline(host, command, max(0.1, deadline - time.monotonic()))
-        except CollectTimeout as exc:
-            bundle.round_trips += 1
-            bundle.status = "unreachable"
-            bundle.error = f"{target.name}: {exc}"
-            return
-        except Exception as exc:
-            bundle.round_trips += 1
-            bundle.status = "unreachable"
-            bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
-            return
-        bundle.bytes_sent += len(command.encode("utf-8", "surrogateescape"))
-        bundle.bytes_received += len(result.stdout_bytes) + len(result.stderr_bytes)
-        refused = handshake_refused(result.rc, result.stdout_bytes, result.stderr_bytes)
-        delay = backoff(attempt)
-        if refused is None or attempt >= MAX_RETRIES or time.monotonic() + delay >= deadline:
-            break
-        # Refused before login (sshd MaxStartups, a busy bastion): nothing ran on the host, so
-        # trying again is safe; the bundle keeps each refusal and the wait before the next try.
-        bundle.retries.append({"reason": redact(refused), "delay": round(delay, 3)})
-        attempt += 1
-        time.sleep(delay)
+    try:
+        result, refused = run_retrying(host, command, bundle, t0 + options.timeout)
+    except CollectTimeout as exc:
+        bundle.round_trips += 1
+        bundle.status = "unreachable"
+        bundle.error = f"{target.name}: {exc}"
+        return
+    except Exception as exc:
+        bundle.round_trips += 1
+        bundle.status = "unreachable"
+        bundle.error = f"{target.name}: cannot run commands: {_reason(exc)}"
+        return
     bundle.round_trips += 1
     bundle.commands.append(
         {
@@ -448,6 +434,28 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
     if tmp is not None:  # the script could not make its private directory: nothing was read
         bundle.status = "error"
         bundle.error = f"{target.name}: collector cannot run: {tmp.stderr.strip()}"
+
+
+def run_retrying(
+    host: Any, command: str, bundle: EvidenceBundle, deadline: float
+) -> tuple[Any, str | None]:
+    """``command`` on ``host`` by :func:`run_with_deadline`, tried again with backoff while the
+    SSH handshake is refused (then nothing ran on the host); bytes and retries are counted in
+    ``bundle``. Returns the last result and its refusal reason (None: it was not refused)."""
+    attempt = 0
+    while True:
+        result = run_with_deadline(host, command, max(0.1, deadline - time.monotonic()))
+        bundle.bytes_sent += len(command.encode("utf-8", "surrogateescape"))
+        bundle.bytes_received += len(result.stdout_bytes) + len(result.stderr_bytes)
+        refused = handshake_refused(result.rc, result.stdout_bytes, result.stderr_bytes)
+        delay = backoff(attempt)
+        if refused is None or attempt >= MAX_RETRIES or time.monotonic() + delay >= deadline:
+            return result, refused
+        # Refused before login (sshd MaxStartups, a busy bastion): nothing ran on the host, so
+        # trying again is safe; the bundle keeps each refusal and the wait before the next try.
+        bundle.retries.append({"reason": redact(refused), "delay": round(delay, 3)})
+        attempt += 1
+        time.sleep(delay)
 
 
 # ssh's words for a connection dropped before authentication: sshd over its MaxStartups, a
@@ -819,3 +827,95 @@ def collect_all(
     if failures:
         raise failures[0]
     return [r for r in results if r is not None]
+
+
+# --- the trace phase (issue 11): ONE more round trip per host holding ports of audited clusters
+# Bridge names and flows are planned from facts (traceplan) and reach the host only as quoted
+# positional arguments of this fixed script, after the regexes below; the script re-checks the
+# key (a safe section name) itself.
+_TRACE_SCRIPT = r"""
+LC_ALL=C; export LC_ALL
+PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
+B=@BOUNDARY@
+if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
+  printf '\n%s BEGIN mktemp\n\n%s STDERR mktemp\nmktemp -d failed: %s\n\n%s END mktemp 1\n' "$B" "$B" "$T" "$B"
+  exit 1
+fi
+trap 'rm -rf "$T"' EXIT
+sec() {
+  n=$1; shift
+  "$@" >"$T/o" 2>"$T/e"; rc=$?
+  printf '\n%s BEGIN %s\n' "$B" "$n"; cat "$T/o"
+  printf '\n%s STDERR %s\n' "$B" "$n"; cat "$T/e"
+  printf '\n%s END %s %s\n' "$B" "$n" "$rc"
+}
+if command -v ovs-appctl >/dev/null 2>&1; then A=ovs-appctl; else A=kvmha_no_appctl; fi
+kvmha_no_appctl() { echo "ovs-appctl: command not found" >&2; return 127; }
+sec trace-dpif "$A" --timeout=5 dpif/show
+while [ $# -ge 3 ]; do
+  k=$1; br=$2; fl=$3; shift 3
+  case $k in t*[!0-9a-f]*|t|[!t]*) continue;; esac
+  sec "trace/$k" "$A" --timeout=5 ofproto/trace "$br" "$fl"
+done
+"""
+
+
+def trace_script(boundary: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{16,64}", boundary):
+        raise ValueError("boundary must be lowercase hex")
+    return _TRACE_SCRIPT.replace("@BOUNDARY@", "KVMHA" + boundary)
+
+
+def trace_arguments(specs: list[tuple[str, str, str]]) -> list[str]:
+    """(key, bridge, flow) triples as the script's positional arguments, each validated."""
+    from .trace import BRIDGE_NAME, FLOW, TRACE_KEY
+
+    args: list[str] = []
+    for key, bridge, flow in specs:
+        if not (
+            TRACE_KEY.fullmatch(key) and BRIDGE_NAME.fullmatch(bridge) and FLOW.fullmatch(flow)
+        ):
+            raise ValueError(f"refusing to trace {bridge!r} {flow!r}: not a plain bridge/flow")
+        args += [key, bridge, flow]
+    return args
+
+
+def collect_traces(
+    bundle: EvidenceBundle,
+    target: HostTarget,
+    options: CollectOptions,
+    specs: list[tuple[str, str, str]],
+) -> None:
+    """Run ``ofproto/trace`` for each (key, bridge, flow) and ``dpif/show`` on the host, in one
+    round trip, adding sections ``trace-dpif`` and ``trace/<key>`` to ``bundle``. Never raises:
+    what could not be traced stays missing, and the trace check reports it as an error."""
+    t0 = time.monotonic()
+    try:
+        args = trace_arguments(specs)
+        boundary = secrets.token_hex(12)
+        command = remote_command(trace_script(boundary), options.timeout, *args)
+        host = testinfra_host(target.spec, options)
+        result, _ = run_retrying(host, command, bundle, t0 + options.timeout)
+    except Exception as exc:  # unreachable now, timeout, refused argument: the check errs
+        bundle.round_trips += 1
+        bundle.commands.append(
+            {"command": "sh -c <trace script>", "rc": None, "error": redact(_reason(exc))}
+        )
+        return
+    bundle.round_trips += 1
+    bundle.commands.append(
+        {
+            "command": "sh -c <trace script>",
+            "rc": result.rc,
+            "traces": len(specs),
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+    )
+    try:
+        sections = split_sections(host_text(result.stdout_bytes), boundary)
+    except BatchOutputError:
+        return
+    sections.pop("mktemp", None)
+    bundle.sections.update(
+        {k: v for k, v in not_utf8(sections).items() if k == "trace-dpif" or k.startswith("trace/")}
+    )

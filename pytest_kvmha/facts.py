@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .trace import TraceEvidence
 
 from .fwfacts import FirewallConfig
 
@@ -254,3 +258,4 @@ class HostFacts:
     libvirt_uri_from: str | None = None  # inventory | env | libvirt.conf | default
     # The firewall configurations collected with this host, by fwconfig.firewall_key(domain)
     firewalls: Mapping[str, FirewallConfig] = field(default_factory=lambda: MappingProxyType({}))
+    traces: TraceEvidence | None = None  # ofproto/trace of heartbeat paths (None: not traced)

@@ -34,6 +34,7 @@ from .facts import (
 )
 from .fwconfig import parse_firewall_section
 from .fwfacts import FirewallConfig
+from .trace import TraceDamaged, TraceEvidence, parse_trace_sections
 
 
 class FactError(ValueError):
@@ -707,6 +708,7 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         libvirt_uri=uri[1] if uri else None,
         libvirt_uri_from=uri[0] if uri else None,
         firewalls=firewalls,
+        traces=attempt("traces", lambda: _traces(s)),
     )
 
 
@@ -718,6 +720,13 @@ def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
         if parsed is not None:
             out[name.partition(".")[2]] = parsed
     return MappingProxyType(out)
+
+
+def _traces(s: Mapping[str, Section]) -> TraceEvidence | None:
+    try:
+        return parse_trace_sections(s)
+    except TraceDamaged as exc:  # damaged evidence, not a failed trace: a problem of the host
+        raise FactError(str(exc)) from None
 
 
 def _libvirt_uri(s: Mapping[str, Section]) -> tuple[str, str] | None:

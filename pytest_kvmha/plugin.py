@@ -464,20 +464,12 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     # Workers replay the controller's bundles (no host contact); their reports are not written.
     record = config.getoption("kvmha_record") if state.replay_from is None else None
     parsed: list[Any] = [None] * len(targets)
+    bundles: list[Any] = [None] * len(targets)
 
     def arrived(i: int, b: Any) -> None:
         """Parse each host as its bundle arrives, while the others are still being collected."""
-        state.rounds[b.host] = b.round_trips
-        state.digests[b.host] = b.sha256()
-        state.metrics[b.host] = _metrics(b)
-        if record and b.status != NOT_CONTACTED:
-            try:
-                b.write(host_dir(Path(record), b.host))
-            except Exception as exc:  # recording must not cost the audit
-                state.errors.append(f"--kvmha-record: {b.host}: {exc}")
-        if state.rundir is not None:  # xdist: every worker must see exactly these facts
-            b.write(host_dir(state.rundir, b.host))
         parsed[i] = parse_bundle(b)
+        bundles[i] = b
 
     if state.replay_from is not None:
         _wait_for_controller(state.replay_from)
@@ -489,6 +481,31 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
         progress=_progress(config, inventory) if state.rundir is None else None,
         on_bundle=arrived,
     )
+    # Issue 11: trace the heartbeat paths of the audited clusters (one more round trip for each
+    # host holding their ports; never on workers or for recordings, whose traces are evidence).
+    if state.replay_from is None:
+        from .engine import resolve_clusters
+        from .tracephase import trace_phase
+
+        done = [b for b in bundles if b is not None]
+        before = {b.host: b.round_trips for b in done}
+        trace_phase(done, list(parsed), resolve_clusters(inventory, parsed), targets, options)
+        for i, b in enumerate(bundles):
+            if b is not None and b.round_trips != before[b.host]:
+                parsed[i] = parse_bundle(b)
+    for b in bundles:
+        if b is None:
+            continue
+        state.rounds[b.host] = b.round_trips
+        state.digests[b.host] = b.sha256()
+        state.metrics[b.host] = _metrics(b)
+        if record and b.status != NOT_CONTACTED:
+            try:
+                b.write(host_dir(Path(record), b.host))
+            except Exception as exc:  # recording must not cost the audit
+                state.errors.append(f"--kvmha-record: {b.host}: {exc}")
+        if state.rundir is not None:  # xdist: every worker must see exactly these facts
+            b.write(host_dir(state.rundir, b.host))
     hosts = list(parsed)
     twice = [
         f"hosts {a.name} ({a.spec}) and {b.name} ({b.spec}) are one machine "

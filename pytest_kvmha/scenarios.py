@@ -83,11 +83,22 @@ class Scenario:
     # (members untagged) instead of the members' own tags
     patch_tags: bool = False
     port_tags: tuple[tuple[int, str, int], ...] = ()  # (host, port, tag) set after building
+    # (host, port, "column=value") set on an OVS Port after building (e.g. an access uplink)
+    port_settings: tuple[tuple[int, str, str], ...] = ()
+    # (host, bridge, flow) OpenFlow rules added after building (``ovs-ofctl add-flow``), as an
+    # SDN controller or a forgotten debugging session leaves them
+    flows: tuple[tuple[int, str, str], ...] = ()
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
     def two_servers(self) -> bool:
         return self.members[0].host != self.members[1].host
+
+    def round_trips(self, host: int) -> int:
+        """Round trips an audit makes to lab host ``host``: the batch, plus the trace phase
+        where the host holds a port of the cluster and every member runs and is reachable."""
+        traced = not self.unreachable and all(m.start for m in self.members)
+        return 1 + (traced and any(m.host == host for m in self.members))
 
     def inventory(self, lab: Lab) -> str:
         """The scenario's inventory (TOML) for this lab."""
@@ -184,6 +195,10 @@ class Scenario:
                 lab.hosts[h].ovs_vsctl("set", "Port", f"patch-{k}-out", f"tag={vlan}")
         for h, port, tag in self.port_tags:
             lab.hosts[h].ovs_vsctl("set", "Port", port, f"tag={tag}")
+        for h, port, setting in self.port_settings:
+            lab.hosts[h].ovs_vsctl("set", "Port", port, setting)
+        for h, bridge, flow in self.flows:
+            lab.hosts[h].run(["ovs-ofctl", "add-flow", bridge, flow])
         for h, ifname in self.promisc_off:
             lab.hosts[h].set_promisc(ifname, False)
         for h in self.unreachable:
@@ -259,7 +274,21 @@ def _expect(
         e[("KVMHA-VLAN-001", name)] = "pass" if two_servers else "skip"
         for d in domains:
             e[("KVMHA-VIRT-001", f"{d}:{name}")] = "pass"
+            e[("KVMHA-TRACE-001", f"{d}:{name}")] = "pass"
     return e
+
+
+def _traced(base: Mapping[Key, str], status: str, *subjects: str) -> dict[Key, str]:
+    """``base`` with KVMHA-TRACE-001 of ``subjects`` (``domain:pair``) set to ``status``."""
+    out = dict(base)
+    for subject in subjects:
+        assert ("KVMHA-TRACE-001", subject) in out, subject
+        out[("KVMHA-TRACE-001", subject)] = status
+    return out
+
+
+_NOT_RUNNING = ("fw-master:If1", "fw-master:If2", "fw-slave:If1", "fw-slave:If2")
+_TWO_IF2 = ("fw-a:If2", "fw-b:If2")
 
 
 _SINGLE = (
@@ -293,6 +322,8 @@ def _bare_two() -> dict[Key, str]:
             "KVMHA-VLAN-002",
         ):
             e[key] = "fail"
+        if key[0] == "KVMHA-TRACE-001":
+            e[key] = "skip"  # stopped domains: no port to trace from
     return e
 
 
@@ -314,6 +345,7 @@ def _unreachable_b() -> dict[Key, str]:
                 "KVMHA-VIRT-003",
                 "KVMHA-VLAN-001",
                 "KVMHA-VLAN-002",
+                "KVMHA-TRACE-001",
             )
         ):
             e[key] = "error"
@@ -355,7 +387,11 @@ SCENARIOS: dict[str, Scenario] = {
                 _SINGLE[0],
                 replace(_SINGLE[1], nics=_with(_SINGLE[1].nics, 1, virtualport=False), start=False),
             ),
-            expected=_variant(SINGLE_OK, KVMHA_VIRT_001__fw_slave_COLON_If2="fail"),
+            expected=_traced(
+                _variant(SINGLE_OK, KVMHA_VIRT_001__fw_slave_COLON_If2="fail"),
+                "skip",
+                *_NOT_RUNNING,
+            ),
         ),
         Scenario(
             "slot-mismatch",
@@ -376,7 +412,11 @@ SCENARIOS: dict[str, Scenario] = {
             "two-ok, but both pairs use VLAN 101",
             tuple(replace(m, nics=_nics((101, 101))) for m in _TWO),  # type: ignore[arg-type]
             vendor="fortigate",
-            expected=_variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
+            expected=_traced(
+                _variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
+                "fail",
+                *_TWO_IF2,
+            ),
         ),
         Scenario(
             "q35-ok",
@@ -409,7 +449,9 @@ SCENARIOS: dict[str, Scenario] = {
                     start=False,
                 ),
             ),
-            expected=_variant(SINGLE_OK, KVMHA_HB_002__fw_slave="fail"),
+            expected=_traced(
+                _variant(SINGLE_OK, KVMHA_HB_002__fw_slave="fail"), "skip", *_NOT_RUNNING
+            ),
         ),
         Scenario(
             "q35-misaligned",
@@ -460,7 +502,7 @@ SCENARIOS: dict[str, Scenario] = {
             vendor="fortigate",
             wiring="per-pair",
             trunks=((0, PAIR_UPLINKS[1][0], "[103]"),),
-            expected=_variant(TWO_OK, KVMHA_VLAN_002__kvm_a="fail"),
+            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_a="fail"), "fail", *_TWO_IF2),
         ),
         Scenario(
             "per-pair-promisc-off",
@@ -477,14 +519,14 @@ SCENARIOS: dict[str, Scenario] = {
             _TWO,
             vendor="fortigate",
             trunks=((1, UPLINK[1], "[101]"),),
-            expected=_variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"),
+            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"), "fail", *_TWO_IF2),
         ),
         Scenario(
             "wrong-member-tag",
             "two-ok, but fw-b's If2 port (and XML) carries VLAN 103, not 102",
             (_TWO[0], replace(_TWO[1], nics=_nics((101, 103)))),
             vendor="fortigate",
-            expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
+            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
         ),
         Scenario(
             "patch-tag-wrong",
@@ -494,7 +536,46 @@ SCENARIOS: dict[str, Scenario] = {
             vendor="fortigate",
             patch_tags=True,
             port_tags=((1, "patch-2-out", 103),),
-            expected=_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"),
+            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
+        ),
+        Scenario(
+            "trace-drop",
+            "two-ok, but on kvm-b an OpenFlow rule on br1-internal drops Ethertype 0x8890 (the "
+            "FGCP heartbeat): the configuration is right, the heartbeats never arrive",
+            _TWO,
+            vendor="fortigate",
+            flows=((1, "br1-internal", "priority=100,dl_type=0x8890,actions=drop"),),
+            expected=_traced(TWO_OK, "fail", "fw-a:If1", "fw-b:If1"),
+        ),
+        Scenario(
+            "trace-vlan-rewrite",
+            "two-ok, but on kvm-a an OpenFlow rule on br-trunk re-tags If1's 0x8890 frames from "
+            "VLAN 101 to 201 and sends them out of up-a",
+            _TWO,
+            vendor="fortigate",
+            flows=(
+                (
+                    0,
+                    TRUNK_BRIDGE,
+                    "priority=100,in_port=patch-1-out,dl_vlan=101,dl_type=0x8890,"
+                    f"actions=mod_vlan_vid:201,output:{UPLINK[0]}",
+                ),
+            ),
+            expected=_traced(TWO_OK, "fail", "fw-a:If1"),
+        ),
+        Scenario(
+            "uplink-access",
+            "two-ok, but kvm-b's uplink up-b is an access port of VLAN 101, not a trunk",
+            _TWO,
+            vendor="fortigate",
+            port_settings=((1, UPLINK[1], "vlan_mode=access"), (1, UPLINK[1], "tag=101")),
+            expected=_traced(
+                _variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"),
+                "fail",
+                "fw-a:If1",
+                "fw-b:If1",
+                *_TWO_IF2,
+            ),
         ),
         Scenario(
             "unreachable",

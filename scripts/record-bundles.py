@@ -19,8 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.inventory import parse_inventory, tomllib  # tomli on Python 3.10
 from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
 from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.tracephase import traced
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +32,10 @@ def record(lab: Lab, inventory: str, out: Path, unreachable: tuple[int, ...] = (
         shutil.rmtree(out)
     out.mkdir(parents=True)
     targets = [HostTarget(name, lab.hosts[i].spec) for i, name in enumerate(HOSTS)]
-    for bundle in collect_all(targets, CollectOptions(str(lab.ssh_config))):
+    options = CollectOptions(str(lab.ssh_config))
+    # as an audit does: the batch, then the trace phase for the clusters of the inventory
+    clusters = parse_inventory(tomllib.loads(inventory), "scenario", base=out)
+    for bundle in traced(collect_all(targets, options), clusters, options):
         bundle.write(out / bundle.host)
     for i, name in enumerate(HOSTS):
         inventory = inventory.replace(json.dumps(lab.hosts[i].spec), json.dumps(f"replay://{name}"))

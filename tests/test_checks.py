@@ -21,16 +21,23 @@ from pytest_kvmha.bundle import EvidenceBundle
 from pytest_kvmha.model import Severity
 from pytest_kvmha.scenarios import SCENARIOS
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, untraced
+from .bundlekit import statuses as _statuses
 
 Key = tuple[str, str]
 
 # --- helpers: raw-evidence edits a real host would show ------------------------------------
 
 
+# KVMHA-TRACE-001 reads traces recorded for the unedited bundle: the edits here change what it
+# plans, so it errs or skips (never passes); its own tests are tests/test_trace.py.
+def statuses(result: Any) -> dict[Key, str]:
+    return untraced(_statuses(result))
+
+
 def expected(scenario: str, changes: Mapping[Key, str | None] = {}) -> dict[Key, str]:
     """The scenario's recorded statuses with ``changes`` applied (None removes a finding)."""
-    out = dict(SCENARIOS[scenario].expected)
+    out = untraced(SCENARIOS[scenario].expected)
     for key, status in changes.items():
         if status is None:
             out.pop(key)

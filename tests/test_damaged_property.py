@@ -128,6 +128,11 @@ def depends(f: Finding, damage: Damage, host: str, b: Base) -> bool:
         return check == "KVMHA-PKG-001" and f.host == host
     if key == "links":
         return check == "KVMHA-HB-001" and f.host == host
+    if key == "traces":  # every trace of a cluster with a member on the host may run there
+        traced = b.clusters.get(f.cluster or "")
+        return (
+            check == "KVMHA-TRACE-001" and traced is not None and bool(b.members_on(traced, host))
+        )
     if key == "ovs" and check == "KVMHA-OVS-001":
         return f.host == host
     cluster = b.clusters.get(f.cluster or "")
@@ -192,6 +197,8 @@ def section_key(section: str) -> str:
         return "nwfilters"
     if section.startswith("domain-"):
         return "domain:" + section.split("/", 1)[1]
+    if section == "trace-dpif" or section.startswith("trace/"):
+        return "traces"
     return section  # identity, packages, links
 
 

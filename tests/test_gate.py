@@ -216,11 +216,11 @@ def test_waived_failures_do_not_gate_and_show_everywhere(
         "--junitxml=j.xml",
         "-rx",
     )
-    result.assert_outcomes(passed=29, xfailed=4, skipped=17, warnings=1)
+    result.assert_outcomes(passed=33, xfailed=4, skipped=19, warnings=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 28 pass, 17 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
+            "findings: 5 fail, 32 pass, 19 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
             "failed by severity: high 3 (3 waived), medium 1 (1 waived), low 1 (1 below)",
             "waiver[[]0[]] OPS-1 (KVMHA-PKG-001): active, waives 1 until 2999-12-31",
             "XFAIL kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] - bridge-utils is installed on kvm-b* - "
@@ -321,11 +321,11 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         f"--kvmha-inventory={recorded}", "--kvmha-baseline=before.json", "--kvmha-fail-on-new"
     )
     # The four failures are known: they pass with a warning each (TOPO-002 is below anyway).
-    same.assert_outcomes(passed=33, skipped=17, warnings=5)
+    same.assert_outcomes(passed=37, skipped=19, warnings=5)
     assert same.ret == 0
     same.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 28 pass, 17 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
+            "findings: 5 fail, 32 pass, 19 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
         ]
     )
     same.stdout.fnmatch_lines(
@@ -349,7 +349,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         "--kvmha-fail-on-new",
         "--kvmha-report-md=r.md",
     )
-    new.assert_outcomes(passed=32, failed=1, skipped=17, warnings=4)
+    new.assert_outcomes(passed=36, failed=1, skipped=19, warnings=4)
     assert new.ret == 1
     new.stdout.fnmatch_lines(["FAILED kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     md = (pytester.path / "r.md").read_text()
@@ -365,7 +365,7 @@ def test_fail_on_new_errors_still_fail(pytester: pytest.Pytester) -> None:
         "--kvmha-inventory=u/clusters.toml", "--kvmha-baseline=before.json", "--kvmha-fail-on-new"
     )
     assert result.ret == 1
-    assert result.parseoutcomes()["errors"] == 18
+    assert result.parseoutcomes()["errors"] == 22
 
 
 def test_fail_on_new_needs_a_baseline(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -385,11 +385,11 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
             "*Dmz1  all",
             "  KVMHA-HB-002 * F",
             "  KVMHA-TOPO-002 * b",
-            "  KVMHA-VIRT-002   F",
+            "  KVMHA-VIRT-002    F",
             "host checks of kvm-b: KVMHA-OVS-001 .  KVMHA-PKG-001 F",
             "legend: . pass  F fail  E error*",
             # each finding counted once: 4 gating failures + 1 below the threshold
-            "findings: 5 fail, 28 pass, 17 skip (fail-on medium; 1 failed below it)",
+            "findings: 5 fail, 32 pass, 19 skip (fail-on medium; 1 failed below it)",
             "failed by severity: high 3, medium 1, low 1 (1 below)",
             "kvmha report: r.json",
         ]
@@ -455,7 +455,7 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
             if (m := re.match(r"(kvmha/\S+) (PASSED|FAILED|SKIPPED)", line))
         }
     )
-    assert len(printed) == 50
+    assert len(printed) == 56
     for nodeid in printed[::5] + ["kvmha/edge-fw/KVMHA-VIRT-002[If2]"]:
         again = pytester.runpytest(nodeid, f"--kvmha-inventory={recorded}", "-v")
         ran = [
@@ -492,7 +492,7 @@ def test_k_host_selects_cluster_items_of_its_members(
     assert "kvmha/edge-fw/KVMHA-VIRT-002[If1]" in nodeids  # fw-b runs on kvm-b
     assert "kvmha/kvm-b/KVMHA-PKG-001[kvm-b]" in nodeids
     assert not [n for n in nodeids if "dmz-fw" in n or "kvmha/kvm-a/" in n]
-    assert len(nodeids) == 23
+    assert len(nodeids) == 25
 
 
 def test_m_selects_by_severity(pytester: pytest.Pytester, recorded: Path) -> None:

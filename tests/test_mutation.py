@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
+from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 from .test_checks import (
     A_IF2,
     A_VNET2,
@@ -49,6 +49,7 @@ from .test_checks import (
     host,
     remove_ovs_port,
     set_section,
+    statuses,  # without KVMHA-TRACE-001, as in test_checks
     stop_domain,
     undefine_domain,
     use_filter,

@@ -20,7 +20,17 @@ from pytest_kvmha.whatif import what_if
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 
-CONFORMING = ["single-ok", "two-ok", "q35-ok", "network-ok", "bridge-utils", "per-pair-ok"]
+CONFORMING = [
+    "single-ok",
+    "two-ok",
+    "q35-ok",
+    "network-ok",
+    "bridge-utils",
+    "per-pair-ok",
+    # the configuration conforms; an OpenFlow rule loses the heartbeat (KVMHA-TRACE-001)
+    "trace-drop",
+    "trace-vlan-rewrite",
+]
 
 
 def facts_of(directory: Path):  # type: ignore[no-untyped-def]
@@ -255,7 +265,9 @@ def test_cli_baseline_must_be_a_report(pytester: pytest.Pytester, recorded_dir: 
 
 
 def test_scenarios_are_all_fixable_or_known() -> None:
-    assert set(FIXABLE) | set(CONFORMING) | {"unreachable", "q35-misaligned"} == set(SCENARIOS)
+    # uplink-access: a plan for an access-mode uplink is not verified on the lab yet
+    known = {"unreachable", "q35-misaligned", "uplink-access"}
+    assert set(FIXABLE) | set(CONFORMING) | known == set(SCENARIOS)
 
 
 def test_q35_root_port_aligned_with_the_master(tmp_path: Path) -> None:

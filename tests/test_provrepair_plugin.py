@@ -59,7 +59,7 @@ def test_ini_inventory_with_testpaths_runs_the_tests_only(
     # ... and asks for the audit when told to.
     result = pytester.runpytest("--kvmha-audit")
     assert result.ret == 1
-    result.assert_outcomes(passed=18, failed=1, skipped=11)
+    result.assert_outcomes(passed=22, failed=1, skipped=11)
     result.stdout.fnmatch_lines(["*FAILED kvmha/edge-fw/KVMHA-VIRT-002[[]If2[]]*"])
 
 

@@ -57,7 +57,7 @@ def test_demo_report_in_chromium(browser: Any, pytester: pytest.Pytester, tmp_pa
         if "KVMHA-VIRT-002" in a.find_element(By.TAG_NAME, "h3").text
     )
     remediation = article.find_element(By.CSS_SELECTOR, ".remediation pre").text
-    assert remediation.startswith("virsh edit dmz-b  # NIC 52:54:00:0d:87:62:")
+    assert remediation.startswith("virsh edit dmz-b  # NIC 52:54:00:69:9d:2d:")
     assert "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>" in (
         remediation
     )

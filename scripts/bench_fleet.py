@@ -813,6 +813,25 @@ class Fleet:
             "files_kb": round(files / 1024 / n, 1),
         }
 
+    def idle_cpu(self, seconds: float = 3.0) -> float:
+        """CPU (in cores) the fleet's daemons use while nobody audits them: the background
+        every measured run competes with."""
+
+        def ticks() -> int:
+            total = 0
+            for procs in self._procs.values():
+                for p in procs.values():
+                    try:
+                        fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    total += int(fields[11]) + int(fields[12])  # utime + stime
+            return total
+
+        before = ticks()
+        time.sleep(seconds)
+        return round((ticks() - before) / os.sysconf("SC_CLK_TCK") / seconds, 3)
+
     def log_offsets(self) -> dict[int, int]:
         return {h.index: _size(self.sshd_log(h.index)) for h in self.plan.hosts}
 
@@ -1027,30 +1046,34 @@ class TreeMemory:
     def sample(self) -> None:
         # Walk the tree through /proc/PID/task/TID/children (a thread's children are listed
         # under that thread): far cheaper than reading every process of the machine, which
-        # runs hundreds of fleet daemons.
+        # runs hundreds of fleet daemons. A child with its parent's very command line is a fork
+        # (or vfork) that has not exec'd yet: it shares the parent's pages and is not counted
+        # (the plugin starts 200 ssh clients at once from one process).
         total = python = 0
-        todo, seen = [self.pid], set()
+        todo: list[tuple[int, bytes]] = [(self.pid, b"")]
+        seen: set[int] = set()
         while todo:
-            pid = todo.pop()
+            pid, parent_cmdline = todo.pop()
             if pid in seen:
                 continue
             seen.add(pid)
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue
-            rss = int(stat.rsplit(")", 1)[1].split()[21]) * _PAGE_KB
-            total += rss
-            if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("python"):
-                python += rss
+            if cmdline != parent_cmdline:
+                rss = int(stat.rsplit(")", 1)[1].split()[21]) * _PAGE_KB
+                total += rss
+                if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("python"):
+                    python += rss
             for tid in tasks:
                 try:
-                    todo += [
-                        int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
-                    ]
+                    kids = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
                 except OSError:
                     continue
+                todo += [(int(c), cmdline) for c in kids]
         self.peak_kb = max(self.peak_kb, total)
         self.peak_python_kb = max(self.peak_python_kb, python)
 
@@ -1094,17 +1117,24 @@ def _num(value: object) -> str:
 def ratio_lines(rows: Sequence[Mapping[str, object]]) -> list[str]:
     """Per N: plugin/floor and testinfra/plugin wall-time ratios (same run, same machine)."""
     by: dict[int, dict[str, float]] = {}
+    python_mb: dict[int, dict[str, float]] = {}
     for r in rows:
         if r.get("wall_s") is not None:
             by.setdefault(int(r["n"]), {})[str(r["run"])] = float(r["wall_s"])  # type: ignore[call-overload, arg-type]
+            if r.get("python_rss_mb") is not None:
+                python_mb.setdefault(int(r["n"]), {})[str(r["run"])] = float(r["python_rss_mb"])  # type: ignore[call-overload, arg-type]
     out = []
     for n, t in sorted(by.items()):
+        mem = python_mb.get(n, {})
         parts = []
         floor, plugin, startup = t.get("floor"), t.get("plugin"), t.get("pytest start-up")
         if floor and plugin:
             parts.append(f"plugin/floor {plugin / floor:.1f}x")
             if startup:
                 parts.append(f"(plugin - pytest start-up)/floor {(plugin - startup) / floor:.1f}x")
+        if plugin and mem.get("plugin") is not None and mem.get("pytest start-up") is not None:
+            extra = (mem["plugin"] - mem["pytest start-up"]) / n
+            parts.append(f"plugin memory above pytest start-up {extra:.2f} MB/host")
         if floor and t.get("plugin -n auto"):
             parts.append(f"plugin -n auto/floor {t['plugin -n auto'] / floor:.1f}x")
         if plugin and t.get("testinfra"):
@@ -1133,8 +1163,13 @@ def _measure(
     offsets = fleet.log_offsets()
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with TreeMemory(proc.pid) as mem:
-        out, err = proc.communicate()
+    try:
+        with TreeMemory(proc.pid) as mem:
+            out, err = proc.communicate()
+    except BaseException:  # Ctrl-C: do not leave the measured run behind
+        proc.kill()
+        proc.wait()
+        raise
     wall = time.perf_counter() - t0
     time.sleep(0.2)  # sshd writes its log lines as sessions start; let the last ones land
     sessions = fleet.sessions_since(offsets)
@@ -1278,9 +1313,11 @@ def bench_fleet(
             try:
                 fleet.start()
                 mem = fleet.memory_per_host()
+                idle = fleet.idle_cpu()
                 print(
                     f"fleet N={n}: up in {fleet.timings['start_s']:.1f} s, per host "
-                    f"{mem['pss_mb']} MB PSS ({mem['rss_mb']} MB RSS) + {mem['files_kb']} kB files",
+                    f"{mem['pss_mb']} MB PSS ({mem['rss_mb']} MB RSS) + {mem['files_kb']} kB files; "
+                    f"idle, its daemons use {idle:.2f} cores",
                     flush=True,
                 )
                 contenders = [
@@ -1298,6 +1335,7 @@ def bench_fleet(
                     row = run(fleet)
                     row["fleet_start_s"] = round(fleet.timings["start_s"], 1)
                     row["fleet_host_pss_mb"] = mem["pss_mb"]
+                    row["fleet_idle_cores"] = idle
                     rows.append(row)
                     print(f"  {name}: {row.get('wall_s')} s  {row.get('note', '')}", flush=True)
             finally:

@@ -229,7 +229,8 @@ def test_render_table_and_ratios() -> None:
     assert "| 10 | plugin -n auto | n/a (usage error) | | | | | | |" in lines
     assert "| 10 | testinfra | 60.00 | 99.5 | 1 | 76 | 7.6 | 76 | 220 tests |" in lines
     assert lines[-1] == (
-        "- N=10: plugin/floor 2.0x, (plugin - pytest start-up)/floor 1.5x, testinfra/plugin 15.0x"
+        "- N=10: plugin/floor 2.0x, (plugin - pytest start-up)/floor 1.5x, "
+        "plugin memory above pytest start-up 1.00 MB/host, testinfra/plugin 15.0x"
     )
 
 

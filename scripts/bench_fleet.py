@@ -947,9 +947,11 @@ def cleanup_stale(tag: str, workdir: Path) -> list[str]:
     those namespaces, and the workdir."""
     cleaned: list[str] = []
     state_file = workdir / STATE_FILE
+    root_ifs: list[str] = []
     if state_file.exists():
         try:
             state = json.loads(state_file.read_text())
+            root_ifs = [str(i) for i in state.get("root_ifs", [])]
             pids = {
                 int(p): (k if k != "sshd" else "sshd") for p, k in state.get("pids", {}).items()
             }
@@ -966,6 +968,9 @@ def cleanup_stale(tag: str, workdir: Path) -> list[str]:
     ]
     cleaned += [f"netns {n}" for n in stale]
     _remove_namespaces(stale)
+    for ifname in root_ifs:  # gone with their namespace, but the kernel may take a moment
+        if Path(f"/sys/class/net/{ifname}").exists():
+            subprocess.run(["ip", "link", "del", ifname], capture_output=True, check=False)
     if workdir.exists():
         shutil.rmtree(workdir, ignore_errors=True)
         cleaned.append(f"workdir {workdir}")

@@ -3,9 +3,17 @@
 
     .venv/bin/python scripts/bench.py [--clusters 100] [--nics 8] [--repeat 3]
     .venv/bin/python scripts/bench.py --live   # also time a lab audit over SSH (root)
+    .venv/bin/python scripts/bench.py --fleet 1,10,50,200   # fleet benchmark (root, see below)
 
 The synthetic host is written in the raw formats the collector records (virsh XML,
 ``ovs-vsctl --format=json``, ``ip -d -j link``), so it goes through exactly the audit path.
+
+``--fleet N[,N...]`` builds N light simulated hypervisors (network namespaces with a real sshd
+and Open vSwitch, libvirt through the test driver; see scripts/bench_fleet.py) per size and
+measures, in one run: the floor (N parallel ``ssh host true``), the plugin serially and with
+``-n auto``, and a plain pytest-testinfra module doing the same checks
+(scripts/bench_fleet_testinfra.py) serially and with ``-n auto``. It prints a Markdown table
+and writes the rows as JSON (``--fleet-out``). The offline part is skipped unless asked for.
 """
 
 from __future__ import annotations
@@ -201,7 +209,52 @@ def main() -> None:
     ap.add_argument("--nics", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--live", action="store_true")
+    ap.add_argument("--fleet", metavar="N[,N...]", help="fleet sizes, e.g. 1,10,50,200")
+    ap.add_argument(
+        "--fleet-out", default="bench-fleet.json", help="JSON rows (default: %(default)s)"
+    )
+    ap.add_argument("--fleet-workdir", default="/tmp/kvmha-fleet")
+    ap.add_argument(
+        "--fleet-skip",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="leave out a contender (floor, plugin, 'plugin -n auto', testinfra, 'testinfra -n auto')",
+    )
+    ap.add_argument(
+        "--fleet-defect-every",
+        type=int,
+        default=10,
+        metavar="K",
+        help="plant one defect on hosts 2, 2+K, ... (0: none; default %(default)s)",
+    )
+    ap.add_argument("--offline", action="store_true", help="with --fleet: run the offline part too")
     args = ap.parse_args()
+    if args.fleet:
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_fleet import bench_fleet
+
+        try:
+            sizes = [int(x) for x in args.fleet.split(",") if x.strip()]
+        except ValueError:
+            ap.error(f"--fleet: comma-separated host counts, not {args.fleet!r}")
+        if args.offline:
+            bench_offline(args.clusters, args.nics, args.repeat)
+        try:
+            bench_fleet(
+                sizes,
+                workdir=Path(args.fleet_workdir),
+                python=sys.executable,
+                out=Path(args.fleet_out),
+                skip=args.fleet_skip,
+                defect_every=args.fleet_defect_every,
+            )
+        except KeyboardInterrupt:
+            print("interrupted: the fleet is torn down", file=sys.stderr)
+            sys.exit(130)
+        return
     bench_offline(args.clusters, args.nics, args.repeat)
     if args.live:
         bench_live(args.repeat)

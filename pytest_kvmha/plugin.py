@@ -534,6 +534,7 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
 
 
 NOT_CONTACTED = "not-contacted"  # bundle/host status of a host no selected item needs
+NOT_EVALUATED = "not-evaluated"  # waiver status: it may be about a host that was not contacted
 
 
 def _collector(state: KvmhaState) -> Any:
@@ -1015,8 +1016,22 @@ def _waiver_statuses(state: KvmhaState) -> list[tuple[Any, str, int]]:
     from .waivers import statuses
 
     # Over every finding of the audit, not the -k selection: a waiver is stale when the whole
-    # audit has nothing for it.
-    return statuses(state.waivers, state.audit.findings if state.audit else (), state.today)
+    # audit has nothing for it. A host that was not contacted was not audited: a waiver that
+    # could be about it is "not-evaluated" there, never stale (a pruned run must not fail
+    # --kvmha-strict-waivers where the full run passes).
+    out = statuses(state.waivers, state.audit.findings if state.audit else (), state.today)
+    skipped = list(state.not_contacted)
+    if not skipped:
+        return out
+    from fnmatch import fnmatchcase
+
+    def about_skipped(w: Any) -> bool:
+        return w.host is None or any(fnmatchcase(h, w.host) for h in skipped)
+
+    return [
+        (w, NOT_EVALUATED if status == "stale" and about_skipped(w) else status, n)
+        for w, status, n in out
+    ]
 
 
 def _stale(state: KvmhaState) -> list[Any]:

@@ -519,6 +519,25 @@ def test_a_host_no_item_needs_is_not_contacted(pytester: pytest.Pytester, lab_co
         assert parallel[1] == report
 
 
+def test_a_waiver_about_a_host_not_contacted_is_not_stale(
+    pytester: pytest.Pytester, lab_copy: Path
+) -> None:
+    """Pruning kvm-b must not turn its waiver stale: with --kvmha-strict-waivers the pruned run
+    would fail where the full run passes."""
+    inventory = lab_copy / "single-ok" / "clusters.toml"
+    waivers = pytester.path / "w.toml"
+    waivers.write_text(
+        '[[waiver]]\ncheck = "KVMHA-*"\nhost = "kvm-b"\nreason = "r"\napprover = "a"\n'
+        'ticket = "T-1"\nexpires = 2099-01-01\n'
+    )
+    args = (f"--kvmha-inventory={inventory}", f"--kvmha-waivers={waivers}")
+    result, report, *_ = _run(pytester, *args, "--kvmha-strict-waivers", "kvmha/kvm-a")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert [w["status"] for w in report["waivers"]] == ["not-evaluated"]
+    full = _run(pytester, *args)[1]  # audited, nothing on kvm-b fails: now it is stale
+    assert [w["status"] for w in full["waivers"]] == ["stale"]
+
+
 # --- the leaner batch script --------------------------------------------------------------------
 
 

@@ -36,8 +36,8 @@ OVS_TABLES = {
 }
 PACKAGES = ("bridge-utils", "openvswitch-switch", "openvswitch")
 
-_SCRIPT = r"""
-PIN=${1-}
+# What both host scripts start with: a private directory, the section markers, the sec helper.
+_PREAMBLE = r"""
 LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
 set -f  # unquoted lists (UUIDs) are split, never globbed
@@ -58,7 +58,13 @@ sec() {
   if [ -s "$T/e" ]; then cat "$T/e"; fi
   printf '\n%s END %s %s\n' "$B" "$n" "$rc"
 }
-# secf FILE NAME CMD...: as sec, CMD's stdout also kept in FILE for the script's own use.
+"""
+
+_SCRIPT = (
+    r"""
+PIN=${1-}"""
+    + _PREAMBLE
+    + r"""# secf FILE NAME CMD...: as sec, CMD's stdout also kept in FILE for the script's own use.
 secf() {
   f=$1; shift; n=$1; shift
   "$@" >"$f" 2>"$T/e"; rc=$?
@@ -174,6 +180,7 @@ if [ -z "@SKIP_VIRSH@" ]; then
   fi
 fi
 """
+)
 
 
 # How deep nested <filterref>s are followed (libvirt's own clean-traffic is 3 levels); a filter
@@ -833,22 +840,9 @@ def collect_all(
 # Bridge names and flows are planned from facts (traceplan) and reach the host only as quoted
 # positional arguments of this fixed script, after the regexes below; the script re-checks the
 # key (a safe section name) itself.
-_TRACE_SCRIPT = r"""
-LC_ALL=C; export LC_ALL
-PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
-B=@BOUNDARY@
-if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
-  printf '\n%s BEGIN mktemp\n\n%s STDERR mktemp\nmktemp -d failed: %s\n\n%s END mktemp 1\n' "$B" "$B" "$T" "$B"
-  exit 1
-fi
-trap 'rm -rf "$T"' EXIT
-sec() {
-  n=$1; shift
-  "$@" >"$T/o" 2>"$T/e"; rc=$?
-  printf '\n%s BEGIN %s\n' "$B" "$n"; cat "$T/o"
-  printf '\n%s STDERR %s\n' "$B" "$n"; cat "$T/e"
-  printf '\n%s END %s %s\n' "$B" "$n" "$rc"
-}
+_TRACE_SCRIPT = (
+    _PREAMBLE
+    + r"""
 if command -v ovs-appctl >/dev/null 2>&1; then A=ovs-appctl; else A=kvmha_no_appctl; fi
 kvmha_no_appctl() { echo "ovs-appctl: command not found" >&2; return 127; }
 sec trace-dpif "$A" --timeout=5 dpif/show
@@ -858,6 +852,7 @@ while [ $# -ge 3 ]; do
   sec "trace/$k" "$A" --timeout=5 ofproto/trace "$br" "$fl"
 done
 """
+)
 
 
 def trace_script(boundary: str) -> str:

@@ -377,8 +377,11 @@ def expected_findings(plan: FleetPlan) -> dict[Key, frozenset[str]]:
         e[("KVMHA-TOPO-001", c.name, c.name)] = ok
         e[("KVMHA-TOPO-002", c.name, c.name)] = ok if two else fail
         e[("KVMHA-HB-003", c.name, c.name)] = skip
+        for fw in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
+            e[(fw, c.name, c.name)] = skip  # the fleet declares no firewall configurations
         for d in (c.master, c.slave):
             e[("KVMHA-HB-002", c.name, d.name)] = ok
+            e[("KVMHA-FW-001", c.name, d.name)] = skip
         for idx in {c.master.host, c.slave.host}:
             host = plan.host(idx).name
             e[("KVMHA-HB-001", c.name, host)] = ok if two else skip
@@ -390,6 +393,8 @@ def expected_findings(plan: FleetPlan) -> dict[Key, frozenset[str]]:
             e[("KVMHA-VLAN-001", c.name, p.name)] = ok if two else skip
             for d in (c.master, c.slave):
                 e[("KVMHA-VIRT-001", c.name, f"{d.name}:{p.name}")] = ok
+                # ofproto/trace through each host's real OpenFlow tables: the path is there
+                e[("KVMHA-TRACE-001", c.name, f"{d.name}:{p.name}")] = ok
     return e
 
 

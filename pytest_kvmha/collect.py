@@ -11,21 +11,20 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import re
 import secrets
 import shlex
-import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .bundle import MISSING_RC, EvidenceBundle, Section
 from .credentials import redact
+from .target import CollectOptions, HostTarget
+from .target import kill_session as _kill_session
 
 # Restricting columns keeps bundles small on hosts with hundreds of ports; still raw OVS JSON.
 OVS_TABLES = {
@@ -289,17 +288,6 @@ def unbatch(sections: dict[str, Section], boundary: str) -> dict[str, Section]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class HostTarget:
-    """Where and how to collect one host (from an inventory or a ``--kvmha-host`` spec)."""
-
-    name: str
-    spec: str
-    libvirt_uri: str | None = None  # read libvirt here through libvirt-python, not virsh
-    virsh_uri: str | None = None  # pin the URI of the host's virsh (else: the host's own)
-    firewalls: tuple[Any, ...] = ()  # fwcollect.FirewallSource of its members (issue 10)
-
-
 # What a libvirt URI may hold (RFC 3986 characters without quotes, spaces, $, `, ;, |, ...).
 # The collector passes the URI as an argument, quoted; this keeps odd ones out of reports too.
 _VIRSH_URI = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9._~:@/?&=%+,\[\]-]*")
@@ -328,19 +316,6 @@ def host_name_from_spec(spec: str) -> str:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class CollectOptions:
-    ssh_config: str | None = None
-    ssh_identity_file: str | None = None
-    timeout: float = 300.0
-    # Provisioning only: domain XML with its secure attributes (console passwords), which
-    # needs a read-write libvirt connection. Audits and recorded bundles never store them.
-    secure: bool = False
-    # At most this many hosts are collected at once: 2,000 hosts must not open 2,000 SSH
-    # connections at once (nor knock over a bastion that sees every one of them).
-    max_parallel: int = 32
 
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect
@@ -564,20 +539,6 @@ def run_with_deadline(host: Any, command: str, timeout: float) -> Any:
             "killed; the host's `timeout` ends the commands still running there)"
         ) from None
     return backend.result(proc.returncode, backend.encode(line), stdout, stderr)
-
-
-def _kill_session(proc: subprocess.Popen[bytes]) -> None:
-    """TERM, then KILL, the process group we started (the shell, ssh/sshpass, local children)."""
-    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.communicate(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def host_text(data: bytes) -> str:

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from .bundle import MAX_SECTION_BYTES, EvidenceBundle, Section
 from .credentials import redact
 from .fwconfig import CONSOLE_COMMANDS, section_name, strip_secrets
+from .target import kill_session
 
 if TYPE_CHECKING:
-    from .collect import CollectOptions, HostTarget
+    from .target import CollectOptions, HostTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,6 @@ def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
 
 def read_console(source: FirewallSource, options: CollectOptions) -> Section:
     """The answers of the vendor's fixed ``show`` commands over one ssh session."""
-    from .collect import _kill_session
 
     commands = CONSOLE_COMMANDS.get(source.vendor)
     where = f"{source.domain}: console {source.console}"
@@ -224,7 +224,7 @@ def read_console(source: FirewallSource, options: CollectOptions) -> Section:
     try:
         out, err = proc.communicate(("\n".join(commands) + "\n").encode(), timeout=options.timeout)
     except subprocess.TimeoutExpired:
-        _kill_session(proc)
+        kill_session(proc)
         return Section("", f"{where}: no answer within {options.timeout:g} s", 1)
     if len(out) > MAX_SECTION_BYTES:
         return Section("", f"{where}: answer over the {MAX_SECTION_BYTES} byte limit", 1)

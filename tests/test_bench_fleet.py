@@ -280,10 +280,11 @@ def test_plugin_audits_the_fleet_as_planted(fleet: bf.Fleet) -> None:
         if f["status"] == "fail"
     ]
     assert fails == [("KVMHA-VIRT-002", "c2-0", "If2")]
-    assert [h["round_trips"] for h in report["hosts"]] == [1, 1]
+    # every fleet host holds cluster ports: its batch, then the trace phase (KVMHA-TRACE-001)
+    assert [h["round_trips"] for h in report["hosts"]] == [2, 2]
     assert {h["libvirt_uri_from"] for h in report["hosts"]} == {"env"}
-    assert row["cmds_per_host"] == 1  # counted by sshd, not guessed
-    assert row["conns_per_host"] == 1
+    assert row["cmds_per_host"] == 2  # counted by sshd, not guessed
+    assert row["conns_per_host"] == 1  # the trace phase reuses the batch's connection
 
 
 @pytest.mark.live

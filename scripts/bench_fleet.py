@@ -32,11 +32,14 @@ import subprocess
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
+
+# /proc readers shared with the namespace lab (same processes, same namespaces)
+from pytest_kvmha.lab import _comm, _ns_inode, _pids
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 STATE_FILE = "fleet.json"
@@ -486,26 +489,6 @@ def _run(argv: Sequence[str], *, input: str | None = None, timeout: float = 120)
     return proc.stdout
 
 
-def _comm(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return None
-
-
-def _net_ns(pid: int) -> int | None:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
-def _pids() -> Iterator[int]:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            yield int(entry)
-
-
 def _terminate(pids: dict[int, str | None], timeout: float = 10.0) -> list[str]:
     """SIGTERM each pid whose comm still matches (None: any), then SIGKILL; report survivors."""
     targets = [p for p, comm in pids.items() if _comm(p) is not None and comm in (None, _comm(p))]
@@ -933,7 +916,7 @@ def _remove_namespaces(names: Iterable[str]) -> list[str]:
             inodes[os.stat(f"/run/netns/{n}").st_ino] = n
         except OSError:
             pass
-    members = {p: None for p in _pids() if p != os.getpid() and _net_ns(p) in inodes}
+    members = {p: None for p in _pids() if p != os.getpid() and _ns_inode(p, "net") in inodes}
     problems = _terminate(members, timeout=5)  # type: ignore[arg-type]
     subprocess.run(
         ["ip", "-batch", "-", "-force"],

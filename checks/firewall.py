@@ -1,7 +1,7 @@
 """The firewalls' own HA configuration, cross-checked with the host wiring (issue 10).
 
 Facts come from each member's FortiOS configuration or cOS Core ``show`` output (inventory keys
-``config``/``console``), parsed by :mod:`pytest_kvmha.fwconfig`. A check that needs them is
+``config``/``console``), parsed by :mod:`pytest_kvmha.parse.firewall`. A check that needs them is
 ``skip`` when the inventory declares none for the cluster, ``error`` when one was declared and
 could not be read or parsed, never ``pass``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from pytest_kvmha.fwfacts import CosHaFacts, FgcpFacts, FirewallFacts
+from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.topology import Cluster, Member, member_firewall, nic_in_pci_order
 

@@ -3,18 +3,18 @@
 The other checks read configuration (bridges, tags, trunks, flags). This one asks the switch
 where a heartbeat frame would go, with the OpenFlow rules that are really installed (an SDN
 controller's, a forgotten debugging rule), without sending a packet. The traces are planned by
-:mod:`pytest_kvmha.traceplan` and recorded by the collector's trace phase.
+:mod:`pytest_kvmha.topology.traceplan` and recorded by the collector's trace phase.
 """
 
 from __future__ import annotations
 
+from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.parse.trace import TraceResult, TraceRule
 from pytest_kvmha.remediation import command, comment, inert
 from pytest_kvmha.topology import Cluster, Member
-from pytest_kvmha.trace import TraceResult, TraceRule
-from pytest_kvmha.traceplan import Leg, NotTraceable, member_legs
+from pytest_kvmha.topology.traceplan import Leg, NotTraceable, member_legs
 
 OVS_TRACE = (
     "ovs-vswitchd(8) (ofproto/trace, dpif/show); ovs-fields(7); FortiGate-VM KVM Administration "

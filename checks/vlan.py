@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.facts import HostFacts, OvsPort
-from pytest_kvmha.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, Placement, persistent, uplinks, xml_vlan

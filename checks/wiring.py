@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_kvmha.inventory import PairSpec
+from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed
 from pytest_kvmha.remediation import command, xml_attr
 from pytest_kvmha.topology import Cluster, Member, persistent, require_ovs

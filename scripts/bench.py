@@ -26,11 +26,11 @@ import time
 import tracemalloc
 import uuid as uuidlib
 
-from pytest_kvmha.bundle import EvidenceBundle, Section
-from pytest_kvmha.engine import audit
-from pytest_kvmha.inventory import ClusterSpec, Inventory, MemberSpec, PairSpec
+from pytest_kvmha.audit.engine import audit
+from pytest_kvmha.bundle.store import EvidenceBundle, Section
+from pytest_kvmha.config.inventory import ClusterSpec, Inventory, MemberSpec, PairSpec
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse import OVS_COLUMNS, parse_bundle
+from pytest_kvmha.parse.host import OVS_COLUMNS, parse_bundle
 
 
 def _ovs_table(headings: list[str], rows: list[list[object]]) -> str:
@@ -120,7 +120,7 @@ def synthetic_host(clusters: int, nics: int) -> tuple[EvidenceBundle, Inventory]
         }
     )
     bundle = EvidenceBundle("big", "replay://big", "synthetic", "", sections=sections)
-    from pytest_kvmha.collect import HostTarget
+    from pytest_kvmha.collect.host import HostTarget
 
     return bundle, Inventory((HostTarget("big", "replay://big"),), tuple(specs))
 
@@ -158,8 +158,8 @@ def bench_live(repeat: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from pytest_kvmha.lab import Lab
-    from pytest_kvmha.scenarios import SCENARIOS, reset
+    from pytest_kvmha.testing.lab import Lab
+    from tests.scenarios import SCENARIOS, reset
 
     with (
         tempfile.TemporaryDirectory() as tmp,

@@ -39,7 +39,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 # /proc readers shared with the namespace lab (same processes, same namespaces)
-from pytest_kvmha.lab import _comm, _ns_inode, _pids
+from pytest_kvmha.testing.lab import _comm, _ns_inode, _pids
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 STATE_FILE = "fleet.json"

@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_kvmha.collect import batch_script, remote_command
-from pytest_kvmha.lab import Lab, LabHost, slot_index, slot_prefix
-from pytest_kvmha.scenarios import SCENARIOS, reset
+from pytest_kvmha.collect.host import batch_script, remote_command
+from pytest_kvmha.testing.lab import Lab, LabHost, slot_index, slot_prefix
+from tests.scenarios import SCENARIOS, reset
 
 
 def _batch_script_of(rev: str) -> Callable[[str], str]:
@@ -38,8 +38,8 @@ def _batch_script_of(rev: str) -> Callable[[str], str]:
     ).stdout
     path = Path(tempfile.mkdtemp(prefix="kvmha-old-")) / "old_collect.py"
     path.write_text(
-        source.replace("from .bundle", "from pytest_kvmha.bundle").replace(
-            "from .credentials", "from pytest_kvmha.credentials"
+        source.replace("from .bundle", "from pytest_kvmha.bundle.store").replace(
+            "from .credentials", "from pytest_kvmha.bundle.redact"
         )
     )
     spec = importlib.util.spec_from_file_location("old_collect", path)

@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/record-bundles.py            # tests/bundles/<scenario>/ and examples/
 
-Each scenario of ``pytest_kvmha.scenarios`` is built on a fresh two-host namespace lab and
+Each scenario of ``tests.scenarios`` is built on a fresh two-host namespace lab and
 collected over SSH exactly as an audit does; ``<dir>/clusters.toml`` is its inventory with
 ``replay://`` specs. ``examples/`` gets the demo: a conforming two-server cluster and a broken
 single-server one on the same hosts.
@@ -18,11 +18,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.inventory import parse_inventory, tomllib  # tomli on Python 3.10
-from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
-from pytest_kvmha.tracephase import traced
+from pytest_kvmha.audit.run import traced
+from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
+from pytest_kvmha.testing.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
+from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_kvmha.bundle import EvidenceBundle
-from pytest_kvmha.collect import CollectOptions, collect_all
-from pytest_kvmha.engine import Audit, audit
-from pytest_kvmha.inventory import load_inventory
+from pytest_kvmha.audit.engine import Audit, audit
+from pytest_kvmha.bundle.store import EvidenceBundle
+from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse import parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
 
 BUNDLES = Path(__file__).parent / "bundles"
 CHECKS = discover_checks()

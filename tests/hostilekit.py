@@ -15,9 +15,9 @@ from typing import Any
 
 from lxml import etree
 
-from pytest_kvmha.bundle import EvidenceBundle
+from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.parse import parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
 
 from .bundlekit import BUNDLES
 

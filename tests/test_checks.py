@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.bundle import EvidenceBundle
+from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.model import Severity
-from pytest_kvmha.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, untraced
 from .bundlekit import statuses as _statuses
@@ -201,8 +201,8 @@ def drop_virtualport(xml: str) -> str:
 def live_nics(scenario: str, host_name: str, domain: str) -> tuple[str, list[tuple[str, str]]]:
     """(uuid, [(MAC, vnet port), ...]) of a running domain in a recording: read, not hard-coded,
     so the tests survive scripts/record-bundles.py."""
-    from pytest_kvmha.bundle import EvidenceBundle
-    from pytest_kvmha.parse import parse_bundle
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.parse.host import parse_bundle
 
     facts = parse_bundle(EvidenceBundle.read(BUNDLES / scenario / host_name))
     assert facts.domains is not None

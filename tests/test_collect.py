@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from pytest_kvmha.collect import (
+from pytest_kvmha.collect.host import (
     BatchOutputError,
     CollectOptions,
     HostTarget,
@@ -93,8 +93,8 @@ def test_host_names_from_specs(spec: str, name: str) -> None:
 
 
 def test_unbatch_splits_virsh_batches_per_uuid() -> None:
-    from pytest_kvmha.bundle import Section
-    from pytest_kvmha.collect import unbatch
+    from pytest_kvmha.bundle.store import Section
+    from pytest_kvmha.collect.host import unbatch
 
     u1, u2, u3 = (
         "0f0f0f0f-0000-4000-8000-000000000001",
@@ -126,7 +126,7 @@ def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
     pytest.importorskip("libvirt")
     from pathlib import Path
 
-    from pytest_kvmha.parse import parse_bundle
+    from pytest_kvmha.parse.host import parse_bundle
 
     node = Path(__file__).parent / "data" / "libvirt-test-node.xml"
     bundle = collect(HostTarget("local", "local://", f"test://{node}"), CollectOptions())
@@ -149,7 +149,7 @@ def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
 def test_a_host_that_hangs_is_unreachable_and_the_others_are_audited() -> None:
     import threading
 
-    from pytest_kvmha.collect import collect_all
+    from pytest_kvmha.collect.host import collect_all
 
     release = threading.Event()
 

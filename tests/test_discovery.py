@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.collect import CollectOptions, collect_all
-from pytest_kvmha.engine import Audit, audit, same_hosts
+from pytest_kvmha.audit.engine import Audit, audit, same_hosts
+from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.config.inventory import inventory_from_specs
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.inventory import inventory_from_specs
-from pytest_kvmha.parse import parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
 
 from .bundlekit import BUNDLES, CHECKS, copy_scenario, run
 

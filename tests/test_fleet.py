@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from pytest_kvmha import collect as collect_mod
-from pytest_kvmha.bundle import EvidenceBundle
-from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all, handshake_refused
-from pytest_kvmha.inventory import load_inventory
+from pytest_kvmha.audit.selection import KeywordSyntaxError, Name, evaluate, unneeded_hosts
+from pytest_kvmha.bundle.store import EvidenceBundle
+from pytest_kvmha.collect import host as collect_mod
+from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all, handshake_refused
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.selection import KeywordSyntaxError, Name, evaluate, unneeded_hosts
 
 BUNDLES = Path(__file__).parent / "bundles"
 TIMINGS = ("generated_at", "duration_s")
@@ -194,7 +194,7 @@ def test_xdist_workers_replay_the_controllers_bundles(
     which is private and removed at the end. (A collector that counts its calls.)"""
     pytester.makeconftest(
         """
-import os, pytest_kvmha.collect as c
+import os, pytest_kvmha.collect.host as c
 real = c.collect
 def counting(target, options):
     with open(os.environ["COUNT_FILE"], "a") as f:
@@ -426,7 +426,7 @@ def test_bundle_metrics_round_trip(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "h" / "bundle.json").read_text())
     meta["retries"] = ["not a table"]
     (tmp_path / "h" / "bundle.json").write_text(json.dumps(meta))
-    from pytest_kvmha.bundle import BundleError
+    from pytest_kvmha.bundle.store import BundleError
 
     with pytest.raises(BundleError, match="retries"):
         EvidenceBundle.read(tmp_path / "h")
@@ -542,8 +542,8 @@ def test_a_waiver_about_a_host_not_contacted_is_not_stale(
 
 
 def _audit_bundle(directory: Path, change: Any) -> dict[str, Any]:
-    from pytest_kvmha.engine import audit
-    from pytest_kvmha.parse import parse_bundle
+    from pytest_kvmha.audit.engine import audit
+    from pytest_kvmha.parse.host import parse_bundle
 
     inv = load_inventory(str(directory / "clusters.toml"))
     hosts = []
@@ -558,7 +558,7 @@ def _audit_bundle(directory: Path, change: Any) -> dict[str, Any]:
 def test_a_referenced_filter_not_fetched_is_an_error_never_a_pass() -> None:
     """fw-slave's NIC references a site filter that nests no-mac-spoofing. Fetched, the check
     fails; listed on the host but not fetched, the check errors: it never passes."""
-    from pytest_kvmha.bundle import Section
+    from pytest_kvmha.bundle.store import Section
 
     nodeid = "kvmha/edge-fw/KVMHA-HB-002[fw-slave]"
     site = "5a5a5a5a-0000-4000-8000-000000000001"
@@ -598,8 +598,8 @@ def test_a_referenced_filter_not_fetched_is_an_error_never_a_pass() -> None:
 
 
 def test_one_ovs_vsctl_for_all_tables_is_split_back() -> None:
-    from pytest_kvmha.bundle import Section
-    from pytest_kvmha.collect import OVS_TABLES, batch_script, split_ovs_tables
+    from pytest_kvmha.bundle.store import Section
+    from pytest_kvmha.collect.host import OVS_TABLES, batch_script, split_ovs_tables
 
     script = batch_script("ab" * 8)
     assert script.count("ovs-vsctl --timeout=5 --format=json") == 1
@@ -636,7 +636,7 @@ def test_xdist_workers_wait_for_a_slow_controller(
     serial = _run(pytester, f"--kvmha-inventory={inventory}")
     pytester.makeconftest(
         """
-import time, pytest_kvmha.collect as c
+import time, pytest_kvmha.collect.host as c
 real = c.collect
 def slow(target, options):
     if target.name == "kvm-b":

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.bundle import EvidenceBundle, Section
-from pytest_kvmha.collect import CollectOptions, collect_all
-from pytest_kvmha.engine import Audit, audit
-from pytest_kvmha.fwcollect import FirewallSource, check_console, console_argv
-from pytest_kvmha.fwconfig import (
+from pytest_kvmha.audit.engine import Audit, audit
+from pytest_kvmha.bundle.store import EvidenceBundle, Section
+from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
+from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.model import discover_checks
+from pytest_kvmha.parse.firewall import (
     MARKER,
     ConfigParseError,
     cos_ha_facts,
@@ -31,9 +33,7 @@ from pytest_kvmha.fwconfig import (
     section_name,
     strip_secrets,
 )
-from pytest_kvmha.inventory import InventoryError, inventory_from_specs, load_inventory
-from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse import parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
 
 DATA = Path(__file__).parent / "data" / "fwconfig"
 BUNDLES = Path(__file__).parent / "bundles"
@@ -656,7 +656,7 @@ def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path
 
 
 def collect_console(tmp_path: Path, timeout: float = 30) -> EvidenceBundle:
-    from pytest_kvmha.collect import HostTarget, collect
+    from pytest_kvmha.collect.host import HostTarget, collect
 
     bundles = tmp_path / "b"
     shutil.copytree(BUNDLES / "two-ok" / "kvm-b", bundles / "kvm-b")
@@ -666,7 +666,7 @@ def collect_console(tmp_path: Path, timeout: float = 30) -> EvidenceBundle:
         firewalls=(FirewallSource("fw-b", "fortigate", None, "ssh://audit@192.0.2.9:2222"),),
     )
     # a live console read (the replay flag is only for recorded bundles)
-    from pytest_kvmha.fwcollect import FirewallCollection
+    from pytest_kvmha.collect.firewall import FirewallCollection
 
     bundle = collect(target, CollectOptions(timeout=timeout))
     bundle.sections.pop(section_name("fortigate", "fw-b"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kvmha.config.waivers import WaiverError, match, parse_waivers, statuses
 from pytest_kvmha.model import FAIL, PASS, Check, Finding, Scope, Severity, passed
-from pytest_kvmha.waivers import WaiverError, match, parse_waivers, statuses
 
 from .bundlekit import BUNDLES
 

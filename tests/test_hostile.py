@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.remediation import command, comment, inert, xml_attr
-from pytest_kvmha.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 from .hostilekit import NEWLINE_PAYLOAD, SHELL_PAYLOAD, hostile_copy

@@ -16,12 +16,18 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from pytest_kvmha.bundle import MAX_SECTION_BYTES, BundleError, EvidenceBundle, Section, host_dir
-from pytest_kvmha.collect import CollectOptions, HostTarget, collect, collect_all
-from pytest_kvmha.credentials import redact
-from pytest_kvmha.inventory import InventoryError, inventory_from_specs, load_inventory
-from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.report import build_report, render_markdown, write_report
+from pytest_kvmha.bundle.redact import redact
+from pytest_kvmha.bundle.store import (
+    MAX_SECTION_BYTES,
+    BundleError,
+    EvidenceBundle,
+    Section,
+    host_dir,
+)
+from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect, collect_all
+from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.report.document import build_report, render_markdown, write_report
 
 from .bundlekit import HostBundle, copy_scenario, run, statuses
 from .hostilekit import MARKDOWN_PAYLOAD, hostile_copy

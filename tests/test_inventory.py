@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
 
 GOOD = """
 [hosts.kvm-a]

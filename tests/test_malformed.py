@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from pytest_kvmha.fixtures.plan import PlanRefused, plan_cluster
 
-from pytest_kvmha.bundle import BundleError, EvidenceBundle
-from pytest_kvmha.collect import CollectOptions, collect_all
-from pytest_kvmha.engine import Audit
-from pytest_kvmha.inventory import load_inventory
+from pytest_kvmha.audit.engine import Audit
+from pytest_kvmha.bundle.store import BundleError, EvidenceBundle
+from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import ERROR, PASS
-from pytest_kvmha.parse import FactError, parse_bundle, parse_packages
+from pytest_kvmha.parse.host import FactError, parse_bundle, parse_packages
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 
@@ -484,8 +484,8 @@ def test_recorded_scenarios_are_not_damage() -> None:
 
 
 def test_parser_checks_every_column_the_collector_lists() -> None:
-    from pytest_kvmha.collect import OVS_TABLES
-    from pytest_kvmha.parse import OVS_COLUMNS
+    from pytest_kvmha.collect.host import OVS_TABLES
+    from pytest_kvmha.parse.host import OVS_COLUMNS
 
     assert {t: tuple(c.split(",")) for t, c in OVS_TABLES.items()} == OVS_COLUMNS
 
@@ -547,8 +547,8 @@ def test_live_output_that_is_not_utf8_damages_only_its_section(
     import testinfra
     from testinfra.backend.base import CommandResult
 
-    from pytest_kvmha import collect as collect_module
-    from pytest_kvmha.collect import HostTarget, collect
+    from pytest_kvmha.collect import host as collect_module
+    from pytest_kvmha.collect.host import HostTarget, collect
 
     local = testinfra.get_host("local://")
     runs: list[str] = []

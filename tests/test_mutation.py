@@ -497,9 +497,9 @@ def test_user_mode_nic_fails_and_gets_a_bridge_named_after_the_pair(tmp_path: Pa
 
 def test_topology_views_are_frozen_and_slotted(tmp_path: Path) -> None:
     """Checks share one Cluster per audit: nothing may change a member or a placement."""
-    from pytest_kvmha.bundle import EvidenceBundle
-    from pytest_kvmha.inventory import load_inventory
-    from pytest_kvmha.parse import parse_bundle
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.config.inventory import load_inventory
+    from pytest_kvmha.parse.host import parse_bundle
     from pytest_kvmha.topology import Cluster, Member
 
     inv = load_inventory(BUNDLES / "two-ok" / "clusters.toml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_kvmha.parse import FactError, parse_domain, parse_links, parse_ovs_table, parse_xml
+from pytest_kvmha.parse.host import FactError, parse_domain, parse_links, parse_ovs_table, parse_xml
 
 DOMAIN = """<domain type='kvm'><name>fw</name><uuid>00000000-0000-0000-0000-000000000001</uuid>
 <devices><interface type='bridge'><source bridge='br1'/>{extra}</interface></devices></domain>"""

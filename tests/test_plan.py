@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pytest_kvmha.fixtures.actions import DefineDomain, SetPortVlans, SetPromisc, simulate_steps
 from pytest_kvmha.fixtures.plan import PlanOptions, PlanRefused, plan_cluster
+from pytest_kvmha.fixtures.whatif import what_if
 
-from pytest_kvmha.collect import CollectOptions, collect_all
-from pytest_kvmha.inventory import load_inventory
+from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import FIXABLE, SCENARIOS
-from pytest_kvmha.whatif import what_if
+from pytest_kvmha.parse.host import parse_bundle
+from tests.scenarios import FIXABLE, SCENARIOS
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
 
@@ -158,7 +158,7 @@ def test_whatif_names_the_step_that_breaks(tmp_path: Path) -> None:
         .replace('bridge = "br2-external"', 'bridge = "br1-internal"')
     )
     inv, hosts = facts_of(d)
-    from pytest_kvmha.inventory import load_inventory as load
+    from pytest_kvmha.config.inventory import load_inventory as load
 
     result = what_if(
         discover_checks(), list(hosts.values()), load(wanted).clusters, run(d).findings

@@ -216,7 +216,7 @@ def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
 
 
 def test_markdown_cells_escape_xml_pipes_and_newlines() -> None:
-    from pytest_kvmha.report import _cell
+    from pytest_kvmha.report.document import _cell
 
     assert (
         _cell("a|b\n<filterref filter='x'/> & c")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pytest_kvmha.fixtures.actions import SetPortVlans, SetPromisc, Step, simulate_steps
 from pytest_kvmha.fixtures.plan import PlanOptions, PlanRefused, plan_cluster
+from pytest_kvmha.fixtures.whatif import what_if
 
-from pytest_kvmha.inventory import load_inventory
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.scenarios import FIXABLE, SCENARIOS
-from pytest_kvmha.whatif import what_if
+from tests.scenarios import FIXABLE, SCENARIOS
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, run, statuses
 from .test_plan import facts_of

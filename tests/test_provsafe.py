@@ -27,7 +27,7 @@ from pytest_kvmha.fixtures.apply import (
     write_private,
 )
 
-from pytest_kvmha.collect import CollectOptions, batch_script
+from pytest_kvmha.collect.host import CollectOptions, batch_script
 
 XML = "<domain>\n  <graphics type='vnc' passwd='s3cret'/>\n  <source bridge='a'/>\n</domain>\n"
 ACTIONS = [
@@ -173,8 +173,8 @@ def test_libvirt_python_reads_secure_xml_only_when_asked(tmp_path: Path) -> None
     """With ``libvirt = URI``: a read-write connection and VIR_DOMAIN_XML_SECURE for
     provisioning; the audit's read-only dump leaves the console password out."""
     pytest.importorskip("libvirt")
-    from pytest_kvmha.bundle import EvidenceBundle
-    from pytest_kvmha.collect import _collect_libvirt  # the shell half needs OVS: not here
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.collect.host import _collect_libvirt  # the shell half needs OVS: not here
 
     node = tmp_path / "node.xml"
     node.write_text(NODE)

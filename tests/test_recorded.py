@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_kvmha.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS
 
 from .bundlekit import BUNDLES, run, statuses
 

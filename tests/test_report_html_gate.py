@@ -199,7 +199,7 @@ def test_verdict_agrees_with_the_exit_status(demo: pytest.Pytester, args: tuple[
 
 
 def test_waiver_fields_are_escaped() -> None:
-    from pytest_kvmha.report_html import render_html
+    from pytest_kvmha.report.html import render_html
 
     bad = SCRIPT + "\"'&"
     waiver = {

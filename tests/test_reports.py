@@ -15,7 +15,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 import pytest_kvmha
-from pytest_kvmha.bundle import EvidenceBundle, Section
+from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.model import discover_checks
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -191,7 +191,7 @@ def test_html_escapes_host_derived_names(pytester: pytest.Pytester) -> None:
 
 def test_html_escapes_every_report_field() -> None:
     """Every string of the report dict, hostile: none becomes markup."""
-    from pytest_kvmha.report_html import render_html
+    from pytest_kvmha.report.html import render_html
 
     bad = SCRIPT + IMG + "\"'&"
     finding = {
@@ -460,7 +460,7 @@ def test_packaging_metadata() -> None:
     assert pytest_kvmha.__version__ == meta["Version"]
     package = Path(pytest_kvmha.__file__).parent
     assert (package / "py.typed").is_file()
-    assert (package / "templates" / "report.html.j2").is_file()
+    assert (package / "report" / "templates" / "report.html.j2").is_file()
     license_text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
     assert "END OF TERMS AND CONDITIONS" in license_text

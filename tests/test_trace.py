@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha import collect as collect_mod
-from pytest_kvmha.bundle import EvidenceBundle, Section
-from pytest_kvmha.collect import (
+from pytest_kvmha.audit.run import traced
+from pytest_kvmha.bundle.store import EvidenceBundle, Section
+from pytest_kvmha.collect import host as collect_mod
+from pytest_kvmha.collect.host import (
     CollectOptions,
     HostTarget,
     collect_all,
@@ -22,18 +23,17 @@ from pytest_kvmha.collect import (
     trace_arguments,
     trace_script,
 )
-from pytest_kvmha.inventory import load_inventory
-from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import SCENARIOS
-from pytest_kvmha.trace import (
+from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.parse.trace import (
     DPIF_SECTION,
     TraceParseError,
     parse_dpif_show,
     parse_trace,
     parse_trace_sections,
 )
-from pytest_kvmha.tracephase import traced
-from pytest_kvmha.traceplan import TraceSpec, plan_traces, virtual_mac
+from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces, virtual_mac
+from tests.scenarios import SCENARIOS
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
 
@@ -201,7 +201,7 @@ def test_garbled_trace_is_an_error(tmp_path: Path) -> None:
 
 def test_replayed_bundles_are_not_traced_again(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("pytest_kvmha.tracephase.collect_traces", lambda *a: calls.append(a))
+    monkeypatch.setattr("pytest_kvmha.audit.run.collect_traces", lambda *a: calls.append(a))
     inventory = load_inventory(BUNDLES / "two-ok" / "clusters.toml")
     bundles = collect_all(list(inventory.hosts), CollectOptions())
     before = [(b.round_trips, dict(b.sections)) for b in bundles]

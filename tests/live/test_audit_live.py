@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.lab import Lab
 from pytest_kvmha.model import Severity
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
 
 pytestmark = pytest.mark.live
 

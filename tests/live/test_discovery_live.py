@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.collect import host_name_from_spec
-from pytest_kvmha.lab import Lab, LabNic, firewall_domain_xml
-from pytest_kvmha.scenarios import SCENARIOS, reset
+from pytest_kvmha.collect.host import host_name_from_spec
+from pytest_kvmha.testing.lab import Lab, LabNic, firewall_domain_xml
+from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit, statuses
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, reset
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from .test_audit_live import run_audit
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.collect import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.scenarios import SCENARIOS, reset
+from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import SCENARIOS, reset
 
 pytestmark = pytest.mark.live
 

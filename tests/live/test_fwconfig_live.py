@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.lab import Lab, LabHost
-from pytest_kvmha.scenarios import SCENARIOS, reset
+from pytest_kvmha.testing.lab import Lab, LabHost
+from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit, statuses
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from lxml import html as lxml_html
 
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.scenarios import CLUSTER, SCENARIOS, reset
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import CLUSTER, SCENARIOS, reset
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require
 from .test_audit_live import run_audit

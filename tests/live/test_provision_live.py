@@ -13,12 +13,12 @@ import pytest
 from pytest_kvmha.fixtures.actions import AddPort, Step
 from pytest_kvmha.fixtures.apply import StepFailed, make_plan, state_differences
 
-from pytest_kvmha.collect import CollectOptions, collect
+from pytest_kvmha.collect.host import CollectOptions, collect
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.inventory import load_inventory
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, reset
 
 pytestmark = pytest.mark.live
 

@@ -39,12 +39,12 @@ from pytest_kvmha.fixtures.apply import (
 )
 from pytest_kvmha.fixtures.plan import PlanRefused
 
-from pytest_kvmha.collect import CollectOptions, collect
+from pytest_kvmha.collect.host import CollectOptions, collect
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.inventory import load_inventory
-from pytest_kvmha.lab import CONSOLE_PASSWORD, Lab
-from pytest_kvmha.parse import parse_bundle
-from pytest_kvmha.scenarios import SCENARIOS, reset
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.testing.lab import CONSOLE_PASSWORD, Lab
+from tests.scenarios import SCENARIOS, reset
 
 from .test_provision_live import INNER_TEST, provision_run
 

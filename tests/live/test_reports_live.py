@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pytest_kvmha.bundle import EvidenceBundle
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, reset
+from pytest_kvmha.bundle.store import EvidenceBundle
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require
 

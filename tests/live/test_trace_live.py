@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.lab import Lab
-from pytest_kvmha.scenarios import HOSTS, SCENARIOS, reset
+from pytest_kvmha.testing.lab import Lab
+from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from .test_audit_live import run_audit
 

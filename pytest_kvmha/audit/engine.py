@@ -1,0 +1,176 @@
+"""Run the catalogue over host facts and clusters: pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_kvmha.config.inventory import ClusterSpec, Discovery, Inventory, discover
+from pytest_kvmha.facts import HostFacts
+from pytest_kvmha.model import ERROR, Check, Finding, MissingFacts, Scope, Severity, Verdict
+from pytest_kvmha.topology import Cluster, Member
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The outcome of one audit: what was looked at and every finding."""
+
+    hosts: tuple[HostFacts, ...]
+    clusters: tuple[ClusterSpec, ...]
+    findings: tuple[Finding, ...]
+    discovery: Discovery | None = None  # set when no cluster was declared
+
+
+def _not_a_check(*args: Any) -> Verdict:
+    raise AssertionError("KVMHA-DISC-001 is decided by the engine, never run as a check")
+
+
+# Not in the catalogue (it has no subject that could pass): the engine adds its one finding, an
+# error, when discovery was asked for and found no cluster, so that an audit that looked at no
+# cluster is never green. Its node id is ``kvmha/discovery/KVMHA-DISC-001[clusters]``.
+NO_CLUSTER_FOUND = Check(
+    "KVMHA-DISC-001",
+    "Discovery finds an HA cluster",
+    Severity.CRITICAL,
+    Scope.CLUSTER,
+    "Without an inventory the clusters are discovered. If none is found, no cluster check ran: "
+    "a run with host checks only would look green while it audited no firewall at all.",
+    "Write an inventory (--kvmha-inventory) that names each cluster's two member domains and "
+    "their hosts, or fix what kept a host from being read.",
+    "pytest-kvmha README (Discovery without an inventory)",
+    _not_a_check,
+)
+DISCOVERY_SUBJECT = "clusters"
+
+
+def resolve_clusters(inventory: Inventory, hosts: Sequence[HostFacts]) -> tuple[ClusterSpec, ...]:
+    if inventory.clusters:
+        return inventory.clusters
+    return discover(h for h in hosts if h.status == "ok").clusters
+
+
+def same_hosts(hosts: Sequence[HostFacts]) -> list[tuple[HostFacts, HostFacts]]:
+    """Pairs of audited hosts that are one machine given twice (two specs or two names).
+
+    Same machine identity (/etc/machine-id) and the same libvirt domain (by UUID) seen on both:
+    then every domain would be audited twice and discovery would pair each domain with itself.
+    The identity alone is not enough: cloned hypervisors can share a machine-id (KVMHA-TOPO-002
+    reports that), and bundles recorded at different times from one lab host share it too.
+    """
+    uuids = [{d.uuid.lower() for d in (h.domains or {}).values() if d.uuid} for h in hosts]
+    out = []
+    for i, a in enumerate(hosts):
+        for j in range(i + 1, len(hosts)):
+            b = hosts[j]
+            if a.identity is None or a.identity != b.identity:
+                continue
+            if uuids[i] & uuids[j] or a.spec == b.spec:
+                out.append((a, b))
+    return out
+
+
+def _subjects(
+    check: Check, hosts: Sequence[HostFacts], clusters: Sequence[Cluster]
+) -> Iterator[tuple[str | None, str | None, str, tuple[Any, ...]]]:
+    """(host, cluster, subject, args) for every subject of ``check``."""
+    if check.scope is Scope.HOST:
+        for h in hosts:
+            yield h.name, None, h.name, (h,)
+        return
+    if check.scope is Scope.HOST_PROBLEM:
+        for h in hosts:
+            for section in sorted(h.problems):
+                yield h.name, None, section, (h, section)
+        return
+    for c in clusters:
+        if check.scope is Scope.CLUSTER:
+            yield None, c.name, c.name, (c,)
+        elif check.scope is Scope.CLUSTER_HOST:
+            for h in c.hosts():
+                yield h.name, c.name, h.name, (c, h)
+        elif check.scope is Scope.MEMBER:
+            for m in c.members:
+                yield m.host.name, c.name, m.spec.domain, (c, m)
+        else:
+            pairs = c.pairs()
+            if not pairs:
+                # Pairs unknown (no declared pairs, no member facts): still one finding, an error.
+                yield None, c.name, "pairs", ()
+                continue
+            for k, pair in enumerate(pairs):
+                if check.scope is Scope.PAIR:
+                    yield None, c.name, pair.name, (c, k, pair)
+                else:
+                    for m in c.members:
+                        yield m.host.name, c.name, f"{m.spec.domain}:{pair.name}", (c, m, k, pair)
+
+
+def _run(check: Check, args: tuple[Any, ...]) -> Verdict:
+    if not args:
+        return Verdict(
+            ERROR,
+            "cannot tell the cluster's interface pairs: no member facts and no declared pairs",
+        )
+    try:
+        return check.func(*args)
+    except MissingFacts as exc:
+        return Verdict(ERROR, f"cannot evaluate: {exc}")
+    except Exception as exc:  # a bug or unforeseen evidence must not stop the audit
+        return Verdict(ERROR, f"check crashed: {type(exc).__name__}: {exc}")
+
+
+def run_checks(
+    checks: Sequence[Check], hosts: Sequence[HostFacts], clusters: Sequence[ClusterSpec]
+) -> tuple[Finding, ...]:
+    by_name = {h.name: h for h in hosts}
+    views = []
+    for spec in clusters:
+        members = []
+        for m in spec.members:
+            facts = by_name.get(m.host)
+            if facts is None:  # only possible for hand-built specs; inventories are validated
+                facts = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
+            members.append(Member(m, facts))
+        views.append(Cluster(spec, tuple(members)))
+    findings = []
+    for check in checks:
+        for host, cluster, subject, args in _subjects(check, hosts, views):
+            v = _run(check, args)
+            findings.append(
+                Finding(
+                    check,
+                    v.status,
+                    subject,
+                    v.detail,
+                    host,
+                    cluster,
+                    v.expected,
+                    v.found,
+                    v.remediation,
+                )
+            )
+    return tuple(findings)
+
+
+def audit(checks: Sequence[Check], inventory: Inventory, hosts: Sequence[HostFacts]) -> Audit:
+    if inventory.clusters:
+        return Audit(
+            tuple(hosts), inventory.clusters, run_checks(checks, hosts, inventory.clusters)
+        )
+    found = discover(hosts)
+    findings = run_checks(checks, hosts, found.clusters)
+    if not found.clusters:
+        findings += (
+            Finding(
+                NO_CLUSTER_FOUND,
+                ERROR,
+                DISCOVERY_SUBJECT,
+                f"no HA cluster found: {found.describe()}; write an inventory",
+                None,
+                None,
+                expected="two domains with one NIC-to-bridge layout (at least 2 NICs, on OVS)",
+                found="no cluster",
+            ),
+        )
+    return Audit(tuple(hosts), found.clusters, findings, found)

@@ -1,0 +1,238 @@
+"""Collector of the firewalls' own HA configuration: a saved file, or a read-only CLI over SSH.
+
+Part of the collection layer (it does I/O). Each declared member's text becomes one section of
+its host's evidence bundle (``fwconfig/<vendor>.<escaped domain>``), with its secrets removed
+BEFORE it is stored, recorded or shown. A failure is the section's error, never an exception.
+
+A console is asked the vendor's fixed ``show`` commands (:data:`fwconfig.CONSOLE_COMMANDS`) on
+standard input, in ONE ssh session (one round trip per firewall), bounded by the timeout. No
+name from a host or an inventory goes into a command; the destination is the validated console
+URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pytest_kvmha.bundle.redact import redact
+from pytest_kvmha.bundle.store import MAX_SECTION_BYTES, EvidenceBundle, Section
+from pytest_kvmha.config.target import kill_session
+from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name, strip_secrets
+
+if TYPE_CHECKING:
+    from pytest_kvmha.config.target import CollectOptions, HostTarget
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallSource:
+    """Where one member's configuration comes from (exactly one of ``config``, ``console``)."""
+
+    domain: str
+    vendor: str  # fortigate | cos-core
+    config: str | None = None  # absolute path of a saved configuration
+    console: str | None = None  # ssh://user@addr[:port]
+
+    @property
+    def section(self) -> str:
+        return section_name(self.vendor, self.domain)
+
+
+_CONSOLE = re.compile(
+    r"ssh://(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]{0,63})@"
+    r"(?P<addr>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::(?P<port>[0-9]{1,5}))?/?"
+)
+
+
+def check_console(url: str) -> tuple[str, str, int | None]:
+    """(user, address, port) of a console URL ``ssh://user@addr[:port]``; ValueError if it is
+    anything else (a password, a path, options, shell characters)."""
+    m = _CONSOLE.fullmatch(url) if isinstance(url, str) else None
+    if m is None:
+        if isinstance(url, str) and re.match(r"ssh://[^@/]*:[^@/]*@", url):
+            raise ValueError(
+                "no password in a console URL: the audit logs in with a key (--kvmha-ssh-identity-file)"
+            )
+        raise ValueError(
+            f"not a console URL: {redact(str(url))!r} (expected ssh://user@addr[:port])"
+        )
+    port = int(m.group("port")) if m.group("port") else None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range (1..65535)")
+    return m.group("user"), m.group("addr").strip("[]"), port
+
+
+class FirewallCollection:
+    """The firewall sections of one host, read in a thread while the host itself is collected
+    (so a slow console does not add to the host's time)."""
+
+    def __init__(
+        self, sources: tuple[FirewallSource, ...], options: CollectOptions, *, replay: bool = False
+    ) -> None:
+        self.sources = sources
+        self.options = options
+        self.replay = replay
+        self.sections: dict[str, Section] = {}
+        self.commands: list[dict[str, object]] = []
+        self.round_trips = 0
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> FirewallCollection:
+        # one thread per firewall: each console has the whole timeout, not a share of it
+        for source in self.sources:
+            thread = threading.Thread(
+                target=self._run, args=(source,), daemon=True, name="kvmha-fwconfig"
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _run(self, source: FirewallSource) -> None:
+        section = self._read_safe(source)
+        with self._lock:
+            self.sections[source.section] = section
+
+    def _read_safe(self, source: FirewallSource) -> Section:
+        try:
+            return self._read(source)
+        except Exception as exc:  # noqa: BLE001 - one firewall must not cost the audit
+            return Section("", f"{source.domain}: {type(exc).__name__}: {redact(str(exc))}", 1)
+
+    def _read(self, source: FirewallSource) -> Section:
+        if source.config is not None:
+            return read_config_file(source)
+        assert source.console is not None
+        if self.replay:
+            return Section(
+                "", f"{source.domain}: console {source.console} not in the recorded bundle", 1
+            )
+        t0 = time.monotonic()
+        section = read_console(source, self.options)
+        with self._lock:
+            self.round_trips += 1
+            self.commands.append(
+                {
+                    "command": f"ssh console {source.console}: "
+                    + "; ".join(CONSOLE_COMMANDS.get(source.vendor, ())),
+                    "rc": section.rc,
+                    "seconds": round(time.monotonic() - t0, 3),
+                }
+            )
+        return section
+
+    def finish(self, bundle: EvidenceBundle) -> None:
+        """Wait (bounded by the timeout) and add the sections the bundle does not hold already:
+        a recorded bundle keeps the text it recorded."""
+        deadline = time.monotonic() + self.options.timeout + 10
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for source in self.sources:
+            if source.section in bundle.sections:
+                continue
+            if self.replay:
+                bundle.sections[source.section] = self._read_safe(source)
+                continue
+            with self._lock:
+                got = self.sections.get(source.section)
+            bundle.sections[source.section] = got or Section(
+                "", f"{source.domain}: no answer within {self.options.timeout:g} s", 1
+            )
+        with self._lock:
+            bundle.round_trips += self.round_trips
+            bundle.commands += self.commands
+
+
+def collect_firewalls(target: HostTarget, options: CollectOptions) -> FirewallCollection:
+    """Start reading ``target``'s firewall configurations; ``.finish(bundle)`` adds them."""
+    sources = tuple(s for s in target.firewalls if isinstance(s, FirewallSource))
+    replay = target.spec.startswith("replay://")
+    if replay:  # a recording holds what it recorded: only what it lacks is read now (files)
+        return FirewallCollection(sources, options, replay=True)
+    return FirewallCollection(sources, options).start()
+
+
+def read_config_file(source: FirewallSource) -> Section:
+    """A saved configuration: a regular UTF-8 file under the size cap, secrets removed."""
+    path = source.config or ""
+    where = f"{source.domain}: config {path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return Section("", f"{where}: cannot open: {exc.strerror or exc}", 1)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return Section("", f"{where}: not a regular file", 1)
+        data = f.read(MAX_SECTION_BYTES + 1)
+    if len(data) > MAX_SECTION_BYTES:
+        return Section("", f"{where}: over the {MAX_SECTION_BYTES} byte limit", 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Section("", f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})", 1)
+    return Section(strip_secrets(text))
+
+
+def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
+    """The ssh command line of a console read: options, then ``--`` and the destination."""
+    user, addr, port = check_console(source.console or "")
+    argv = [
+        "ssh",
+        "-T",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={int(min(options.timeout, 30)) or 1}",
+        # one read, then gone: no multiplexing master left behind by an ssh_config's
+        # "ControlMaster auto" (command-line options win over the config file)
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "ControlPath=none",
+    ]
+    if options.ssh_config:
+        argv += ["-F", options.ssh_config]
+    if options.ssh_identity_file:
+        argv += ["-i", options.ssh_identity_file]
+    if port is not None:
+        argv += ["-p", str(port)]
+    return [*argv, "-l", user, "--", addr]
+
+
+def read_console(source: FirewallSource, options: CollectOptions) -> Section:
+    """The answers of the vendor's fixed ``show`` commands over one ssh session."""
+
+    commands = CONSOLE_COMMANDS.get(source.vendor)
+    where = f"{source.domain}: console {source.console}"
+    if not commands:
+        return Section("", f"{where}: no console commands for vendor {source.vendor!r}", 1)
+    proc = subprocess.Popen(
+        console_argv(source, options),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(("\n".join(commands) + "\n").encode(), timeout=options.timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc)
+        return Section("", f"{where}: no answer within {options.timeout:g} s", 1)
+    if len(out) > MAX_SECTION_BYTES:
+        return Section("", f"{where}: answer over the {MAX_SECTION_BYTES} byte limit", 1)
+    stdout = strip_secrets(out.decode("utf-8", "replace"))
+    if proc.returncode != 0:
+        lines = [ln for ln in err.decode("utf-8", "replace").strip().splitlines() if ln.strip()]
+        # the console's own words are host data: no control characters reach a terminal
+        last = "".join(c if c.isprintable() else "?" for c in lines[-1][:300]) if lines else ""
+        why = strip_secrets(redact(last)) if last else f"exit status {proc.returncode}"
+        return Section(stdout, f"{where}: {why} (exit status {proc.returncode})", proc.returncode)
+    return Section(stdout)

@@ -1,0 +1,177 @@
+"""Waivers: accepted failures, each with a reason, an approver, a ticket and an expiry date.
+
+Pure: a TOML document in, validated ``Waiver`` values out; findings and a ``today`` date in, which
+waiver waives which finding out. Only *failed* findings are waived: an ``error`` means a check
+could not be evaluated, and a waiver must never hide that.
+
+File format (``--kvmha-waivers=FILE.toml``)::
+
+    [[waiver]]
+    check = "KVMHA-PKG-001"        # check id, fnmatch glob allowed ("KVMHA-VIRT-*")
+    host = "kvm-b"                 # scope: host, cluster, subject (globs); at least one of them
+    reason = "bridge-utils needed by the legacy backup VLAN until the migration"
+    approver = "Jane Doe"
+    ticket = "OPS-1234"
+    expires = 2027-03-31           # a TOML date; the waiver holds through this day
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from pytest_kvmha.model import FAIL, Finding
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACTIVE, EXPIRED, STALE = "active", "expired", "stale"
+SCOPE = ("host", "cluster", "subject")
+TEXT = ("reason", "approver", "ticket")
+KEYS = ("check", *SCOPE, *TEXT, "expires")
+
+
+class WaiverError(Exception):
+    """A usage error in a waivers file; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    index: int  # position in the file, 0-based: waiver[index]
+    check: str
+    host: str | None
+    cluster: str | None
+    subject: str | None
+    reason: str
+    approver: str
+    ticket: str
+    expires: dt.date
+
+    def matches(self, f: Finding) -> bool:
+        """Check id and every given scope field match (fnmatch, case-sensitive); an omitted
+        field matches anything. A finding without a host (or cluster) matches only ``*``."""
+        if not fnmatchcase(f.check.id, self.check):
+            return False
+        for name, pattern in (("host", self.host), ("cluster", self.cluster)):
+            if pattern is not None and not fnmatchcase(getattr(f, name) or "", pattern):
+                return False
+        return self.subject is None or fnmatchcase(f.subject, self.subject)
+
+    def expired(self, today: dt.date) -> bool:
+        return today > self.expires
+
+    def describe(self) -> str:
+        return f"waived by {self.ticket} until {self.expires} ({self.approver}): {self.reason}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "check": self.check,
+            "host": self.host,
+            "cluster": self.cluster,
+            "subject": self.subject,
+            "reason": self.reason,
+            "approver": self.approver,
+            "ticket": self.ticket,
+            "expires": self.expires.isoformat(),
+        }
+
+
+def load_waivers(path: str | Path) -> tuple[Waiver, ...]:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WaiverError(f"{path}: no such waivers file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WaiverError(f"{path}: unreadable: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WaiverError(f"{path}: not valid TOML: {exc}") from None
+    return parse_waivers(doc, str(path))
+
+
+def parse_waivers(doc: dict[str, Any], source: str) -> tuple[Waiver, ...]:
+    unknown = [k for k in doc if k != "waiver"]
+    if unknown:
+        raise WaiverError(f"{source}: unknown top-level key '{unknown[0]}' (expected [[waiver]])")
+    entries = doc.get("waiver", [])
+    if not isinstance(entries, list):
+        raise WaiverError(f"{source}: 'waiver' must be an array of tables ([[waiver]])")
+    return tuple(_waiver(entry, i, source) for i, entry in enumerate(entries))
+
+
+def _waiver(entry: object, index: int, source: str) -> Waiver:
+    where = f"{source}: waiver[{index}]"
+    if not isinstance(entry, dict):
+        raise WaiverError(f"{where}: must be a table")
+    for key in entry:
+        if key not in KEYS:
+            raise WaiverError(f"{where}: unknown key '{key}' (expected {', '.join(KEYS)})")
+    text: dict[str, str | None] = {}
+    for key in ("check", *SCOPE, *TEXT):
+        value = entry.get(key)
+        if value is None:
+            if key not in SCOPE:
+                raise WaiverError(f"{where}: missing key '{key}'")
+        elif not isinstance(value, str) or not value.strip():
+            raise WaiverError(f"{where}: key '{key}' must be a non-empty string")
+        text[key] = value
+    if all(text[k] is None for k in SCOPE):
+        # A waiver for a check everywhere would silently switch the check off.
+        raise WaiverError(f"{where}: give a scope: at least one of 'host', 'cluster', 'subject'")
+    expires = entry.get("expires")
+    if expires is None:
+        raise WaiverError(f"{where}: missing key 'expires'")
+    if isinstance(expires, dt.datetime) or not isinstance(expires, dt.date):
+        raise WaiverError(
+            f"{where}: key 'expires' must be a TOML date (expires = 2027-03-31), got {expires!r}"
+        )
+    return Waiver(
+        index,
+        str(text["check"]),
+        text["host"],
+        text["cluster"],
+        text["subject"],
+        str(text["reason"]),
+        str(text["approver"]),
+        str(text["ticket"]),
+        expires,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What the waivers say about one failed finding."""
+
+    waiver: Waiver | None  # the first active waiver that matches: the finding is waived
+    expired: Waiver | None  # else the first expired one that matches: named in the failure
+
+
+def match(waivers: Sequence[Waiver], f: Finding, today: dt.date) -> Match:
+    if f.status != FAIL:
+        return Match(None, None)
+    hits = [w for w in waivers if w.matches(f)]
+    active = next((w for w in hits if not w.expired(today)), None)
+    expired = next((w for w in hits if w.expired(today)), None)
+    return Match(active, None if active else expired)
+
+
+def statuses(
+    waivers: Sequence[Waiver], findings: Iterable[Finding], today: dt.date
+) -> list[tuple[Waiver, str, int]]:
+    """Each waiver with its status and how many failed findings it matches: ``expired`` past its
+    date, ``stale`` when it matches no failed finding (fixed, or a typo), else ``active``."""
+    failed = [f for f in findings if f.status == FAIL]
+    out = []
+    for w in waivers:
+        n = sum(1 for f in failed if w.matches(f))
+        status = EXPIRED if w.expired(today) else STALE if n == 0 else ACTIVE
+        out.append((w, status, n))
+    return out

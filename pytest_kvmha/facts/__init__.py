@@ -1,0 +1,4 @@
+"""The frozen fact types the checks read (public: ``pytest_kvmha.facts``)."""
+
+from pytest_kvmha.facts.firewall import *  # noqa: F403
+from pytest_kvmha.facts.host import *  # noqa: F403

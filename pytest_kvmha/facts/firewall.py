@@ -1,0 +1,87 @@
+"""Frozen facts about a firewall's own HA configuration (FortiOS FGCP, cOS Core HA).
+
+Built by :mod:`pytest_kvmha.parse.firewall` from the configuration text in a member's evidence
+section; read by ``checks/firewall.py`` and by the heartbeat checks (the configuration decides
+broadcast vs unicast heartbeat when it is known). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+FORTIGATE, COS_CORE = "fortigate", "cos-core"
+
+
+@dataclass(frozen=True, slots=True)
+class HbDev:
+    """One FGCP heartbeat interface (``set hbdev "port3" 50``) and its priority."""
+
+    interface: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class FgcpFacts:
+    """``config system ha`` of one FortiGate, with the addresses of ``config system interface``.
+
+    ``None`` means the key is not in the text: ``show`` leaves out keys at their default, so
+    ``None`` is "the firmware's default", which this tool does not guess (except where noted).
+    """
+
+    group_id: int | None
+    group_name: str | None
+    mode: str | None  # standalone | a-p | a-a | ...; None: not shown (default standalone)
+    hbdev: tuple[HbDev, ...]
+    unicast_hb: bool  # "set unicast-hb enable"; not shown = disabled (FortiOS default)
+    unicast_hb_peerip: ipaddress.IPv4Address | None
+    unicast_hb_netmask: ipaddress.IPv4Address | None
+    hb_interval: int | None
+    hb_lost_threshold: int | None
+    # interface name -> its IPv4 address with prefix (``set ip A.B.C.D M.M.M.M``); absent or
+    # 0.0.0.0 = no address
+    addresses: Mapping[str, ipaddress.IPv4Interface]
+    ha_section: bool = True  # False: the text has no "config system ha" at all
+
+    @property
+    def heartbeat(self) -> str:
+        return "unicast" if self.unicast_hb else "broadcast"
+
+
+@dataclass(frozen=True, slots=True)
+class CosHaFacts:
+    """The HighAvailability object of one cOS Core firewall and its Ethernet interfaces."""
+
+    cluster_id: int | None
+    role: str | None  # "master" | "slave" (NodeID / Role / NodeType property); None: not shown
+    sync_interface: str | None
+    ethernet: tuple[str, ...]  # EthernetInterface names in the order shown (1st, 2nd, ...)
+    enabled: bool | None = None
+
+    @property
+    def heartbeat(self) -> str:
+        # cOS Core has no unicast mode: shared MACs on every pair need broadcast-style host
+        # settings (promiscuous uplinks, no MAC-spoofing filters), as FGCP's broadcast mode does.
+        return "broadcast"
+
+
+FirewallFacts = FgcpFacts | CosHaFacts
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallConfig:
+    """One member's firewall configuration as collected: parsed facts, or why there are none."""
+
+    domain: str
+    vendor: str  # fortigate | cos-core | auto (not declared: told from the text)
+    facts: FirewallFacts | None
+    problem: str | None  # unreadable or malformed (names the member and the line)
+
+    @property
+    def detected_vendor(self) -> str | None:
+        if isinstance(self.facts, FgcpFacts):
+            return FORTIGATE
+        if isinstance(self.facts, CosHaFacts):
+            return COS_CORE
+        return None

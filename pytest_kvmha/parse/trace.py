@@ -1,0 +1,355 @@
+"""Open vSwitch's own answer to "where does this frame go": ``ofproto/trace`` output as facts.
+
+``ovs-appctl ofproto/trace BRIDGE FLOW`` runs a frame through the bridge's real OpenFlow tables
+(patch ports and all) without sending anything, and prints each rule it hit and the final
+``Datapath actions:`` (output to datapath port numbers, ``push_vlan``/``pop_vlan``, ``drop``).
+``ovs-appctl dpif/show`` maps those datapath port numbers back to port names. This module
+parses both texts into frozen facts; it does no I/O (the collector records the texts, see
+:func:`pytest_kvmha.collect.host.collect_traces`) and knows nothing of clusters (see
+:mod:`pytest_kvmha.topology.traceplan`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pytest_kvmha.bundle.store import MISSING_RC, Section
+
+# What may reach the host as ofproto/trace arguments. Bridge names come from the host's OVSDB
+# and are hostile: only plain names are traced (they travel as quoted positional arguments of a
+# fixed script; this keeps anything a shell or ovs-appctl's own parser would read out of them).
+BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_MAC = r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"
+# The only flows the planner writes: an OpenFlow port number, an optional VLAN, two MACs and an
+# Ethertype (see traceplan.flow).
+FLOW = re.compile(
+    rf"in_port=\d{{1,5}}(?:,dl_vlan=\d{{1,4}})?,dl_src={_MAC},dl_dst={_MAC},dl_type=0x[0-9a-f]{{4}}"
+)
+TRACE_KEY = re.compile(r"t[0-9a-f]{20}")
+DPIF_SECTION = "trace-dpif"  # ``ovs-appctl dpif/show``
+TRACE_PREFIX = "trace/"  # ``trace/<key>``: one ofproto/trace per key (see traceplan.TraceSpec)
+
+
+class TraceParseError(ValueError):
+    """Trace output that is not what ``ofproto/trace`` prints; the message says what is wrong."""
+
+
+class TraceDamaged(ValueError):
+    """A recorded trace section is damaged (its file is missing or not UTF-8): the host's trace
+    evidence as a whole is not read, and the damage is a problem of the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRule:
+    """One OpenFlow rule the frame hit, as the trace prints it."""
+
+    bridge: str
+    table: int
+    priority: int | None  # None: "No match." and the like (no rule)
+    match: str  # "" for a catch-all rule
+    actions: tuple[str, ...]  # the rule's actions, one per line of the trace
+    notes: tuple[str, ...]  # "-> ..." and ">> ..." lines: what NORMAL and others did
+
+    @property
+    def drops(self) -> bool:
+        """The rule's own actions drop the frame (an explicit ``drop`` or no action at all)."""
+        return self.priority is not None and (not self.actions or "drop" in self.actions)
+
+    @property
+    def rewrites_vlan(self) -> bool:
+        return any(_VLAN_ACTION.match(a) for a in self.actions)
+
+    def describe(self) -> str:
+        match = self.match or "(any)"
+        prio = f"priority {self.priority}" if self.priority is not None else "no rule"
+        acts = ",".join(self.actions) or "(none: drop)"
+        return f"bridge {self.bridge} table {self.table} {prio} match {match} actions {acts}"
+
+
+_VLAN_ACTION = re.compile(
+    r"(mod_vlan_vid|mod_vlan_pcp|strip_vlan|push_vlan|pop_vlan|set_vlan_vid|set_vlan_pcp"
+    r"|set_field:[^>]*->vlan_vid|set_field:[^>]*->vlan_tci|load:[^>]*->NXM_OF_VLAN_TCI)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DpAction:
+    """One datapath action: ``output`` (to a datapath port), ``push_vlan``, ``pop_vlan``,
+    ``drop`` or ``other`` (kept as text)."""
+
+    kind: str
+    port: int | None = None
+    vlan: int | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The frame leaving by one datapath port, with the VLAN it carries there (None: untagged)."""
+
+    port: int
+    vlan: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceResult:
+    flow: str
+    rules: tuple[TraceRule, ...]
+    actions: tuple[DpAction, ...]
+    final_flow: str
+
+    @property
+    def dropped(self) -> bool:
+        return not any(a.kind == "output" for a in self.actions)
+
+    def deliveries(self, vlan: int | None) -> tuple[Delivery, ...]:
+        """Where the frame leaves, walking the actions with the frame's VLAN (``vlan`` on entry)."""
+        stack: list[int | None] = [vlan] if vlan is not None else []
+        out = []
+        for a in self.actions:
+            if a.kind == "push_vlan":
+                stack.append(a.vlan)
+            elif a.kind == "pop_vlan" and stack:
+                stack.pop()
+            elif a.kind == "output" and a.port is not None:
+                out.append(Delivery(a.port, stack[-1] if stack else None))
+        return tuple(out)
+
+    def drop_rule(self) -> TraceRule | None:
+        """The last rule whose own actions drop the frame."""
+        return next((r for r in reversed(self.rules) if r.drops), None)
+
+    def vlan_rules(self) -> tuple[TraceRule, ...]:
+        """Rules with explicit VLAN actions (NORMAL's own tagging is not a rule action)."""
+        return tuple(r for r in self.rules if r.rewrites_vlan)
+
+    def drop_notes(self) -> tuple[str, ...]:
+        """What NORMAL said when it dropped (``>>>> ... <<<<`` / ``>> ...`` lines)."""
+        return tuple(n for r in self.rules for n in r.notes if n.startswith(">>"))
+
+
+_HEADER = re.compile(r'^\s*bridge\("(?P<name>[^"]*)"\)\s*$')
+_RULE = re.compile(r"^\s*(?P<table>\d+)\.\s+(?P<rest>.*)$")
+_PRIORITY = re.compile(r"^(?:(?P<match>.*?),\s+)?priority (?P<prio>\d+)(?:,\s+cookie \S+)?$")
+_PUSH = re.compile(r"push_vlan\((?:[^)]*?\b)?vid=(\d+)")
+
+
+def split_actions(text: str) -> list[str]:
+    """``a,b(c,d),e`` -> ``[a, b(c,d), e]``: commas inside parentheses belong to the action."""
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+def parse_dp_actions(text: str) -> tuple[DpAction, ...]:
+    out = []
+    for word in split_actions(text.strip()):
+        if word.isdigit():
+            out.append(DpAction("output", port=int(word), text=word))
+        elif word == "drop":
+            out.append(DpAction("drop", text=word))
+        elif word == "pop_vlan":
+            out.append(DpAction("pop_vlan", text=word))
+        elif word.startswith("push_vlan("):
+            m = _PUSH.search(word)
+            if m is None:
+                raise TraceParseError(f"push_vlan without a vid: {word[:80]!r}")
+            out.append(DpAction("push_vlan", vlan=int(m.group(1)), text=word))
+        else:
+            out.append(DpAction("other", text=word))
+    return tuple(out)
+
+
+@dataclass
+class _OpenRule:
+    """A rule while its action lines are read."""
+
+    bridge: str
+    table: int
+    priority: int | None
+    match: str
+    actions: list[str]
+    notes: list[str]
+
+    def done(self) -> TraceRule:
+        return TraceRule(
+            self.bridge,
+            self.table,
+            self.priority,
+            self.match,
+            tuple(self.actions),
+            tuple(self.notes),
+        )
+
+
+def parse_trace(text: str) -> TraceResult:
+    """``ofproto/trace`` output -> :class:`TraceResult`. Raises :class:`TraceParseError`."""
+    lines = text.splitlines()
+    flow = next((ln[len("Flow: ") :] for ln in lines if ln.startswith("Flow: ")), None)
+    dp = [ln[len("Datapath actions: ") :] for ln in lines if ln.startswith("Datapath actions: ")]
+    if flow is None or not dp:
+        raise TraceParseError(
+            "no 'Flow:' or no 'Datapath actions:' line (not ofproto/trace output)"
+        )
+    if len(dp) > 1 or any("recirc(" in d for d in dp):
+        # Recirculation (conntrack, bonds) traces several passes: not a plain forwarding answer.
+        raise TraceParseError("the trace recirculates (several datapath passes): not evaluated")
+    final = next((ln[len("Final flow: ") :] for ln in lines if ln.startswith("Final flow: ")), "")
+    rules: list[TraceRule] = []
+    bridge: str | None = None
+    cur: _OpenRule | None = None
+    indent = 0
+
+    def close() -> None:
+        nonlocal cur
+        if cur is not None:
+            rules.append(cur.done())
+        cur = None
+
+    for ln in lines:
+        if ln.startswith(("Flow: ", "Final flow: ", "Megaflow: ", "Datapath actions: ")):
+            close()
+            continue
+        if (h := _HEADER.match(ln)) is not None:
+            close()
+            bridge = h.group("name")
+            continue
+        stripped = ln.strip()
+        if not stripped or set(stripped) == {"-"}:
+            continue
+        if bridge is not None and (r := _RULE.match(ln)) is not None:
+            close()
+            rest = r.group("rest").strip()
+            p = _PRIORITY.match(rest)
+            cur = _OpenRule(
+                bridge,
+                int(r.group("table")),
+                int(p.group("prio")) if p else None,
+                (p.group("match") or "") if p else "",
+                [],
+                [] if p else [rest],
+            )
+            indent = len(ln) - len(ln.lstrip())
+            continue
+        if cur is not None and len(ln) - len(ln.lstrip()) > indent:
+            if stripped.startswith(("->", ">>")):
+                cur.notes.append(stripped)
+            elif not stripped.startswith(("resubmit", "bridge(")):
+                cur.actions.append(stripped)
+    close()
+    return TraceResult(flow, tuple(rules), parse_dp_actions(dp[0]), final)
+
+
+@dataclass(frozen=True, slots=True)
+class DpifPorts:
+    """``ovs-appctl dpif/show``: per bridge its datapath, per datapath its port numbers."""
+
+    bridge_datapath: Mapping[str, str]  # bridge -> datapath ("netdev@ovs-netdev")
+    ports: Mapping[str, Mapping[int, str]]  # datapath -> datapath port number -> port name
+
+    def name(self, bridge: str, port: int) -> str | None:
+        dp = self.bridge_datapath.get(bridge)
+        return self.ports.get(dp, {}).get(port) if dp is not None else None
+
+
+_DP_LINE = re.compile(r"^(?P<dp>\S+@\S+):")
+_BR_LINE = re.compile(r"^  (?P<br>\S.*):$")
+_PORT_LINE = re.compile(r"^    (?P<name>\S+) (?P<of>\d+)/(?P<dp>\d+|none)(?::.*)?$")
+
+
+def parse_dpif_show(text: str) -> DpifPorts:
+    bridge_dp: dict[str, str] = {}
+    ports: dict[str, dict[int, str]] = {}
+    dp: str | None = None
+    bridge: str | None = None
+    for ln in text.splitlines():
+        if (m := _DP_LINE.match(ln)) is not None:
+            dp, bridge = m.group("dp"), None
+            ports.setdefault(dp, {})
+        elif (m := _BR_LINE.match(ln)) is not None and dp is not None:
+            bridge = m.group("br")
+            bridge_dp[bridge] = dp
+        elif (m := _PORT_LINE.match(ln)) is not None and dp is not None and bridge is not None:
+            if m.group("dp") != "none":
+                ports[dp][int(m.group("dp"))] = m.group("name")
+        # Other lines (statistics of some versions) are skipped: a datapath port number the
+        # map does not hold makes the trace check an error, never a guess.
+    if not bridge_dp:
+        raise TraceParseError("dpif/show: no datapath with bridges")
+    return DpifPorts(
+        MappingProxyType(bridge_dp),
+        MappingProxyType({k: MappingProxyType(v) for k, v in ports.items()}),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRun:
+    """One recorded ``ofproto/trace``: its result, or why there is none."""
+
+    result: TraceResult | None
+    problem: str | None  # the command failed (unknown bridge, ovs-appctl missing) or bad text
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvidence:
+    """A host's recorded traces (``None`` on :class:`HostFacts`: the trace phase did not run)."""
+
+    dpif: DpifPorts | None
+    dpif_problem: str | None
+    runs: Mapping[str, TraceRun] = field(default_factory=lambda: MappingProxyType({}))
+    # What-if: the host's facts are a simulated change; its recorded traces show the switch
+    # before that change, so they prove nothing about the state after it.
+    simulated: bool = False
+
+
+def _why(name: str, sec: Section) -> str:
+    err = [ln.strip() for ln in sec.stderr.strip().splitlines() if ln.strip()]
+    return f"{name}: exit status {sec.rc}: {err[-1][:300] if err else 'no error text'}"
+
+
+def parse_trace_sections(sections: Mapping[str, Section]) -> TraceEvidence | None:
+    """The trace sections of a bundle; None when it has none (recorded without the trace phase,
+    or no port of an audited cluster on the host)."""
+    if DPIF_SECTION not in sections:
+        return None
+    for name, sec in sorted(sections.items()):
+        if (name == DPIF_SECTION or name.startswith(TRACE_PREFIX)) and sec.rc == MISSING_RC:
+            raise TraceDamaged(f"{name}: {sec.stderr.strip()[:300]}")
+    dpif, dpif_problem = None, None
+    sec = sections[DPIF_SECTION]
+    if sec.rc != 0:
+        dpif_problem = _why("ovs-appctl dpif/show", sec)
+    else:
+        try:
+            dpif = parse_dpif_show(sec.stdout)
+        except TraceParseError as exc:
+            dpif_problem = str(exc)
+    runs = {}
+    for name, sec in sections.items():
+        if not name.startswith(TRACE_PREFIX):
+            continue
+        key = name[len(TRACE_PREFIX) :]
+        if sec.rc != 0:
+            runs[key] = TraceRun(None, _why("ovs-appctl ofproto/trace", sec))
+            continue
+        try:
+            runs[key] = TraceRun(parse_trace(sec.stdout), None)
+        except TraceParseError as exc:
+            runs[key] = TraceRun(None, f"ofproto/trace output: {exc}")
+    return TraceEvidence(dpif, dpif_problem, MappingProxyType(runs))

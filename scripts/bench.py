@@ -27,10 +27,11 @@ import tracemalloc
 import uuid as uuidlib
 
 from pytest_kvmha.audit.engine import audit
+from pytest_kvmha.bundle.contract import OVS_COLUMNS
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.config.inventory import ClusterSpec, Inventory, MemberSpec, PairSpec
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse.host import OVS_COLUMNS, parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
 
 
 def _ovs_table(headings: list[str], rows: list[list[object]]) -> str:
@@ -120,7 +121,7 @@ def synthetic_host(clusters: int, nics: int) -> tuple[EvidenceBundle, Inventory]
         }
     )
     bundle = EvidenceBundle("big", "replay://big", "synthetic", "", sections=sections)
-    from pytest_kvmha.collect.host import HostTarget
+    from pytest_kvmha.config.target import HostTarget
 
     return bundle, Inventory((HostTarget("big", "replay://big"),), tuple(specs))
 

@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_kvmha.collect.host import batch_script, remote_command
+from pytest_kvmha.collect.script import batch_script
+from pytest_kvmha.collect.transport import remote_command
 from pytest_kvmha.testing.lab import Lab, LabHost, slot_index, slot_prefix
 from tests.scenarios import SCENARIOS, reset
 

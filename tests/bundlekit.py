@@ -14,8 +14,9 @@ from typing import Any
 
 from pytest_kvmha.audit.engine import Audit, audit
 from pytest_kvmha.bundle.store import EvidenceBundle
-from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.host import parse_bundle
 

@@ -6,15 +6,11 @@ import subprocess
 
 import pytest
 
-from pytest_kvmha.collect.host import (
-    BatchOutputError,
-    CollectOptions,
-    HostTarget,
-    batch_script,
-    collect,
-    host_name_from_spec,
-    split_sections,
-)
+from pytest_kvmha.collect.framing import BatchOutputError, split_sections
+from pytest_kvmha.collect.host import collect
+from pytest_kvmha.collect.script import batch_script
+from pytest_kvmha.config.hosts import host_name_from_spec
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 
 B = "0123456789abcdef01234567"
 
@@ -94,7 +90,7 @@ def test_host_names_from_specs(spec: str, name: str) -> None:
 
 def test_unbatch_splits_virsh_batches_per_uuid() -> None:
     from pytest_kvmha.bundle.store import Section
-    from pytest_kvmha.collect.host import unbatch
+    from pytest_kvmha.collect.framing import unbatch
 
     u1, u2, u3 = (
         "0f0f0f0f-0000-4000-8000-000000000001",
@@ -149,7 +145,7 @@ def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
 def test_a_host_that_hangs_is_unreachable_and_the_others_are_audited() -> None:
     import threading
 
-    from pytest_kvmha.collect.host import collect_all
+    from pytest_kvmha.collect.pool import collect_all
 
     release = threading.Event()
 

@@ -40,10 +40,10 @@ from lxml import etree
 from pytest_kvmha.fixtures.whatif import what_if
 
 from pytest_kvmha.audit.engine import Audit
+from pytest_kvmha.bundle.contract import OVS_COLUMNS
 from pytest_kvmha.config.inventory import ClusterSpec, load_inventory
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import ERROR, PASS, SKIP, Finding
-from pytest_kvmha.parse.host import OVS_COLUMNS
 
 from .bundlekit import BUNDLES, CHECKS, run
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.audit.engine import Audit, audit, same_hosts
-from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import inventory_from_specs
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 

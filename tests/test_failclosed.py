@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, batch_script, collect
+from pytest_kvmha.collect.host import collect
+from pytest_kvmha.collect.script import batch_script
 from pytest_kvmha.config.inventory import InventoryError, parse_inventory
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import render_markdown
 
@@ -141,7 +143,7 @@ def test_clean_hosts_get_no_host_000_items() -> None:
 
 
 def test_virsh_uri_validation() -> None:
-    from pytest_kvmha.collect.host import check_virsh_uri
+    from pytest_kvmha.config.hosts import check_virsh_uri
 
     assert check_virsh_uri("qemu:///system") == "qemu:///system"
     assert check_virsh_uri("qemu+ssh://root@kvm1/system?keyfile=/k") == (

@@ -16,9 +16,13 @@ from lxml import etree
 
 from pytest_kvmha.audit.selection import KeywordSyntaxError, Name, evaluate, unneeded_hosts
 from pytest_kvmha.bundle.store import EvidenceBundle
-from pytest_kvmha.collect import host as collect_mod
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all, handshake_refused
+from pytest_kvmha.collect import host as collect_host
+from pytest_kvmha.collect import pool as collect_pool
+from pytest_kvmha.collect import transport
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.collect.transport import handshake_refused
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.model import discover_checks
 
 BUNDLES = Path(__file__).parent / "bundles"
@@ -291,7 +295,7 @@ def test_collect_all_bounds_concurrent_collections() -> None:
 
 def test_a_stuck_host_does_not_hold_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
     """With one slot, a host that hangs times out and the queue goes on behind it."""
-    monkeypatch.setattr(collect_mod, "KILL_AFTER", 0)
+    monkeypatch.setattr(collect_pool, "KILL_AFTER", 0)
     release = threading.Event()
 
     def collect_one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
@@ -350,15 +354,15 @@ def _fake_ssh(monkeypatch: pytest.MonkeyPatch, answers: list[tuple[int, bytes]])
         rc, stderr = answers[min(len(calls), len(answers)) - 1]
         return _Result(rc, b"", stderr)
 
-    monkeypatch.setattr(collect_mod, "run_with_deadline", run)
-    monkeypatch.setattr(collect_mod, "testinfra_host", lambda spec, options: object())
-    monkeypatch.setattr(collect_mod, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(transport, "run_with_deadline", run)
+    monkeypatch.setattr(collect_host, "testinfra_host", lambda spec, options: object())
+    monkeypatch.setattr(transport, "BACKOFF_BASE", 0.01)
     return calls
 
 
 def test_a_refused_handshake_is_retried_and_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_ssh(monkeypatch, [(255, REFUSALS[0]), (255, REFUSALS[1]), (0, b"")])
-    bundle = collect_mod.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=30))
+    bundle = collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=30))
     assert len(calls) == 3
     assert [r["reason"] for r in bundle.retries] == [
         "kex_exchange_identification: read: Connection reset by peer",
@@ -372,12 +376,12 @@ def test_a_refused_handshake_is_retried_and_recorded(monkeypatch: pytest.MonkeyP
 
 def test_retries_are_bounded_and_the_host_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_ssh(monkeypatch, [(255, REFUSALS[2])])
-    bundle = collect_mod.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=60))
-    assert len(calls) == 1 + collect_mod.MAX_RETRIES
+    bundle = collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=60))
+    assert len(calls) == 1 + transport.MAX_RETRIES
     assert bundle.status == "unreachable"
     assert bundle.error == (
         "h: ssh: connect to host 10.0.0.1 port 22: Connection refused "
-        f"(after {collect_mod.MAX_RETRIES} retries)"
+        f"(after {transport.MAX_RETRIES} retries)"
     )
 
 
@@ -386,24 +390,24 @@ def test_authentication_failure_is_not_retried(
     monkeypatch: pytest.MonkeyPatch, stderr: bytes
 ) -> None:
     calls = _fake_ssh(monkeypatch, [(255, stderr)])
-    bundle = collect_mod.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=60))
+    bundle = collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=60))
     assert len(calls) == 1 and bundle.retries == []
     assert bundle.status == "unreachable"
 
 
 def test_retries_stay_within_the_hosts_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_ssh(monkeypatch, [(255, REFUSALS[0])])
-    monkeypatch.setattr(collect_mod, "BACKOFF_BASE", 0.4)
+    monkeypatch.setattr(transport, "BACKOFF_BASE", 0.4)
     t0 = time.monotonic()
-    collect_mod.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=1))
+    collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=1))
     assert time.monotonic() - t0 < 1.5
-    assert 1 < len(calls) < 1 + collect_mod.MAX_RETRIES
+    assert 1 < len(calls) < 1 + transport.MAX_RETRIES
 
 
 def test_backoff_grows_with_jitter() -> None:
     for attempt in range(4):
-        base = collect_mod.BACKOFF_BASE * 2**attempt
-        delays = {collect_mod.backoff(attempt) for _ in range(20)}
+        base = transport.BACKOFF_BASE * 2**attempt
+        delays = {transport.backoff(attempt) for _ in range(20)}
         assert all(base <= d <= 2 * base for d in delays)
         assert len(delays) > 1
 
@@ -599,7 +603,8 @@ def test_a_referenced_filter_not_fetched_is_an_error_never_a_pass() -> None:
 
 def test_one_ovs_vsctl_for_all_tables_is_split_back() -> None:
     from pytest_kvmha.bundle.store import Section
-    from pytest_kvmha.collect.host import OVS_TABLES, batch_script, split_ovs_tables
+    from pytest_kvmha.collect.framing import split_ovs_tables
+    from pytest_kvmha.collect.script import OVS_TABLES, batch_script
 
     script = batch_script("ab" * 8)
     assert script.count("ovs-vsctl --timeout=5 --format=json") == 1

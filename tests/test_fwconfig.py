@@ -17,8 +17,9 @@ import pytest
 from pytest_kvmha.audit.engine import Audit, audit
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
-from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.firewall import (
     MARKER,
@@ -656,7 +657,8 @@ def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path
 
 
 def collect_console(tmp_path: Path, timeout: float = 30) -> EvidenceBundle:
-    from pytest_kvmha.collect.host import HostTarget, collect
+    from pytest_kvmha.collect.host import collect
+    from pytest_kvmha.config.target import HostTarget
 
     bundles = tmp_path / "b"
     shutil.copytree(BUNDLES / "two-ok" / "kvm-b", bundles / "kvm-b")

@@ -24,8 +24,10 @@ from pytest_kvmha.bundle.store import (
     Section,
     host_dir,
 )
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect, collect_all
+from pytest_kvmha.collect.host import collect
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import build_report, render_markdown, write_report
 

@@ -17,8 +17,9 @@ from pytest_kvmha.fixtures.plan import PlanRefused, plan_cluster
 
 from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.bundle.store import BundleError, EvidenceBundle
-from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import ERROR, PASS
 from pytest_kvmha.parse.host import FactError, parse_bundle, parse_packages
 
@@ -484,8 +485,8 @@ def test_recorded_scenarios_are_not_damage() -> None:
 
 
 def test_parser_checks_every_column_the_collector_lists() -> None:
-    from pytest_kvmha.collect.host import OVS_TABLES
-    from pytest_kvmha.parse.host import OVS_COLUMNS
+    from pytest_kvmha.bundle.contract import OVS_COLUMNS
+    from pytest_kvmha.collect.script import OVS_TABLES
 
     assert {t: tuple(c.split(",")) for t, c in OVS_TABLES.items()} == OVS_COLUMNS
 
@@ -548,7 +549,8 @@ def test_live_output_that_is_not_utf8_damages_only_its_section(
     from testinfra.backend.base import CommandResult
 
     from pytest_kvmha.collect import host as collect_module
-    from pytest_kvmha.collect.host import HostTarget, collect
+    from pytest_kvmha.collect.host import collect
+    from pytest_kvmha.config.target import HostTarget
 
     local = testinfra.get_host("local://")
     runs: list[str] = []

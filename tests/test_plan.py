@@ -12,8 +12,9 @@ from pytest_kvmha.fixtures.actions import DefineDomain, SetPortVlans, SetPromisc
 from pytest_kvmha.fixtures.plan import PlanOptions, PlanRefused, plan_cluster
 from pytest_kvmha.fixtures.whatif import what_if
 
-from pytest_kvmha.collect.host import CollectOptions, collect_all
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.host import parse_bundle
 from tests.scenarios import FIXABLE, SCENARIOS

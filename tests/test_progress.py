@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.bundle.store import EvidenceBundle
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 PROGRESS = "kvmha: collecting hosts"
 
 
 def test_collect_all_reports_each_host_once_with_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_kvmha.collect.host as collect_mod
+    import pytest_kvmha.collect.pool as collect_pool
 
-    monkeypatch.setattr(collect_mod, "KILL_AFTER", 0)
+    monkeypatch.setattr(collect_pool, "KILL_AFTER", 0)
     release = threading.Event()
     order = ["fast", "down", "slow"]
     gates = {name: threading.Event() for name in order}

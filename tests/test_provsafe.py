@@ -27,7 +27,8 @@ from pytest_kvmha.fixtures.apply import (
     write_private,
 )
 
-from pytest_kvmha.collect.host import CollectOptions, batch_script
+from pytest_kvmha.collect.script import batch_script
+from pytest_kvmha.config.target import CollectOptions
 
 XML = "<domain>\n  <graphics type='vnc' passwd='s3cret'/>\n  <source bridge='a'/>\n</domain>\n"
 ACTIONS = [
@@ -174,13 +175,13 @@ def test_libvirt_python_reads_secure_xml_only_when_asked(tmp_path: Path) -> None
     provisioning; the audit's read-only dump leaves the console password out."""
     pytest.importorskip("libvirt")
     from pytest_kvmha.bundle.store import EvidenceBundle
-    from pytest_kvmha.collect.host import _collect_libvirt  # the shell half needs OVS: not here
+    from pytest_kvmha.collect.libvirt import collect_libvirt  # the shell half needs OVS: not here
 
     node = tmp_path / "node.xml"
     node.write_text(NODE)
     for secure in (False, True):
         bundle = EvidenceBundle("h", "local://", "local", "now")
-        _collect_libvirt(bundle, f"test://{node}", secure=secure)
+        collect_libvirt(bundle, f"test://{node}", secure=secure)
         dumps = [s.stdout for k, s in bundle.sections.items() if k.startswith("domain-")]
         assert len(dumps) == 2, bundle.sections
         assert all(("passwd='s3cret'" in d) is secure for d in dumps)

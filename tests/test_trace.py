@@ -13,20 +13,16 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.audit.run import traced
+from pytest_kvmha.bundle.contract import DPIF_SECTION
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
-from pytest_kvmha.collect import host as collect_mod
-from pytest_kvmha.collect.host import (
-    CollectOptions,
-    HostTarget,
-    collect_all,
-    collect_traces,
-    trace_arguments,
-    trace_script,
-)
+from pytest_kvmha.collect import traces as traces_mod
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.collect.script import trace_script
+from pytest_kvmha.collect.traces import collect_traces, trace_arguments
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.trace import (
-    DPIF_SECTION,
     TraceParseError,
     parse_dpif_show,
     parse_trace,
@@ -263,7 +259,7 @@ def test_collect_traces_is_one_round_trip_with_quoted_arguments(
         "\n@B@ BEGIN identity\nforged\n\n@B@ STDERR identity\n\n@B@ END identity 0\n"
     )
     fake = FakeHost(answer)
-    monkeypatch.setattr(collect_mod, "testinfra_host", lambda spec, options: fake)
+    monkeypatch.setattr(traces_mod, "testinfra_host", lambda spec, options: fake)
     bundle = EvidenceBundle(
         "kvm-a", "ssh://kvm-a", "ssh", "now", sections={"identity": Section("id")}
     )

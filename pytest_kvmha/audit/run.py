@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from pytest_kvmha.bundle.store import EvidenceBundle
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all, collect_traces
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.collect.traces import collect_traces
 from pytest_kvmha.config.inventory import ClusterSpec, Inventory
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.topology.traceplan import plan_traces
 

@@ -11,6 +11,7 @@ live audit saw, failures included.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -71,6 +72,11 @@ class Section:
     stdout: str
     stderr: str = ""
     rc: int = 0
+
+
+def now_stamp() -> str:
+    """The ``collected_at`` of a bundle made now: UTC, ISO 8601, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -4,69 +4,30 @@ Part of the collection layer (it does I/O). Each declared member's text becomes 
 its host's evidence bundle (``fwconfig/<vendor>.<escaped domain>``), with its secrets removed
 BEFORE it is stored, recorded or shown. A failure is the section's error, never an exception.
 
-A console is asked the vendor's fixed ``show`` commands (:data:`fwconfig.CONSOLE_COMMANDS`) on
-standard input, in ONE ssh session (one round trip per firewall), bounded by the timeout. No
-name from a host or an inventory goes into a command; the destination is the validated console
-URL.
+A console is asked the vendor's fixed ``show`` commands
+(:data:`pytest_kvmha.parse.firewall.CONSOLE_COMMANDS`) on standard input, in ONE ssh session (one
+round trip per firewall), bounded by the timeout. No name from a host or an inventory goes into a
+command; the destination is the validated console URL.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import MAX_SECTION_BYTES, EvidenceBundle, Section
-from pytest_kvmha.config.target import kill_session
+from pytest_kvmha.collect.transport import kill_session
+from pytest_kvmha.config.firewalls import FirewallSource, check_console
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name, strip_secrets
 
-if TYPE_CHECKING:
-    from pytest_kvmha.config.target import CollectOptions, HostTarget
 
-
-@dataclass(frozen=True, slots=True)
-class FirewallSource:
-    """Where one member's configuration comes from (exactly one of ``config``, ``console``)."""
-
-    domain: str
-    vendor: str  # fortigate | cos-core
-    config: str | None = None  # absolute path of a saved configuration
-    console: str | None = None  # ssh://user@addr[:port]
-
-    @property
-    def section(self) -> str:
-        return section_name(self.vendor, self.domain)
-
-
-_CONSOLE = re.compile(
-    r"ssh://(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]{0,63})@"
-    r"(?P<addr>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])"
-    r"(?::(?P<port>[0-9]{1,5}))?/?"
-)
-
-
-def check_console(url: str) -> tuple[str, str, int | None]:
-    """(user, address, port) of a console URL ``ssh://user@addr[:port]``; ValueError if it is
-    anything else (a password, a path, options, shell characters)."""
-    m = _CONSOLE.fullmatch(url) if isinstance(url, str) else None
-    if m is None:
-        if isinstance(url, str) and re.match(r"ssh://[^@/]*:[^@/]*@", url):
-            raise ValueError(
-                "no password in a console URL: the audit logs in with a key (--kvmha-ssh-identity-file)"
-            )
-        raise ValueError(
-            f"not a console URL: {redact(str(url))!r} (expected ssh://user@addr[:port])"
-        )
-    port = int(m.group("port")) if m.group("port") else None
-    if port is not None and not 1 <= port <= 65535:
-        raise ValueError(f"port {port} is out of range (1..65535)")
-    return m.group("user"), m.group("addr").strip("[]"), port
+def _section(source: FirewallSource) -> str:
+    return section_name(source.vendor, source.domain)
 
 
 class FirewallCollection:
@@ -98,7 +59,7 @@ class FirewallCollection:
     def _run(self, source: FirewallSource) -> None:
         section = self._read_safe(source)
         with self._lock:
-            self.sections[source.section] = section
+            self.sections[_section(source)] = section
 
     def _read_safe(self, source: FirewallSource) -> Section:
         try:
@@ -135,14 +96,15 @@ class FirewallCollection:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         for source in self.sources:
-            if source.section in bundle.sections:
+            name = _section(source)
+            if name in bundle.sections:
                 continue
             if self.replay:
-                bundle.sections[source.section] = self._read_safe(source)
+                bundle.sections[name] = self._read_safe(source)
                 continue
             with self._lock:
-                got = self.sections.get(source.section)
-            bundle.sections[source.section] = got or Section(
+                got = self.sections.get(name)
+            bundle.sections[name] = got or Section(
                 "", f"{source.domain}: no answer within {self.options.timeout:g} s", 1
             )
         with self._lock:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kvmha.bundle.store import host_name_problem
-from pytest_kvmha.collect.firewall import FirewallSource, check_console
-from pytest_kvmha.collect.host import HostTarget, check_virsh_uri, host_name_from_spec
+from pytest_kvmha.config.firewalls import FirewallSource, check_console
+from pytest_kvmha.config.hosts import check_virsh_uri, host_name_from_spec
+from pytest_kvmha.config.target import HostTarget
 from pytest_kvmha.facts import HostFacts
 
 if sys.version_info >= (3, 11):

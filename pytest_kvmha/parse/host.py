@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from pytest_kvmha.bundle.contract import OVS_COLUMNS
 from pytest_kvmha.bundle.store import MISSING_RC, EvidenceBundle, Section
 from pytest_kvmha.facts import (
     Domain,
@@ -219,22 +220,6 @@ def parse_nwfilter(xml: str, what: str) -> NwFilter:
 # column of the wrong type for its schema (ovs-vswitchd.conf.db(5)), is damaged evidence: the
 # whole OVS section becomes a problem naming table, row and column, never a silently empty value.
 
-# The columns the collector lists (collect.OVS_TABLES) and this parser checks, all of them.
-OVS_COLUMNS = {
-    "Open_vSwitch": ("_uuid", "ovs_version", "cur_cfg", "next_cfg"),
-    "Bridge": ("_uuid", "name", "ports", "datapath_type"),
-    "Port": ("_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"),
-    "Interface": (
-        "_uuid",
-        "name",
-        "type",
-        "options",
-        "external_ids",
-        "ofport",
-        "error",
-        "mac_in_use",
-    ),
-}
 VLAN_MODES = frozenset({"access", "trunk", "native-tagged", "native-untagged", "dot1q-tunnel"})
 
 

@@ -5,7 +5,7 @@
 ``Datapath actions:`` (output to datapath port numbers, ``push_vlan``/``pop_vlan``, ``drop``).
 ``ovs-appctl dpif/show`` maps those datapath port numbers back to port names. This module
 parses both texts into frozen facts; it does no I/O (the collector records the texts, see
-:func:`pytest_kvmha.collect.host.collect_traces`) and knows nothing of clusters (see
+:func:`pytest_kvmha.collect.traces.collect_traces`) and knows nothing of clusters (see
 :mod:`pytest_kvmha.topology.traceplan`).
 """
 
@@ -16,21 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pytest_kvmha.bundle.contract import DPIF_SECTION, TRACE_PREFIX
 from pytest_kvmha.bundle.store import MISSING_RC, Section
-
-# What may reach the host as ofproto/trace arguments. Bridge names come from the host's OVSDB
-# and are hostile: only plain names are traced (they travel as quoted positional arguments of a
-# fixed script; this keeps anything a shell or ovs-appctl's own parser would read out of them).
-BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_MAC = r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"
-# The only flows the planner writes: an OpenFlow port number, an optional VLAN, two MACs and an
-# Ethertype (see traceplan.flow).
-FLOW = re.compile(
-    rf"in_port=\d{{1,5}}(?:,dl_vlan=\d{{1,4}})?,dl_src={_MAC},dl_dst={_MAC},dl_type=0x[0-9a-f]{{4}}"
-)
-TRACE_KEY = re.compile(r"t[0-9a-f]{20}")
-DPIF_SECTION = "trace-dpif"  # ``ovs-appctl dpif/show``
-TRACE_PREFIX = "trace/"  # ``trace/<key>``: one ofproto/trace per key (see traceplan.TraceSpec)
 
 
 class TraceParseError(ValueError):

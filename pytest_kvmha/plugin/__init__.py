@@ -425,8 +425,9 @@ def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from pytest_kvmha.audit.engine import audit, same_hosts
     from pytest_kvmha.bundle.redact import redact
     from pytest_kvmha.bundle.store import host_dir
-    from pytest_kvmha.collect.host import CollectOptions, collect_all
+    from pytest_kvmha.collect.pool import collect_all
     from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+    from pytest_kvmha.config.target import CollectOptions
     from pytest_kvmha.model import CheckDiscoveryError, discover_checks
     from pytest_kvmha.parse.host import parse_bundle
 
@@ -544,7 +545,8 @@ def _collector(state: KvmhaState) -> Any:
 
     from pytest_kvmha.bundle.redact import redact
     from pytest_kvmha.bundle.store import BundleError, EvidenceBundle, host_dir
-    from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect
+    from pytest_kvmha.collect.host import collect
+    from pytest_kvmha.config.target import CollectOptions, HostTarget
 
     def one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
         if state.replay_from is not None:

@@ -18,10 +18,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_kvmha.bundle.contract import BRIDGE_NAME, FLOW
 from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts
-from pytest_kvmha.parse.trace import BRIDGE_NAME, FLOW
 from pytest_kvmha.topology import Cluster, Member, Placement, uplinks
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"

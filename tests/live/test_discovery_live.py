@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.collect.host import host_name_from_spec
+from pytest_kvmha.config.hosts import host_name_from_spec
 from pytest_kvmha.testing.lab import Lab, LabNic, firewall_domain_xml
 from tests.scenarios import SCENARIOS, reset
 

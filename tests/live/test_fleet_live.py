@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.testing.lab import Lab
 from tests.scenarios import SCENARIOS, reset
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.testing.lab import Lab, LabHost, _ns_members
 
 pytestmark = pytest.mark.live

@@ -13,8 +13,9 @@ import pytest
 from pytest_kvmha.fixtures.actions import AddPort, Step
 from pytest_kvmha.fixtures.apply import StepFailed, make_plan, state_differences
 
-from pytest_kvmha.collect.host import CollectOptions, collect
+from pytest_kvmha.collect.host import collect
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing.lab import Lab

@@ -39,8 +39,9 @@ from pytest_kvmha.fixtures.apply import (
 )
 from pytest_kvmha.fixtures.plan import PlanRefused
 
-from pytest_kvmha.collect.host import CollectOptions, collect
+from pytest_kvmha.collect.host import collect
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing.lab import CONSOLE_PASSWORD, Lab

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_kvmha.collect.host import batch_script, remote_command
-from pytest_kvmha.testing.lab import Lab, LabHost, slot_index, slot_prefix
+from pytest_kvmha.testing import Lab, LabHost, slot_index, slot_prefix
 from tests.scenarios import SCENARIOS, reset
 
 

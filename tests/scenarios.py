@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
-from pytest_kvmha.testing.lab import Lab, LabHost, LabNic, firewall_domain_xml
+from pytest_kvmha.testing import Lab, LabHost, LabNic, firewall_domain_xml
 
 CLUSTER = "edge-fw"
 HOSTS = ("kvm-a", "kvm-b")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import SCENARIOS, reset
 
 pytestmark = pytest.mark.live

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
-from pytest_kvmha.testing.lab import Lab, LabHost, _ns_members
+from pytest_kvmha.testing import Lab, LabHost
+from pytest_kvmha.testing.cleanup import ns_members
 
 pytestmark = pytest.mark.live
 
@@ -19,7 +20,7 @@ def collector_processes(h: LabHost) -> list[str]:
     """Processes in the lab host's namespaces that belong to a collection (the batch shell,
     its `timeout`, virsh)."""
     found = []
-    for pid in _ns_members(h):
+    for pid in ns_members(h):
         try:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:

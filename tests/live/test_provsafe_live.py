@@ -43,7 +43,8 @@ from pytest_kvmha.collect.host import CollectOptions, collect
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
-from pytest_kvmha.testing.lab import CONSOLE_PASSWORD, Lab
+from pytest_kvmha.testing import Lab
+from pytest_kvmha.testing.domains import CONSOLE_PASSWORD
 from tests.scenarios import SCENARIOS, reset
 
 from .test_provision_live import INNER_TEST, provision_run

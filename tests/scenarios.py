@@ -261,7 +261,7 @@ def _expect(
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
     for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
-        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared (issue 10)
+        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
         e[("KVMHA-FW-001", d)] = "skip"

@@ -1,4 +1,4 @@
-"""Provisioning never loses data (issue 7), on the real lab: secure domain XML (console
+"""Provisioning never loses data, on the real lab: secure domain XML (console
 passwords) through plan, backup and restore; a failed step undoes itself; SIGKILL at every step
 then ``restore`` gives back the exact prior state; steps are bounded and refuse option-like names.
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LabError
-from .processes import clean_env, run
+from .processes import clean_env
+from .processes import run as run_command
 
 # Error markers that ovs-vsctl prints while still exiting 0.
 _OVS_STDERR_ERRORS = (
@@ -162,7 +163,7 @@ class LabHost:
 
         Raises :class:`LabError` if ``check`` and the exit status is non-zero.
         """
-        return run(
+        return run_command(
             self._nsenter() + list(argv),
             check=check,
             input=input,

@@ -159,7 +159,7 @@ def bench_live(repeat: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from pytest_kvmha.testing.lab import Lab
+    from pytest_kvmha.testing import Lab
     from tests.scenarios import SCENARIOS, reset
 
     with (

@@ -32,14 +32,14 @@ import subprocess
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-# /proc readers shared with the namespace lab (same processes, same namespaces)
-from pytest_kvmha.testing.lab import _comm, _ns_inode, _pids
+# the namespace lab's process helpers: same kind of daemons, same namespaces, ended by PID
+from pytest_kvmha.testing import processes
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 STATE_FILE = "fleet.json"
@@ -489,37 +489,6 @@ def _run(argv: Sequence[str], *, input: str | None = None, timeout: float = 120)
     return proc.stdout
 
 
-def _terminate(pids: dict[int, str | None], timeout: float = 10.0) -> list[str]:
-    """SIGTERM each pid whose comm still matches (None: any), then SIGKILL; report survivors."""
-    targets = [p for p, comm in pids.items() if _comm(p) is not None and comm in (None, _comm(p))]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for p in targets:
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for p in targets:  # reap our own children
-                try:
-                    os.waitpid(p, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            targets = [p for p in targets if _alive(p)]
-            if not targets:
-                return []
-            time.sleep(0.05)
-    return [f"process {p} ({_comm(p)}) survived SIGKILL" for p in targets]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 _SSHD_CONFIG = """\
 # shared by every fleet host; ListenAddress, PidFile and SetEnv come with -o
 Port 22
@@ -851,16 +820,10 @@ class Fleet:
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(close, socks))
-        needle = str(self.ssh_config).encode()
-        left = {}
-        for pid in _pids():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if needle in cmdline and _comm(pid) == "ssh":
-                left[pid] = "ssh"
-        _terminate(left, timeout=5)
+        left: dict[int, str | None] = {
+            pid: "ssh" for pid in processes.pids_naming(str(self.ssh_config), "ssh")
+        }
+        processes.kill_and_wait(left, timeout=5)
         for sock in self.control_dir.iterdir():
             sock.unlink(missing_ok=True)
 
@@ -875,7 +838,7 @@ class Fleet:
         for procs in self._procs.values():
             for key, proc in procs.items():
                 pids[proc.pid] = key if key != "sshd" else None  # sshd's comm after exec: sshd
-        problems += _terminate(pids)
+        problems += processes.kill_and_wait(pids, timeout=10)
         for procs in self._procs.values():
             for proc in procs.values():
                 try:
@@ -916,8 +879,12 @@ def _remove_namespaces(names: Iterable[str]) -> list[str]:
             inodes[os.stat(f"/run/netns/{n}").st_ino] = n
         except OSError:
             pass
-    members = {p: None for p in _pids() if p != os.getpid() and _ns_inode(p, "net") in inodes}
-    problems = _terminate(members, timeout=5)  # type: ignore[arg-type]
+    members: dict[int, str | None] = {
+        p: None
+        for p in processes.pids()
+        if p != os.getpid() and processes.ns_inode(p, "net") in inodes
+    }
+    problems = processes.kill_and_wait(members, timeout=5)
     subprocess.run(
         ["ip", "-batch", "-", "-force"],
         input="".join(f"netns del {n}\n" for n in names),
@@ -940,11 +907,11 @@ def cleanup_stale(tag: str, workdir: Path) -> list[str]:
         try:
             state = json.loads(state_file.read_text())
             root_ifs = [str(i) for i in state.get("root_ifs", [])]
-            pids = {
+            pids: dict[int, str | None] = {
                 int(p): (k if k != "sshd" else "sshd") for p, k in state.get("pids", {}).items()
             }
-            cleaned += [f"pid {p}" for p in pids if _comm(p) is not None]
-            _terminate(pids)  # type: ignore[arg-type]
+            cleaned += [f"pid {p}" for p in pids if processes.comm(p) is not None]
+            processes.kill_and_wait(pids, timeout=10)
         except (OSError, ValueError) as exc:
             cleaned.append(f"unreadable state file {state_file}: {exc}")
     pattern = re.compile(rf"^kvmha-{re.escape(tag)}-\d+$")
@@ -965,12 +932,9 @@ def cleanup_stale(tag: str, workdir: Path) -> list[str]:
     return cleaned
 
 
-def _wait(cond, what: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise FleetError(f"{what} did not come up in {timeout:g} s")
-        time.sleep(0.02)
+def _wait(cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    if not processes.wait_for(cond, timeout):
+        raise FleetError(f"{what} did not come up in {timeout:g} s")
 
 
 def _port_open(addr: str) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pytest_kvmha.collect.script import batch_script
 from pytest_kvmha.collect.transport import remote_command
-from pytest_kvmha.testing.lab import Lab, LabHost, slot_index, slot_prefix
+from pytest_kvmha.testing import Lab, LabHost, slot_index, slot_prefix
 from tests.scenarios import SCENARIOS, reset
 
 

@@ -22,7 +22,7 @@ from pytest_kvmha.audit.run import traced
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
 from pytest_kvmha.config.target import CollectOptions, HostTarget
-from pytest_kvmha.testing.lab import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
+from pytest_kvmha.testing import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
 from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from pytest_kvmha.collect.traces import collect_traces
 from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.parse.host import parse_bundle
-from pytest_kvmha.testing.lab import Lab, slot_index, slot_prefix
+from pytest_kvmha.testing import Lab, slot_index, slot_prefix
 from pytest_kvmha.topology.traceplan import plan_traces
 from tests.scenarios import SCENARIOS, reset
 

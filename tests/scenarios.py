@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
-from pytest_kvmha.testing.lab import Lab, LabHost, LabNic, firewall_domain_xml
+from pytest_kvmha.testing import Lab, LabHost, LabNic, firewall_domain_xml
 
 CLUSTER = "edge-fw"
 HOSTS = ("kvm-a", "kvm-b")
@@ -261,7 +261,7 @@ def _expect(
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
     for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
-        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared (issue 10)
+        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
         e[("KVMHA-FW-001", d)] = "skip"

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.parse.host import parse_domain
-from pytest_kvmha.testing.lab import lab_slot
+from pytest_kvmha.testing import lab_slot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_fleet as bf  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.testing.lab import Lab, missing_requirements, slot_index, slot_prefix
+from pytest_kvmha.testing import Lab, missing_requirements, slot_index, slot_prefix
 
 
 @pytest.fixture(scope="session")

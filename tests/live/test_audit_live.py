@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.model import Severity
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
 
 pytestmark = pytest.mark.live

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.config.hosts import host_name_from_spec
-from pytest_kvmha.testing.lab import Lab, LabNic, firewall_domain_xml
+from pytest_kvmha.testing import Lab, LabNic, firewall_domain_xml
 from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit, statuses

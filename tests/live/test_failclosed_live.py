@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from .test_audit_live import run_audit

@@ -1,4 +1,4 @@
-"""Fleets for real (issue 9, engine): an audit of the namespace lab over SSH gives the same
+"""Fleets for real (the engine): an audit of the namespace lab over SSH gives the same
 findings, reports and exit status serially and under pytest-xdist, each host is logged into once
 per run, and a bastion with ``MaxStartups 5`` in front of more hosts than that is ridden out by
 retries (recorded in the bundles), while a refused login or a host key mismatch is not retried.
@@ -20,7 +20,7 @@ import pytest
 
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.target import CollectOptions, HostTarget
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import SCENARIOS, reset
 
 pytestmark = pytest.mark.live

@@ -10,18 +10,16 @@ users do, records its bundles, and the recording replays to the same findings.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.testing.lab import Lab, LabHost
+from pytest_kvmha.testing import Lab, LabHost
+from pytest_kvmha.testing.processes import kill_and_wait
 from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit, statuses
@@ -35,75 +33,21 @@ SECRETS = ("SH2sEcReTaDmInHaSh", "hAsEcReTPaSsWoRd", "pSkSeCrEtVaLuE", "PRIVATEK
 StartConsole = Callable[[LabHost, int, str, Path], str]
 
 
-def _comm(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return None
-
-
 @pytest.fixture
 def console(lab: Lab, tmp_path: Path) -> Iterator[StartConsole]:
     """Start stand-in CLI endpoints (one sshd each); returns the console URL. Each sshd is
     ended by its own PID afterwards."""
     started: list[int] = []
-    sshdir = lab.ssh_config.parent
 
     def start(host: LabHost, port: int, vendor: str, config: Path) -> str:
-        d = tmp_path / f"console-{port}"
-        d.mkdir()
         command = shlex.join([sys.executable, str(STANDIN), vendor, str(config)])
-        conf = d / "sshd_config"
-        conf.write_text(
-            "\n".join(
-                [
-                    f"Port {port}",
-                    f"ListenAddress {host.mgmt_addr}",
-                    f"HostKey {sshdir / 'host_ed25519'}",
-                    f"PidFile {d / 'sshd.pid'}",
-                    f"AuthorizedKeysFile {sshdir / 'authorized_keys'}",
-                    "UsePAM no",
-                    "StrictModes no",
-                    "PermitRootLogin yes",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "UseDNS no",
-                    "PrintMotd no",
-                    "PrintLastLog no",
-                    "DisableForwarding yes",
-                    "PermitTTY no",
-                    f"ForceCommand {command}",
-                    "",
-                ]
-            )
-        )
-        rc, out, err = host.spawn(["/usr/sbin/sshd", "-f", str(conf), "-E", str(d / "log")])
-        assert rc == 0, err or out
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                pid = int((d / "sshd.pid").read_text().split()[0])
-                if _comm(pid) == "sshd":
-                    break
-            except (OSError, ValueError, IndexError):
-                pass
-            assert time.monotonic() < deadline, "stand-in sshd did not start"
-            time.sleep(0.05)
-        started.append(pid)
+        started.append(lab.start_restricted_sshd(host, port, command, tmp_path / f"console-{port}"))
         return f"ssh://root@{host.mgmt_addr}:{port}"
 
     try:
         yield start
     finally:
-        for pid in started:
-            if _comm(pid) == "sshd":
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while any(_comm(p) == "sshd" for p in started) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for pid in started:
-            if _comm(pid) == "sshd":
-                os.kill(pid, signal.SIGKILL)
+        kill_and_wait({pid: "sshd" for pid in started})
 
 
 def inventory_with_consoles(lab: Lab, a: str, b: str, heartbeat: str) -> str:

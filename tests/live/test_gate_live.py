@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lxml import html as lxml_html
 
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import CLUSTER, SCENARIOS, reset
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require

@@ -11,7 +11,8 @@ import pytest
 
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.target import CollectOptions, HostTarget
-from pytest_kvmha.testing.lab import Lab, LabHost, _ns_members
+from pytest_kvmha.testing import Lab, LabHost
+from pytest_kvmha.testing.cleanup import ns_members
 
 pytestmark = pytest.mark.live
 
@@ -20,7 +21,7 @@ def collector_processes(h: LabHost) -> list[str]:
     """Processes in the lab host's namespaces that belong to a collection (the batch shell,
     its `timeout`, virsh)."""
     found = []
-    for pid in _ns_members(h):
+    for pid in ns_members(h):
         try:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.testing.lab import (
+from pytest_kvmha.testing import (
     Lab,
     LabError,
     LabNic,

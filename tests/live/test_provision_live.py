@@ -18,7 +18,7 @@ from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, reset
 
 pytestmark = pytest.mark.live

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.config.inventory import load_inventory
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import SCENARIOS
 
 from .test_provision_live import build, differences, pytest_run, snapshot

@@ -1,4 +1,4 @@
-"""Provisioning never loses data (issue 7), on the real lab: secure domain XML (console
+"""Provisioning never loses data, on the real lab: secure domain XML (console
 passwords) through plan, backup and restore; a failed step undoes itself; SIGKILL at every step
 then ``restore`` gives back the exact prior state; steps are bounded and refuse option-like names.
 
@@ -44,7 +44,8 @@ from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
-from pytest_kvmha.testing.lab import CONSOLE_PASSWORD, Lab
+from pytest_kvmha.testing import Lab
+from pytest_kvmha.testing.domains import CONSOLE_PASSWORD
 from tests.scenarios import SCENARIOS, reset
 
 from .test_provision_live import INNER_TEST, provision_run

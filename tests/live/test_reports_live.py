@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from pytest_kvmha.bundle.store import EvidenceBundle
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require

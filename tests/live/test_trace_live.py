@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_kvmha.testing.lab import Lab
+from pytest_kvmha.testing import Lab
 from tests.scenarios import HOSTS, SCENARIOS, reset
 
 from .test_audit_live import run_audit

@@ -35,8 +35,8 @@ from pytest_kvmha.parse.firewall import (
 )
 from pytest_kvmha.parse.host import parse_bundle
 
-DATA = Path(__file__).parent / "data" / "fwconfig"
-BUNDLES = Path(__file__).parent / "bundles"
+DATA = Path(__file__).parent.parent / "data" / "fwconfig"
+BUNDLES = Path(__file__).parent.parent / "bundles"
 CHECKS = discover_checks()
 FW = ("KVMHA-FW-001", "KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005")
 

@@ -29,8 +29,8 @@ from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, 
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import build_report, render_markdown, write_report
 
-from .bundlekit import HostBundle, copy_scenario, run, statuses
-from .hostilekit import MARKDOWN_PAYLOAD, hostile_copy
+from ..bundlekit import HostBundle, copy_scenario, run, statuses
+from ..hostilekit import MARKDOWN_PAYLOAD, hostile_copy
 
 OVS1, VIRT3 = "KVMHA-OVS-001", "KVMHA-VIRT-003"
 

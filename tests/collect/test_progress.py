@@ -16,7 +16,7 @@ import pytest
 from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 PROGRESS = "kvmha: collecting hosts"
 
 

@@ -22,11 +22,11 @@ from pytest_kvmha.config.inventory import inventory_from_specs
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 
-from .bundlekit import BUNDLES, CHECKS, copy_scenario, run
+from ..bundlekit import BUNDLES, CHECKS, copy_scenario, run
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "bundles"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "bundles"
 DISC = "KVMHA-DISC-001"
 
 

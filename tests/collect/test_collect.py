@@ -128,7 +128,7 @@ def test_libvirt_uri_reads_libvirt_through_libvirt_python(tmp_path) -> None:
 
     from pytest_kvmha.parse.host import parse_bundle
 
-    node = Path(__file__).parent / "data" / "libvirt-test-node.xml"
+    node = Path(__file__).parents[1] / "data" / "libvirt-test-node.xml"
     bundle = collect(HostTarget("local", "local://", f"test://{node}"), CollectOptions())
     assert bundle.status == "ok", bundle.error
     assert bundle.round_trips == 2  # the shell batch (no virsh part) + one libvirt connection

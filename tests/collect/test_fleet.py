@@ -21,7 +21,7 @@ from pytest_kvmha.collect.host import CollectOptions, HostTarget, collect_all, h
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
 
-BUNDLES = Path(__file__).parent / "bundles"
+BUNDLES = Path(__file__).parents[1] / "bundles"
 TIMINGS = ("generated_at", "duration_s")
 HOST_TIMINGS = ("collect_seconds",)
 

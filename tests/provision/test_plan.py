@@ -18,7 +18,7 @@ from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.host import parse_bundle
 from tests.scenarios import FIXABLE, SCENARIOS
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, run
 
 CONFORMING = [
     "single-ok",
@@ -205,7 +205,7 @@ def test_cli_whatif_introduced_regression_fails_the_gate(pytester: pytest.Pytest
     """A wanted file that names fw-a (a member of edge-fw) as dmz-fw's slave: the plan would
     rebind fw-a's first NIC onto br3-dmz, which breaks edge-fw. The gate fails on edge-fw's
     findings, naming the step, although dmz-fw itself would be fixed."""
-    examples = Path(__file__).parent.parent / "examples"
+    examples = Path(__file__).parents[2] / "examples"
     shutil.copytree(examples / "bundles", pytester.path / "bundles")
     inv = pytester.path / "clusters.toml"
     shutil.copy(examples / "clusters.toml", inv)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.scenarios import SCENARIOS
 
-from .bundlekit import BUNDLES, run, statuses
+from ..bundlekit import BUNDLES, run, statuses
 
 
 def test_every_scenario_is_recorded() -> None:

@@ -22,7 +22,7 @@ from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import ERROR, PASS
 from pytest_kvmha.parse.host import FactError, parse_bundle, parse_packages
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 
 OVS_CHECKS = (
     "KVMHA-OVS-001",

@@ -14,12 +14,12 @@ import pytest
 from pytest_kvmha.config.waivers import WaiverError, match, parse_waivers, statuses
 from pytest_kvmha.model import FAIL, PASS, Check, Finding, Scope, Severity, passed
 
-from .bundlekit import BUNDLES
+from ..bundlekit import BUNDLES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-# The demo's failing findings (see tests/test_plugin.py): three high, one medium, one low.
+EXAMPLES = Path(__file__).parents[2] / "examples"
+# The demo's failing findings (see tests/plugin/test_plugin.py): three high, one medium, one low.
 FAILING = {
     "kvmha/dmz-fw/KVMHA-HB-002[dmz-b]",
     "kvmha/kvm-b/KVMHA-PKG-001[kvm-b]",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .bundlekit import BUNDLES
+from ..bundlekit import BUNDLES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 @pytest.fixture
 def recorded(pytester: pytest.Pytester) -> Path:
     """The demo's recorded hosts and inventory, copied into the pytester directory."""
-    examples = Path(__file__).parent.parent / "examples"
+    examples = Path(__file__).parents[2] / "examples"
     shutil.copytree(examples / "bundles", pytester.path / "bundles")
     shutil.copy(examples / "clusters.toml", pytester.path / "clusters.toml")
     return pytester.path / "clusters.toml"
@@ -111,7 +111,7 @@ def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded:
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
     pytester.runpytest(f"--kvmha-inventory={recorded}", "--junitxml=j.xml")
     xml = (pytester.path / "j.xml").read_text()
-    # classname = the cluster, name = check[subject] (see tests/test_reports.py)
+    # classname = the cluster, name = check[subject] (see tests/report/test_reports.py)
     assert 'classname="dmz-fw" name="KVMHA-VIRT-002[Dmz1]"' in xml
     assert '<property name="severity" value="high"' in xml
 
@@ -141,7 +141,7 @@ def test_hosts_without_inventory_discover_clusters(
         "--kvmha-report=r.json",
     )
     r = report(pytester)
-    # dmz-a and dmz-b have one NIC each: not HA candidates (see tests/test_discovery.py)
+    # dmz-a and dmz-b have one NIC each: not HA candidates (see tests/audit/test_discovery.py)
     assert [(c["name"], c["discovered"]) for c in r["clusters"]] == [("fw-a+fw-b", True)]
     assert [p["name"] for p in r["clusters"][0]["pairs"]] == ["br1-internal", "br2-external"]
     assert r["discovery"]["skipped"] == {"kvm-a": {"fewer than 2 NICs": 2}}

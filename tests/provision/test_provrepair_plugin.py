@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from .bundlekit import BUNDLES
+from ..bundlekit import BUNDLES
 
 PASSING_TEST = "def test_fine():\n    assert True\n"
-EXAMPLE = Path(__file__).parent.parent / "examples" / "provisioning" / "test_edge_fw.py"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "provisioning" / "test_edge_fw.py"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import discover_checks
 from tests.scenarios import FIXABLE, SCENARIOS
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, run, statuses
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, run, statuses
 from .test_plan import facts_of
 
 WIRED_TWO_SERVERS = [n for n in FIXABLE if SCENARIOS[n].two_servers and not SCENARIOS[n].bare]

@@ -35,7 +35,7 @@ from pytest_kvmha.parse.trace import (
 from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces, virtual_mac
 from tests.scenarios import SCENARIOS
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses
 
 TRACE = "KVMHA-TRACE-001"
 

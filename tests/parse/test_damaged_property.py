@@ -45,7 +45,7 @@ from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import ERROR, PASS, SKIP, Finding
 from pytest_kvmha.parse.host import OVS_COLUMNS
 
-from .bundlekit import BUNDLES, CHECKS, run
+from ..bundlekit import BUNDLES, CHECKS, run
 
 SCENARIOS = sorted(p.name for p in BUNDLES.iterdir() if p.is_dir())
 

@@ -20,7 +20,7 @@ from pytest_kvmha.model import discover_checks
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples"
 SCRIPT = "<script>window.kvmhaPwned=1</script>"
 IMG = "<img src=x onerror=window.kvmhaPwned=2>"

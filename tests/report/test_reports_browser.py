@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .browser import artifacts_dir, chromium, full_page_screenshot, require
+from ..browser import artifacts_dir, chromium, full_page_screenshot, require
 from .test_reports import EXAMPLES, IMG, hostile_hosts
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

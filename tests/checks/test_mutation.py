@@ -1,8 +1,8 @@
 """Check logic that mutation testing (scripts/mutation) showed no test could fail.
 
 Each test kills one or more cosmic-ray mutants that made a check pass on a wrong configuration
-(docs/mutation.md lists the survivors that remain and why they are harmless). Like
-tests/test_checks.py they edit a recorded bundle's raw evidence and audit it through the real
+(docs/mutation.md lists the survivors that remain and why they are harmless). Like the other
+tests in tests/checks they edit a recorded bundle's raw evidence and audit it through the real
 parsers; every finding not named in the test keeps the scenario's recorded status.
 """
 
@@ -17,8 +17,28 @@ from typing import Any
 
 import pytest
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
-from .test_checks import (
+from ..bundlekit import (
+    BUNDLES,
+    NIC,
+    HostBundle,
+    add_nwfilter,
+    add_section,
+    copy_scenario,
+    domain_uuid,
+    drop_vlan,
+    edit_inactive,
+    edit_nic,
+    edit_toml,
+    finding,
+    host,
+    remove_ovs_port,
+    run,
+    set_section,
+    stop_domain,
+    undefine_domain,
+    use_filter,
+)
+from .checkkit import (
     A_IF2,
     A_VNET2,
     B_IF1,
@@ -27,7 +47,6 @@ from .test_checks import (
     HB1,
     HB2,
     HB3,
-    NIC,
     OVS1,
     OVS2,
     TOPO1,
@@ -37,22 +56,9 @@ from .test_checks import (
     VIRT3,
     VLAN1,
     VLAN2,
-    add_nwfilter,
-    add_section,
     add_third_member,
-    domain_uuid,
-    drop_vlan,
-    edit_inactive,
-    edit_nic,
-    edit_toml,
     expected,
-    host,
-    remove_ovs_port,
-    set_section,
-    statuses,  # without KVMHA-TRACE-001, as in test_checks
-    stop_domain,
-    undefine_domain,
-    use_filter,
+    statuses,  # without KVMHA-TRACE-001, as in the other check tests
 )
 
 NO_PAIRS = re.compile(r"\n\[\[clusters\.edge-fw\.pairs\]\]\n(?:[a-z]+ = .*\n)+")

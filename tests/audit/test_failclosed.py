@@ -19,7 +19,7 @@ from pytest_kvmha.config.inventory import InventoryError, parse_inventory
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import render_markdown
 
-from .bundlekit import BUNDLES, HostBundle
+from ..bundlekit import BUNDLES, HostBundle
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -131,7 +131,7 @@ def test_broken_domain_is_an_error_item(pytester: pytest.Pytester) -> None:
 
 def test_clean_hosts_get_no_host_000_items() -> None:
     """No problem, no item: recorded conforming bundles keep their counts."""
-    from .bundlekit import run
+    from ..bundlekit import run
 
     result = run(BUNDLES / "two-ok")
     assert not [f for f in result.findings if f.check.id == "KVMHA-HOST-000"]

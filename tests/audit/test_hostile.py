@@ -21,8 +21,8 @@ import pytest
 from pytest_kvmha.remediation import command, comment, inert, xml_attr
 from tests.scenarios import SCENARIOS
 
-from .bundlekit import BUNDLES, HostBundle, copy_scenario, run
-from .hostilekit import NEWLINE_PAYLOAD, SHELL_PAYLOAD, hostile_copy
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, run
+from ..hostilekit import NEWLINE_PAYLOAD, SHELL_PAYLOAD, hostile_copy
 
 SCENARIO_NAMES = sorted(p.name for p in BUNDLES.iterdir() if (p / "clusters.toml").exists())
 END = b"\x01\n"  # ends one recorded call (no name holds a control character)
@@ -92,7 +92,7 @@ def test_remediations_with_hostile_names_are_single_commands(
     result = run(directory)
     # The renames change no verdict: the checks really evaluated the hostile names.
     counts = collections.Counter((f.check.id, f.status) for f in result.findings)
-    # Hostile bridge names are never traced: KVMHA-TRACE-001 errs there (tests/test_trace.py).
+    # Hostile bridge names are never traced: KVMHA-TRACE-001 errs there (tests/checks/test_trace.py).
     want = collections.Counter(
         (c, "error" if c == "KVMHA-TRACE-001" and s != "skip" else s)
         for (c, _), s in SCENARIOS[scenario].expected.items()

@@ -19,13 +19,8 @@ from pytest_kvmha.fixtures.actions import (
     action_from_json,
     action_json,
 )
-from pytest_kvmha.fixtures.apply import (
-    BackupError,
-    Journal,
-    refuse_option_like_names,
-    restore,
-    write_private,
-)
+from pytest_kvmha.fixtures.apply import refuse_option_like_names, restore
+from pytest_kvmha.fixtures.backup import BackupError, Journal, write_private
 
 from pytest_kvmha.collect.host import CollectOptions, batch_script
 
@@ -193,14 +188,14 @@ def test_a_lost_host_is_a_failed_step_without_the_command_in_the_message(
     XML. Only ssh's last words reach the step's reason."""
     from types import SimpleNamespace
 
-    from pytest_kvmha.fixtures import apply
+    from pytest_kvmha.fixtures import runner
 
     class Gone:
         def run(self, command: str) -> None:
             result = SimpleNamespace(rc=255, stdout="", stderr="ssh: connect: refused\n")
             raise RuntimeError(result, command)
 
-    monkeypatch.setattr(apply, "testinfra_host", lambda spec, options: Gone())
-    run = apply.ssh_runner(CollectOptions(timeout=5))
-    rc, _, err = run(apply.HostTarget("kvm-a", "ssh://kvm-a"), "printf %s c2VjcmV0")
+    monkeypatch.setattr(runner, "testinfra_host", lambda spec, options: Gone())
+    run = runner.ssh_runner(CollectOptions(timeout=5))
+    rc, _, err = run(runner.HostTarget("kvm-a", "ssh://kvm-a"), "printf %s c2VjcmV0")
     assert rc == 255 and err == "cannot run commands on kvm-a: ssh: connect: refused"

@@ -110,7 +110,7 @@ class HostBundle:
         self.edit_json(f"ovs-{table}", change)
 
 
-# --- raw-evidence edits a real host would show ------------------------------------------------
+# --- raw-evidence edits a real host would show -----------------------------------------------
 
 
 def host(d: Path, name: str) -> HostBundle:

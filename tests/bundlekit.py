@@ -1,12 +1,14 @@
 """Recorded bundles for offline tests: copy a recorded scenario, edit its raw sections, audit it.
 
 Defect bundles are derived from real recordings by editing the raw text (XML, OVS JSON, ip
-JSON) exactly where a real host would differ, so they go through the real parsers.
+JSON, package lines, bundle.json, the inventory) exactly where a real host would differ, so they
+go through the real parsers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -107,3 +109,186 @@ class HostBundle:
                 r[h.index(column)] = value
 
         self.edit_json(f"ovs-{table}", change)
+
+
+# --- raw-evidence edits a real host would show -----------------------------------------------
+
+
+def host(d: Path, name: str) -> HostBundle:
+    return HostBundle(d / name)
+
+
+def edit_toml(d: Path, fn: Callable[[str], str]) -> None:
+    path = d / "clusters.toml"
+    new = fn(path.read_text())
+    assert new != path.read_text(), "inventory edit changed nothing"
+    path.write_text(new)
+
+
+def set_section(
+    hb: HostBundle,
+    name: str,
+    *,
+    stdout: str | None = None,
+    rc: int | None = None,
+    stderr: str | None = None,
+) -> None:
+    """Change a section's output and/or its exit status and stderr (kept in bundle.json)."""
+    if stdout is not None:
+        (hb.dir / "sections" / name).write_text(stdout)
+
+    def meta(m: dict[str, Any]) -> None:
+        info = m["sections"][name]
+        if rc is not None:
+            info["rc"] = rc
+        if stderr is not None:
+            info["stderr"] = stderr
+
+    hb.set_meta(meta)
+
+
+def add_section(hb: HostBundle, name: str, stdout: str, rc: int = 0, stderr: str = "") -> None:
+    path = hb.dir / "sections" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stdout)
+    hb.set_meta(lambda m: m["sections"].__setitem__(name, {"rc": rc, "stderr": stderr}))
+
+
+def drop_section(hb: HostBundle, name: str) -> None:
+    """The section was never collected: gone from bundle.json and from disk."""
+    hb.set_meta(lambda m: m["sections"].pop(name))
+    (hb.dir / "sections" / name).unlink()
+
+
+def reload(hb: HostBundle) -> None:
+    """Re-read the bundle after edits on disk (HostBundle reads it once)."""
+    hb.bundle = EvidenceBundle.read(hb.dir)
+
+
+def domain_uuid(hb: HostBundle, domain: str) -> str:
+    """The UUID of ``domain`` as its XML on disk says now (edits included)."""
+    reload(hb)  # re-read the edited sections
+    (name,) = {n.split("/", 1)[1] for n in hb.domain_sections(domain)}
+    return name
+
+
+def edit_live(hb: HostBundle, domain: str, fn: Callable[[str], str]) -> None:
+    """Only the running state differs (e.g. the tap libvirt created), not the persistent XML."""
+    hb.edit(f"domain-live/{domain_uuid(hb, domain)}", fn)
+
+
+def drop_lines(hb: HostBundle, section: str, needle: str) -> None:
+    hb.edit(section, lambda t: "".join(ln for ln in t.splitlines(True) if needle not in ln))
+
+
+def _refs(cell: Any) -> list[Any]:
+    """An OVSDB reference column: ["uuid", u] or ["set", [["uuid", u], ...]]."""
+    return cell[1] if cell[0] == "set" else [cell]
+
+
+def remove_ovs_port(hb: HostBundle, port: str) -> None:
+    """``ovs-vsctl del-port``: the Port row, its Interface rows and the bridge's reference."""
+    ph, prows = hb.ovs_rows("Port")
+    (prow,) = [r for r in prows if r[ph.index("name")] == port]
+    port_uuid = prow[ph.index("_uuid")][1]
+    iface_uuids = {u[1] for u in _refs(prow[ph.index("interfaces")])}
+
+    def ports(doc: Any) -> None:
+        doc["data"] = [r for r in doc["data"] if r[doc["headings"].index("name")] != port]
+
+    def ifaces(doc: Any) -> None:
+        doc["data"] = [
+            r for r in doc["data"] if r[doc["headings"].index("_uuid")][1] not in iface_uuids
+        ]
+
+    def bridges(doc: Any) -> None:
+        col = doc["headings"].index("ports")
+        for r in doc["data"]:
+            refs = [u for u in _refs(r[col]) if u[1] != port_uuid]
+            r[col] = ["set", refs] if len(refs) != 1 else refs[0]
+
+    hb.edit_json("ovs-Port", ports)
+    hb.edit_json("ovs-Interface", ifaces)
+    hb.edit_json("ovs-Bridge", bridges)
+    reload(hb)
+
+
+def vm_ports(hb: HostBundle, uuid: str) -> list[str]:
+    """The OVS ports libvirt created for a running domain (Interface external_ids:vm-id)."""
+    ih, irows = hb.ovs_rows("Interface")
+    names = []
+    for r in irows:
+        ids = dict(r[ih.index("external_ids")][1])
+        if ids.get("vm-id") == uuid:
+            names.append(r[ih.index("name")])
+    return names
+
+
+def stop_domain(hb: HostBundle, domain: str) -> None:
+    """``virsh destroy``: no longer listed active, no live XML, its vnet ports gone from OVS."""
+    uuid = domain_uuid(hb, domain)
+    drop_lines(hb, "virsh-active", uuid)
+    drop_section(hb, f"domain-live/{uuid}")
+    for port in vm_ports(hb, uuid):
+        remove_ovs_port(hb, port)
+    reload(hb)
+
+
+def undefine_domain(hb: HostBundle, domain: str) -> None:
+    """``virsh destroy`` + ``virsh undefine``: not listed at all."""
+    uuid = domain_uuid(hb, domain)
+    stop_domain(hb, domain)
+    drop_lines(hb, "virsh-domains", uuid)
+    drop_section(hb, f"domain-inactive/{uuid}")
+    reload(hb)
+
+
+NIC = re.compile(r"    <interface type='[^']*'[^>]*>\n.*?    </interface>\n", re.S)
+
+
+def edit_nic(mac: str, fn: Callable[[str], str]) -> Callable[[str], str]:
+    """An XML edit applied to the <interface> block with ``mac`` only."""
+
+    def apply(xml: str) -> str:
+        blocks = [m for m in NIC.finditer(xml) if f"address='{mac}'" in m.group(0)]
+        assert len(blocks) == 1, f"no single NIC {mac}"
+        m = blocks[0]
+        return xml[: m.start()] + fn(m.group(0)) + xml[m.end() :]
+
+    return apply
+
+
+def drop_vlan(block: str) -> str:
+    return re.sub(r"      <vlan>\n.*?      </vlan>\n", "", block, flags=re.S)
+
+
+def drop_virtualport(xml: str) -> str:
+    return re.sub(r"\s*<virtualport type='openvswitch'(/>|>.*?</virtualport>)", "", xml, flags=re.S)
+
+
+def edit_inactive(hb: HostBundle, domain: str, fn: Any) -> None:
+    (name,) = [n for n in hb.domain_sections(domain) if n.startswith("domain-inactive/")]
+    hb.edit(name, fn)
+
+
+def add_nwfilter(hb: HostBundle, name: str, uuid: str, refs: list[str]) -> None:
+    body = "".join(f"  <filterref filter='{r}'/>\n" for r in refs)
+    add_section(
+        hb,
+        f"nwfilter/{uuid}",
+        f"<filter name='{name}' chain='root'>\n  <uuid>{uuid}</uuid>\n{body}"
+        "  <rule action='accept' direction='inout' priority='500'/>\n</filter>\n",
+    )
+    hb.edit("virsh-nwfilters", lambda t: t + f" {uuid}   {name}\n")
+
+
+def use_filter(hb: HostBundle, domain: str, mac: str, name: str) -> None:
+    hb.edit_domain(
+        domain,
+        edit_nic(
+            mac,
+            lambda b: b.replace(
+                "      <model type=", f"      <filterref filter='{name}'/>\n      <model type="
+            ),
+        ),
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from pytest_kvmha.fixtures.actions import AddPort, Step
-from pytest_kvmha.fixtures.apply import StepFailed, make_plan, state_differences
+from pytest_kvmha.fixtures.apply import StepFailed, make_plan
+from pytest_kvmha.fixtures.verify import state_differences
 
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.config.inventory import load_inventory

@@ -35,9 +35,9 @@ from pytest_kvmha.fixtures.apply import (
     Plan,
     StepFailed,
     make_plan,
-    state_differences,
 )
 from pytest_kvmha.fixtures.plan import PlanRefused
+from pytest_kvmha.fixtures.verify import state_differences
 
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.config.inventory import load_inventory

@@ -1,0 +1,94 @@
+"""What the check tests compare against: the check ids, the recorded MACs and ports, a
+scenario's expected statuses with changes, and a third member added to a recorded cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.scenarios import SCENARIOS
+
+from ..bundlekit import BUNDLES, add_section, domain_uuid, edit_toml, host, untraced
+from ..bundlekit import statuses as _statuses
+
+Key = tuple[str, str]
+
+
+# KVMHA-TRACE-001 reads traces recorded for the unedited bundle: the edits here change what it
+# plans, so it errs or skips (never passes); its own tests are tests/checks/test_trace.py.
+def statuses(result: Any) -> dict[Key, str]:
+    return untraced(_statuses(result))
+
+
+def expected(scenario: str, changes: Mapping[Key, str | None] = {}) -> dict[Key, str]:
+    """The scenario's recorded statuses with ``changes`` applied (None removes a finding)."""
+    out = untraced(SCENARIOS[scenario].expected)
+    for key, status in changes.items():
+        if status is None:
+            out.pop(key)
+        else:
+            out[key] = status
+    return out
+
+
+def live_nics(scenario: str, host_name: str, domain: str) -> tuple[str, list[tuple[str, str]]]:
+    """(uuid, [(MAC, vnet port), ...]) of a running domain in a recording: read, not hard-coded,
+    so the tests survive scripts/record-bundles.py."""
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.parse.host import parse_bundle
+
+    facts = parse_bundle(EvidenceBundle.read(BUNDLES / scenario / host_name))
+    assert facts.domains is not None
+    dom = facts.domains[domain]
+    return dom.uuid, [(n.mac or "", n.target_dev or "") for n in dom.nics]
+
+
+# MACs and ports of the recordings
+A_UUID, [(A_IF1, A_VNET1), (A_IF2, A_VNET2)] = live_nics("two-ok", "kvm-a", "fw-a")
+B_UUID, [(B_IF1, B_VNET1), (B_IF2, B_VNET2)] = live_nics("two-ok", "kvm-b", "fw-b")
+
+PKG = "KVMHA-PKG-001"
+OVS1, OVS2 = "KVMHA-OVS-001", "KVMHA-OVS-002"
+TOPO1, TOPO2 = "KVMHA-TOPO-001", "KVMHA-TOPO-002"
+VIRT1, VIRT2, VIRT3 = "KVMHA-VIRT-001", "KVMHA-VIRT-002", "KVMHA-VIRT-003"
+HB1, HB2, HB3 = "KVMHA-HB-001", "KVMHA-HB-002", "KVMHA-HB-003"
+VLAN1, VLAN2 = "KVMHA-VLAN-001", "KVMHA-VLAN-002"
+HOST0 = "KVMHA-HOST-000"  # one error per problem recorded for a host
+
+
+def problem_errors(result: Any) -> dict[Key, str]:
+    """The KVMHA-HOST-000 errors of the problems the parser recorded (see test_failclosed)."""
+    return {(HOST0, k): "error" for h in result.hosts for k in h.problems}
+
+
+def add_third_member(d: Path, *, heartbeat: str = "broadcast") -> None:
+    """A third firewall fw-c, defined (stopped) on kvm-b, listed as a member."""
+    hb = host(d, "kvm-b")
+    uuid_b = domain_uuid(hb, "fw-b")
+    uuid_c = "5d1c0e4a-9b1f-4c39-8f64-3e0f5a6b7c8d"
+    xml = (hb.dir / "sections" / f"domain-inactive/{uuid_b}").read_text()
+    xml = (
+        xml.replace("<name>fw-b</name>", "<name>fw-c</name>")
+        .replace(uuid_b, uuid_c)
+        .replace(B_IF1, "52:54:00:ee:00:01")
+        .replace(B_IF2, "52:54:00:ee:00:02")
+    )
+    add_section(hb, f"domain-inactive/{uuid_c}", xml)
+    hb.edit("virsh-domains", lambda t: t + uuid_c + "\n")
+    edit_toml(
+        d,
+        lambda t: t.replace(
+            '  { host = "kvm-b", domain = "fw-b", role = "slave" },\n',
+            '  { host = "kvm-b", domain = "fw-b", role = "slave" },\n'
+            '  { host = "kvm-b", domain = "fw-c", role = "slave" },\n',
+        ).replace('heartbeat = "broadcast"', f'heartbeat = "{heartbeat}"'),
+    )
+
+
+FW_C_PASSES = {
+    (VIRT1, "fw-c:If1"): "pass",
+    (VIRT1, "fw-c:If2"): "pass",
+    (HB2, "fw-c"): "pass",
+    ("KVMHA-FW-001", "fw-c"): "skip",  # no firewall configuration declared
+}

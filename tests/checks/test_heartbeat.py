@@ -1,0 +1,238 @@
+"""checks/heartbeat.py: the uplinks are promiscuous (KVMHA-HB-001) and no MAC-spoofing filter
+sits on an HA NIC (KVMHA-HB-002) for a broadcast heartbeat; a unicast heartbeat cluster has
+exactly two members (KVMHA-HB-003).
+
+Each test copies a recorded scenario, edits its raw evidence (tests/bundlekit.py) exactly where a
+real host would differ, audits it through the real collectors (replay://), parsers and checks,
+and asserts the exact status of the findings it is about AND that every other finding is
+unchanged from the scenario's expected statuses (tests/checks/checkkit.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..bundlekit import (
+    add_nwfilter,
+    copy_scenario,
+    drop_section,
+    edit_toml,
+    finding,
+    host,
+    run,
+    use_filter,
+)
+from .checkkit import (
+    B_IF1,
+    FW_C_PASSES,
+    HB1,
+    HB2,
+    HB3,
+    HOST0,
+    TOPO1,
+    Key,
+    add_third_member,
+    expected,
+    statuses,
+)
+
+# --- KVMHA-HB-001 ----------------------------------------------------------------------------
+
+
+def edit_link(name: str, **fields: Any) -> Callable[[Any], None]:
+    def apply(doc: Any) -> None:
+        (entry,) = [e for e in doc if e["ifname"] == name]
+        entry.update(fields)
+
+    return apply
+
+
+def test_hb1_kernel_datapath_promiscuity_counter_counts(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    for br in ("br-trunk", "br1-internal", "br2-external"):
+        hb.edit_ovs_row("Bridge", br, "datapath_type", "system")
+    hb.edit_json(
+        "links",
+        edit_link("up-a", flags=["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], promiscuity=1),
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok")
+    assert finding(result, HB1, "kvm-a").detail == "kvm-a: uplinks promiscuous: up-a"
+
+
+def test_hb1_uplink_not_promiscuous(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    host(d, "kvm-a").edit_json(
+        "links",
+        edit_link("up-a", flags=["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], promiscuity=0),
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB1, "kvm-a"): "fail"})
+    f = finding(result, HB1, "kvm-a")
+    assert "not promiscuous: up-a (on br-trunk, promiscuity 0)" in f.detail
+    assert f.remediation == "ip link set dev up-a promisc on"
+
+
+def test_hb1_uplink_netdev_missing(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    hb.edit_json("links", lambda doc: doc.remove([e for e in doc if e["ifname"] == "up-a"][0]))
+    hb.edit_ovs_row("Interface", "up-a", "ofport", -1)
+    hb.edit_ovs_row(
+        "Interface", "up-a", "error", "could not open network device up-a (No such device)"
+    )
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB1, "kvm-a"): "fail"})
+    assert "no such host NIC: up-a (on br-trunk)" in finding(result, HB1, "kvm-a").detail
+
+
+def test_hb1_bond_uplink_members_are_checked(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    # ovs-vsctl add-bond br-trunk bond0 up-a eno3 trunks=101,102: port bond0, two system interfaces
+    ih, irows = hb.ovs_rows("Interface")
+    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
+    eno3 = json.loads(json.dumps(up))
+    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
+    eno3[ih.index("name")] = "eno3"
+    eno3[ih.index("mac_in_use")] = "66:98:a0:d0:45:92"
+    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
+
+    def bond(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if r[h.index("name")] == "up-a":
+                r[h.index("name")] = "bond0"
+                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
+
+    hb.edit_json("ovs-Port", bond)
+
+    def links(doc: Any) -> None:
+        (e,) = [e for e in doc if e["ifname"] == "up-a"]
+        e2 = dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92")
+        doc.append(e2)
+
+    hb.edit_json("links", links)
+    result = run(d)
+    assert statuses(result) == expected("two-ok")
+
+
+def test_hb1_unicast_heartbeat_skips(tmp_path: Path) -> None:
+    d = copy_scenario("promisc-off", tmp_path)  # the uplink is not promiscuous: irrelevant
+    edit_toml(d, lambda t: t.replace('heartbeat = "broadcast"', 'heartbeat = "unicast"'))
+    result = run(d)
+    assert statuses(result) == expected(
+        "two-ok",
+        {
+            (HB1, "kvm-a"): "skip",
+            (HB1, "kvm-b"): "skip",
+            (HB2, "fw-a"): "skip",
+            (HB2, "fw-b"): "skip",
+            (HB3, "edge-fw"): "pass",
+        },
+    )
+    assert "unicast heartbeat" in finding(result, HB1, "kvm-a").detail
+
+
+def test_hb1_links_missing_is_an_error(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    drop_section(host(d, "kvm-a"), "links")
+    result = run(d)
+    assert statuses(result) == expected(
+        "two-ok", {(HB1, "kvm-a"): "error", (HOST0, "links"): "error"}
+    )
+    assert "links: section missing from bundle" in finding(result, HB1, "kvm-a").detail
+
+
+# --- KVMHA-HB-002 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filters", "chain"),
+    [
+        ({"ha-guard": ["clean-traffic"]}, "ha-guard -> clean-traffic"),
+        (
+            {"ha-guard": ["allow-arp", "ha-base"], "ha-base": ["no-mac-spoofing"]},
+            "ha-guard -> ha-base -> no-mac-spoofing",
+        ),
+    ],
+    ids=["one-level", "two-levels"],
+)
+def test_hb2_nested_spoofing_filter(
+    tmp_path: Path, filters: dict[str, list[str]], chain: str
+) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    for i, (name, refs) in enumerate(filters.items()):
+        add_nwfilter(hb, name, f"a5e1f0c2-0000-4000-8000-00000000000{i}", refs)
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB2, "fw-b"): "fail"})
+    f = finding(result, HB2, "fw-b")
+    assert f.detail == f"fw-b: NIC #1 ({B_IF1}) filter {chain}"
+    assert f.remediation == f"virsh edit fw-b  # NIC {B_IF1}: remove <filterref filter='ha-guard'/>"
+
+
+def test_hb2_harmless_filter_passes(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    add_nwfilter(
+        hb, "ha-guard", "a5e1f0c2-0000-4000-8000-000000000000", ["allow-arp", "no-ip-multicast"]
+    )
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    assert statuses(run(d)) == expected("two-ok")
+
+
+def test_hb2_undefined_filter_is_an_error(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB2, "fw-b"): "error"})
+    assert (
+        "nwfilter 'ha-guard' is referenced but not defined" in finding(result, HB2, "fw-b").detail
+    )
+
+
+def test_hb2_spoofing_filter_found_despite_an_undefined_sibling(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    add_nwfilter(
+        hb, "ha-guard", "a5e1f0c2-0000-4000-8000-000000000000", ["no-mac-spoofing", "ha-site"]
+    )
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    assert statuses(run(d))[(HB2, "fw-b")] == "fail"
+
+
+def test_hb2_spoofing_filter_found_with_undefined_sibling_last(tmp_path: Path) -> None:
+    """The mirror of the xfail above: with the undefined reference first, it fails as it should."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    add_nwfilter(
+        hb, "ha-guard", "a5e1f0c2-0000-4000-8000-000000000000", ["ha-site", "no-mac-spoofing"]
+    )
+    use_filter(hb, "fw-b", B_IF1, "ha-guard")
+    assert statuses(run(d)) == expected("two-ok", {(HB2, "fw-b"): "fail"})
+
+
+# --- KVMHA-HB-003 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("heartbeat", "hb3"), [("unicast", "fail"), ("broadcast", "skip")])
+def test_hb3_unicast_three_members(tmp_path: Path, heartbeat: str, hb3: str) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    add_third_member(d, heartbeat=heartbeat)
+    result = run(d)
+    changes: dict[Key, str] = {(TOPO1, "edge-fw"): "fail", (HB3, "edge-fw"): hb3, **FW_C_PASSES}
+    if heartbeat == "unicast":
+        changes.update({(HB1, "kvm-a"): "skip", (HB1, "kvm-b"): "skip"})
+        changes.update({(HB2, m): "skip" for m in ("fw-a", "fw-b", "fw-c")})
+    assert statuses(result) == expected("two-ok", changes)
+    if heartbeat == "unicast":
+        assert finding(result, HB3, "edge-fw").detail == "unicast heartbeat with 3 members"

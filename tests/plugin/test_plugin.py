@@ -1,0 +1,224 @@
+"""The plugin as users drive it: options, ini twins, node ids, outcomes, exit codes, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..bundlekit import BUNDLES
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture
+def recorded(pytester: pytest.Pytester) -> Path:
+    """The demo's recorded hosts and inventory, copied into the pytester directory."""
+    examples = Path(__file__).parents[2] / "examples"
+    shutil.copytree(examples / "bundles", pytester.path / "bundles")
+    shutil.copy(examples / "clusters.toml", pytester.path / "clusters.toml")
+    return pytester.path / "clusters.toml"
+
+
+def report(pytester: pytest.Pytester, name: str = "r.json") -> dict:
+    return json.loads((pytester.path / name).read_text())
+
+
+def test_nothing_happens_without_kvmha_options(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) -> None:
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "-v")
+    # dmz-fw: HB-002, VIRT-002 (high), VIRT-003 (medium) fail; kvm-b has bridge-utils;
+    # TOPO-002 (low) fails below the default threshold and only warns.
+    result.assert_outcomes(passed=33, failed=4, skipped=19, warnings=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*kvmha/dmz-fw/KVMHA-VIRT-002[[]Dmz1[]] FAILED*",
+            "*kvmha/edge-fw/KVMHA-VLAN-001[[]If1[]] PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*KVMHA-VIRT-002 failed: Both NICs of a pair have the same PCI address",
+            "*subject:     Dmz1 (cluster dmz-fw)",
+            "*remediation: virsh edit dmz-b  # NIC *<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
+            "*KvmhaBelowThreshold*TOPO-002*",
+            "kvmha report: r.json",
+        ]
+    )
+    r = report(pytester)
+    assert r["schema"] == "kvmha-report/1"
+    assert r["summary"] == {"pass": 32, "fail": 5, "error": 0, "skip": 19}
+    assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
+    f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
+    assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
+        "fail",
+        "medium",
+        "dmz-fw",
+        "Dmz1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "failed", "passed", "ret"),
+    [("critical", 0, 37, 0), ("high", 3, 34, 1), ("medium", 4, 33, 1), ("low", 5, 32, 1)],
+)
+def test_fail_on_threshold(
+    pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
+) -> None:
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
+    result.assert_outcomes(passed=passed, failed=failed, skipped=19, warnings=5 - failed)
+    assert result.ret == ret
+
+
+def test_ini_twins(pytester: pytest.Pytester, recorded: Path) -> None:
+    pytester.makeini(
+        "[pytest]\nkvmha_inventory = clusters.toml\nkvmha_fail_on = critical\nkvmha_report = out/r.json\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == 0
+    assert report(pytester, "out/r.json")["fail_on"] == "critical"
+
+
+def test_select_and_deselect_by_node_id(pytester: pytest.Pytester, recorded: Path) -> None:
+    result = pytester.runpytest(
+        f"--kvmha-inventory={recorded}",
+        "--kvmha-report=r.json",
+        "-k",
+        "VIRT and dmz",
+        "--deselect",
+        "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]",
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    assert {f["nodeid"] for f in report(pytester)["findings"]} == {
+        "kvmha/dmz-fw/KVMHA-VIRT-001[dmz-a:Dmz1]",
+        "kvmha/dmz-fw/KVMHA-VIRT-001[dmz-b:Dmz1]",
+        "kvmha/dmz-fw/KVMHA-VIRT-002[Dmz1]",
+    }
+
+
+def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded: Path) -> None:
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-k", "medium")
+    result.assert_outcomes(passed=2, failed=1)  # VIRT-003 on both clusters
+
+
+def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
+    pytester.runpytest(f"--kvmha-inventory={recorded}", "--junitxml=j.xml")
+    xml = (pytester.path / "j.xml").read_text()
+    # classname = the cluster, name = check[subject] (see tests/report/test_reports.py)
+    assert 'classname="dmz-fw" name="KVMHA-VIRT-002[Dmz1]"' in xml
+    assert '<property name="severity" value="high"' in xml
+
+
+def test_unreachable_host_errors_and_report_still_written(pytester: pytest.Pytester) -> None:
+    shutil.copytree(BUNDLES / "unreachable", pytester.path / "u")
+    result = pytester.runpytest("--kvmha-inventory=u/clusters.toml", "--kvmha-report=r.json")
+    assert result.ret == 1
+    r = report(pytester)
+    hosts = {h["name"]: h for h in r["hosts"]}
+    assert hosts["kvm-b"]["status"] == "unreachable"
+    assert "kvm-b: cannot run commands:" in hosts["kvm-b"]["error"]
+    assert hosts["kvm-a"]["status"] == "ok"
+    assert r["summary"]["error"] == 22
+    result.stdout.fnmatch_lines(["ERROR kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
+    result.stdout.fnmatch_lines(
+        ["*host kvm-b (replay://*): unreachable - kvm-b: cannot run commands*"]
+    )
+
+
+def test_hosts_without_inventory_discover_clusters(
+    pytester: pytest.Pytester, recorded: Path
+) -> None:
+    result = pytester.runpytest(
+        "--kvmha-host=replay://bundles/kvm-a",
+        "--kvmha-host=replay://bundles/kvm-b",
+        "--kvmha-report=r.json",
+    )
+    r = report(pytester)
+    # dmz-a and dmz-b have one NIC each: not HA candidates (see tests/audit/test_discovery.py)
+    assert [(c["name"], c["discovered"]) for c in r["clusters"]] == [("fw-a+fw-b", True)]
+    assert [p["name"] for p in r["clusters"][0]["pairs"]] == ["br1-internal", "br2-external"]
+    assert r["discovery"]["skipped"] == {"kvm-a": {"fewer than 2 NICs": 2}}
+    assert result.ret == 1  # kvm-b has bridge-utils
+
+
+def test_record_then_replay(pytester: pytest.Pytester, recorded: Path) -> None:
+    pytester.runpytest(
+        f"--kvmha-inventory={recorded}", "--kvmha-record=again", "--kvmha-report=a.json"
+    )
+    assert (pytester.path / "again" / "kvm-a" / "bundle.json").is_file()
+    pytester.runpytest(
+        "--kvmha-host=replay://again/kvm-a",
+        "--kvmha-host=replay://again/kvm-b",
+        "--kvmha-report=b.json",
+    )
+    assert len(report(pytester, "b.json")["findings"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kvmha-inventory=nope.toml"], "*--kvmha-inventory: nope.toml: no such file*"),
+        (
+            ["--kvmha-host=ssh://x", "--kvmha-fail-on=severe"],
+            "*--kvmha-fail-on: unknown severity 'severe'*",
+        ),
+        (
+            ["--kvmha-host=x.example"],
+            "*--kvmha-host: host spec 'x.example' must be a testinfra URL*",
+        ),
+        (
+            ["--kvmha-host=ssh://x", "--kvmha-ssh-config=missing"],
+            "*--kvmha-ssh-config: missing: no such file*",
+        ),
+    ],
+)
+def test_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_bad_inventory_is_usage_error_naming_file_and_key(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("inv.toml").write_text(
+        '[hosts.a]\nspec = "local://"\n[clusters.c]\nvendor = "cos-core"\nmembers = [{ host = "b", domain = "d" }]\n'
+    )
+    result = pytester.runpytest("--kvmha-inventory=inv.toml", "--kvmha-report=r.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*inv.toml: [[]clusters.c[]]: members[[]0[]]: key 'host' names unknown host 'b'*"]
+    )
+    assert report(pytester)["errors"]
+
+
+def test_list_checks(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--kvmha-list-checks")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
+    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 20
+
+
+def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
+    md = (pytester.path / "audit.md").read_text()
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 32 pass, 19 skip** (fail-on medium)")
+    assert "| kvm-b | replay://" in md
+    rows = [line for line in md.splitlines() if line.startswith("| fail |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["high", "high", "high", "medium", "low"]
+    assert "`kvmha/dmz-fw/KVMHA-VIRT-002[Dmz1]`" in md
+    result.stdout.fnmatch_lines(["kvmha report: audit.md"])
+
+
+def test_markdown_cells_escape_xml_pipes_and_newlines() -> None:
+    from pytest_kvmha.report.document import _cell
+
+    assert (
+        _cell("a|b\n<filterref filter='x'/> & c")
+        == "a\\|b<br>&lt;filterref filter='x'/&gt; &amp; c"
+    )

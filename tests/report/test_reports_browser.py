@@ -1,0 +1,88 @@
+"""The HTML report in a real browser: Debian's chromium, headless, through chromedriver.
+
+Asserts on the DOM the browser built (not on the file's text) and leaves a full-page screenshot
+in the test artifacts ($KVMHA_ARTIFACTS, else the test's tmp dir). CI installs the browser
+(scripts/setup-system), so there a missing browser fails; elsewhere it skips with the reason."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..browser import artifacts_dir, chromium, full_page_screenshot, require
+from .test_reports import EXAMPLES, IMG, hostile_hosts
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require()
+    with chromium() as driver:
+        yield driver
+
+
+def open_page(driver: Any, path: Path) -> None:
+    driver.set_window_size(1280, 900)
+    driver.get(path.resolve().as_uri())
+
+
+def js(driver: Any, script: str, *args: Any) -> Any:
+    return driver.execute_script(script, *args)
+
+
+def test_demo_report_in_chromium(browser: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    shutil.copytree(EXAMPLES / "bundles", pytester.path / "bundles")
+    shutil.copy(EXAMPLES / "clusters.toml", pytester.path / "clusters.toml")
+    pytester.runpytest("--kvmha-inventory=clusters.toml", "--kvmha-report-html=r.html")
+    open_page(browser, pytester.path / "r.html")
+    assert browser.title == "kvmha audit: gate failed"
+    verdict = browser.find_element(By.ID, "verdict")
+    assert "✗ Gate failed" in verdict.text
+    assert "4 findings at or above the threshold fail-on medium" in verdict.text
+    # the verdict is the first thing on the page and it is red
+    assert verdict.location["y"] < 120
+    background = js(browser, "return getComputedStyle(arguments[0]).backgroundColor", verdict)
+    assert background == "rgb(255, 235, 233)"
+    # a failed finding's remediation, rendered as a command block
+    article = next(
+        a
+        for a in browser.find_elements(By.CSS_SELECTOR, "article.finding")
+        if "KVMHA-VIRT-002" in a.find_element(By.TAG_NAME, "h3").text
+    )
+    remediation = article.find_element(By.CSS_SELECTOR, ".remediation pre").text
+    assert remediation.startswith("virsh edit dmz-b  # NIC 52:54:00:69:9d:2d:")
+    assert "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>" in (
+        remediation
+    )
+    # matrix marks carry text, not only colour
+    fails = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "table.matrix td.st-fail")]
+    assert fails and all(t.startswith("✗ fail") for t in fails)
+    # laid out for a 1280 px screen: nothing runs off to the side
+    assert js(browser, "return document.documentElement.scrollWidth") <= 1280
+    assert js(browser, "return document.scripts.length") == 0
+    shot = full_page_screenshot(browser, artifacts_dir(tmp_path) / "report-html-demo.png")
+    assert shot.stat().st_size > 50_000
+
+
+def test_hostile_names_stay_text_in_chromium(
+    browser: Any, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    pytester.runpytest(*hostile_hosts(pytester.path), "--kvmha-report-html=h.html")
+    open_page(browser, pytester.path / "h.html")
+    assert js(browser, "return typeof window.kvmhaPwned") == "undefined"  # no script ran
+    assert js(browser, "return document.querySelectorAll('script, img').length") == 0
+    hosts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.hosts tbody th")]
+    assert IMG in hosts
+    assert "kvm-b<script>window.kvmhaPwned=2<" in hosts
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "bridge-utils is installed on kvm-b<script>window.kvmhaPwned=2< (dpkg)" in body
+    full_page_screenshot(browser, artifacts_dir(tmp_path) / "report-html-hostile.png")

@@ -30,7 +30,8 @@ from pytest_kvmha.audit.engine import audit
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.config.inventory import ClusterSpec, Inventory, MemberSpec, PairSpec
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse.host import OVS_COLUMNS, parse_bundle
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.parse.ovsdb import OVS_COLUMNS
 
 
 def _ovs_table(headings: list[str], rows: list[list[object]]) -> str:

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from pytest_kvmha.collect.host import CollectOptions, collect, collect_traces
-from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
+from pytest_kvmha.config.inventory import parse_inventory
+from pytest_kvmha.config.toml import tomllib  # tomli on Python 3.10
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing.lab import Lab, slot_index, slot_prefix
 from pytest_kvmha.topology.traceplan import plan_traces

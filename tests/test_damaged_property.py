@@ -43,7 +43,7 @@ from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.config.inventory import ClusterSpec, load_inventory
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import ERROR, PASS, SKIP, Finding
-from pytest_kvmha.parse.host import OVS_COLUMNS
+from pytest_kvmha.parse.ovsdb import OVS_COLUMNS
 
 from .bundlekit import BUNDLES, CHECKS, run
 

@@ -20,7 +20,9 @@ from pytest_kvmha.bundle.store import BundleError, EvidenceBundle
 from pytest_kvmha.collect.host import CollectOptions, collect_all
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.model import ERROR, PASS
-from pytest_kvmha.parse.host import FactError, parse_bundle, parse_packages
+from pytest_kvmha.parse.evidence import FactError
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.parse.links import parse_packages
 
 from .bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 
@@ -485,7 +487,7 @@ def test_recorded_scenarios_are_not_damage() -> None:
 
 def test_parser_checks_every_column_the_collector_lists() -> None:
     from pytest_kvmha.collect.host import OVS_TABLES
-    from pytest_kvmha.parse.host import OVS_COLUMNS
+    from pytest_kvmha.parse.ovsdb import OVS_COLUMNS
 
     assert {t: tuple(c.split(",")) for t, c in OVS_TABLES.items()} == OVS_COLUMNS
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import MAX_SECTION_BYTES, EvidenceBundle, Section
 from pytest_kvmha.config.target import kill_session
-from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name, strip_secrets
+from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name
+from pytest_kvmha.parse.secrets import strip_secrets
 
 if TYPE_CHECKING:
     from pytest_kvmha.config.target import CollectOptions, HostTarget

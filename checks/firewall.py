@@ -1,4 +1,4 @@
-"""The firewalls' own HA configuration, cross-checked with the host wiring (issue 10).
+"""The firewalls' own HA configuration, cross-checked with the host wiring.
 
 Facts come from each member's FortiOS configuration or cOS Core ``show`` output (inventory keys
 ``config``/``console``), parsed by :mod:`pytest_kvmha.parse.firewall`. A check that needs them is
@@ -8,12 +8,12 @@ could not be read or parsed, never ``pass``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.topology import Cluster, Member, member_firewall, nic_in_pci_order
+from pytest_kvmha.vendors import cos_core, fortigate
 
 FGT_HA = "FortiOS CLI reference: config system ha, config system interface"
 FGT_VM = "FortiGate-VM KVM Administration Guide, High availability (Unicast / Broadcast)"
@@ -306,9 +306,6 @@ def unicast_peers(cluster: Cluster) -> Verdict:
     )
 
 
-_PORT = re.compile(r"port([1-9][0-9]{0,2})")
-
-
 def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, int]]:
     """(interface name, N) of the member's heartbeat/sync interfaces: its N-th NIC."""
     out = []
@@ -316,14 +313,14 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
         if not f.hbdev:
             problems.append(f"{m.label} has no heartbeat interface (hbdev)")
         for h in f.hbdev:
-            match = _PORT.fullmatch(h.interface)
-            if match is None:
+            number = fortigate.nic_number(h.interface)
+            if number is None:
                 problems.append(
                     f"{m.label}: heartbeat interface {_show(h.interface)} is not a portN "
                     "interface (cannot tell its NIC)"
                 )
             else:
-                out.append((h.interface, int(match.group(1))))
+                out.append((h.interface, number))
         return out
     if f.sync_interface is None:
         problems.append(f"{m.label}: sync interface not shown")
@@ -333,7 +330,7 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
             f"interfaces ({', '.join(_show(e) for e in f.ethernet) or 'none shown'})"
         )
     else:
-        out.append((f.sync_interface, f.ethernet.index(f.sync_interface) + 1))
+        out.append((f.sync_interface, cos_core.nic_number(f.ethernet, f.sync_interface)))
     return out
 
 

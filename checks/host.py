@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed
+from pytest_kvmha.remediation import REMOVE
 from pytest_kvmha.topology import require_host
-
-REMOVE = {
-    "dpkg": "apt-get remove -y bridge-utils",
-    "rpm": "dnf remove -y bridge-utils",
-    "pacman": "pacman -R --noconfirm bridge-utils",
-    "apk": "apk del bridge-utils",
-}
 
 
 @check(

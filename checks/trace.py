@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.facts import HostFacts
+from pytest_kvmha.facts.trace import TraceResult, TraceRule
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.parse.trace import TraceResult, TraceRule
 from pytest_kvmha.remediation import command, comment, inert
 from pytest_kvmha.topology import Cluster, Member
 from pytest_kvmha.topology.traceplan import Leg, NotTraceable, member_legs

@@ -13,11 +13,22 @@ from __future__ import annotations
 import re
 import shlex
 
-__all__ = ["command", "comment", "inert", "xml_attr"]
+__all__ = ["REMOVE", "command", "comment", "inert", "xml_attr"]
 
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators some terminals and editors
-# treat as line breaks.
+# treat as line breaks: the rule of ``config.names.CONTROL``, which this bottom layer cannot
+# import (tests/test_parse_safety.py keeps the two equal).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# Removing bridge-utils, per package manager (``PackageState.manager``): the check's remediation
+# and the note of a provisioning plan, which never removes packages itself.
+REMOVE = {
+    "dpkg": "apt-get remove -y bridge-utils",
+    "rpm": "dnf remove -y bridge-utils",
+    "pacman": "pacman -R --noconfirm bridge-utils",
+    "apk": "apk del bridge-utils",
+}
 
 
 def inert(text: object) -> str:

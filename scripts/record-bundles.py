@@ -20,8 +20,9 @@ from pathlib import Path
 
 from pytest_kvmha.audit.run import traced
 from pytest_kvmha.collect.pool import collect_all
-from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
+from pytest_kvmha.config.inventory import parse_inventory
 from pytest_kvmha.config.target import CollectOptions, HostTarget
+from pytest_kvmha.config.toml import tomllib  # tomli on Python 3.10
 from pytest_kvmha.testing import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
 from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
 

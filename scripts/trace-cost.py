@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.collect.traces import collect_traces
-from pytest_kvmha.config.inventory import parse_inventory, tomllib  # tomli on Python 3.10
+from pytest_kvmha.config.inventory import parse_inventory
 from pytest_kvmha.config.target import CollectOptions
+from pytest_kvmha.config.toml import tomllib  # tomli on Python 3.10
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing import Lab, slot_index, slot_prefix
 from pytest_kvmha.topology.traceplan import plan_traces

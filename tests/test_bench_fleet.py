@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.config.inventory import load_inventory
-from pytest_kvmha.parse.host import parse_domain
+from pytest_kvmha.parse.libvirt import parse_domain
 from pytest_kvmha.testing import lab_slot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

@@ -6,10 +6,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_kvmha.config.inventory import ClusterSpec, Discovery, Inventory, discover
+from pytest_kvmha.config.inventory import ClusterSpec, Inventory
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import ERROR, Check, Finding, MissingFacts, Scope, Severity, Verdict
 from pytest_kvmha.topology import Cluster, Member
+from pytest_kvmha.topology.discovery import Discovery, discover
 
 
 @dataclass(frozen=True, slots=True)

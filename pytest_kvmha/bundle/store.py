@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kvmha.bundle.redact import redact
+from pytest_kvmha.config.names import host_name_problem
 
 SCHEMA = "kvmha-bundle/1"
 # A section larger than this is not evidence but an attack (or /dev/zero): refused, not read.
@@ -33,30 +34,6 @@ _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 class BundleError(Exception):
     """A recorded bundle cannot be read; the message names the file."""
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def host_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a host directory (``DIR/<host>``), or None if it can.
-
-    A host name becomes a directory name when recording and backing up: it must stay one plain
-    path component (no ``/``, no ``..``, not absolute, nothing a terminal or a shell reads as
-    control)."""
-    if not name:
-        return "is empty"
-    if name in (".", ".."):
-        return f"{name!r} is not a directory name"
-    if "/" in name or "\\" in name:
-        return f"{name!r} contains a path separator"
-    if _CONTROL.search(name):
-        return f"{name!r} contains control characters"
-    if name.startswith("-"):
-        return f"{name!r} starts with '-' (read as an option by commands)"
-    if len(name.encode("utf-8")) > 255:
-        return "is longer than 255 bytes"
-    return None
 
 
 def host_dir(parent: Path, host: str) -> Path:

@@ -18,19 +18,14 @@ File format (``--kvmha-waivers=FILE.toml``)::
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from pytest_kvmha.config.toml import load_toml
 from pytest_kvmha.model import FAIL, Finding
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ACTIVE, EXPIRED, STALE = "active", "expired", "stale"
 SCOPE = ("host", "cluster", "subject")
@@ -86,14 +81,7 @@ class Waiver:
 
 def load_waivers(path: str | Path) -> tuple[Waiver, ...]:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WaiverError(f"{path}: no such waivers file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WaiverError(f"{path}: unreadable: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise WaiverError(f"{path}: not valid TOML: {exc}") from None
+    doc = load_toml(path, "waivers", WaiverError)
     return parse_waivers(doc, str(path))
 
 

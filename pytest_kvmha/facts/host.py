@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_kvmha.parse.trace import TraceEvidence
+    from pytest_kvmha.facts.trace import TraceEvidence
 
 from pytest_kvmha.facts.firewall import FirewallConfig
 

@@ -4,20 +4,28 @@
 (patch ports and all) without sending anything, and prints each rule it hit and the final
 ``Datapath actions:`` (output to datapath port numbers, ``push_vlan``/``pop_vlan``, ``drop``).
 ``ovs-appctl dpif/show`` maps those datapath port numbers back to port names. This module
-parses both texts into frozen facts; it does no I/O (the collector records the texts, see
-:func:`pytest_kvmha.collect.traces.collect_traces`) and knows nothing of clusters (see
-:mod:`pytest_kvmha.topology.traceplan`).
+parses both texts into the facts of :mod:`pytest_kvmha.facts.trace`; it does no I/O (the
+collector records the texts, see :func:`pytest_kvmha.collect.traces.collect_traces`) and knows
+nothing of clusters (see :mod:`pytest_kvmha.topology.traceplan`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from pytest_kvmha.bundle.contract import DPIF_SECTION, TRACE_PREFIX
 from pytest_kvmha.bundle.store import MISSING_RC, Section
+from pytest_kvmha.facts.trace import (
+    DpAction,
+    DpifPorts,
+    TraceEvidence,
+    TraceResult,
+    TraceRule,
+    TraceRun,
+)
 
 
 class TraceParseError(ValueError):
@@ -27,95 +35,6 @@ class TraceParseError(ValueError):
 class TraceDamaged(ValueError):
     """A recorded trace section is damaged (its file is missing or not UTF-8): the host's trace
     evidence as a whole is not read, and the damage is a problem of the host."""
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRule:
-    """One OpenFlow rule the frame hit, as the trace prints it."""
-
-    bridge: str
-    table: int
-    priority: int | None  # None: "No match." and the like (no rule)
-    match: str  # "" for a catch-all rule
-    actions: tuple[str, ...]  # the rule's actions, one per line of the trace
-    notes: tuple[str, ...]  # "-> ..." and ">> ..." lines: what NORMAL and others did
-
-    @property
-    def drops(self) -> bool:
-        """The rule's own actions drop the frame (an explicit ``drop`` or no action at all)."""
-        return self.priority is not None and (not self.actions or "drop" in self.actions)
-
-    @property
-    def rewrites_vlan(self) -> bool:
-        return any(_VLAN_ACTION.match(a) for a in self.actions)
-
-    def describe(self) -> str:
-        match = self.match or "(any)"
-        prio = f"priority {self.priority}" if self.priority is not None else "no rule"
-        acts = ",".join(self.actions) or "(none: drop)"
-        return f"bridge {self.bridge} table {self.table} {prio} match {match} actions {acts}"
-
-
-_VLAN_ACTION = re.compile(
-    r"(mod_vlan_vid|mod_vlan_pcp|strip_vlan|push_vlan|pop_vlan|set_vlan_vid|set_vlan_pcp"
-    r"|set_field:[^>]*->vlan_vid|set_field:[^>]*->vlan_tci|load:[^>]*->NXM_OF_VLAN_TCI)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class DpAction:
-    """One datapath action: ``output`` (to a datapath port), ``push_vlan``, ``pop_vlan``,
-    ``drop`` or ``other`` (kept as text)."""
-
-    kind: str
-    port: int | None = None
-    vlan: int | None = None
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The frame leaving by one datapath port, with the VLAN it carries there (None: untagged)."""
-
-    port: int
-    vlan: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TraceResult:
-    flow: str
-    rules: tuple[TraceRule, ...]
-    actions: tuple[DpAction, ...]
-    final_flow: str
-
-    @property
-    def dropped(self) -> bool:
-        return not any(a.kind == "output" for a in self.actions)
-
-    def deliveries(self, vlan: int | None) -> tuple[Delivery, ...]:
-        """Where the frame leaves, walking the actions with the frame's VLAN (``vlan`` on entry)."""
-        stack: list[int | None] = [vlan] if vlan is not None else []
-        out = []
-        for a in self.actions:
-            if a.kind == "push_vlan":
-                stack.append(a.vlan)
-            elif a.kind == "pop_vlan" and stack:
-                stack.pop()
-            elif a.kind == "output" and a.port is not None:
-                out.append(Delivery(a.port, stack[-1] if stack else None))
-        return tuple(out)
-
-    def drop_rule(self) -> TraceRule | None:
-        """The last rule whose own actions drop the frame."""
-        return next((r for r in reversed(self.rules) if r.drops), None)
-
-    def vlan_rules(self) -> tuple[TraceRule, ...]:
-        """Rules with explicit VLAN actions (NORMAL's own tagging is not a rule action)."""
-        return tuple(r for r in self.rules if r.rewrites_vlan)
-
-    def drop_notes(self) -> tuple[str, ...]:
-        """What NORMAL said when it dropped (``>>>> ... <<<<`` / ``>> ...`` lines)."""
-        return tuple(n for r in self.rules for n in r.notes if n.startswith(">>"))
 
 
 _HEADER = re.compile(r'^\s*bridge\("(?P<name>[^"]*)"\)\s*$')
@@ -243,18 +162,6 @@ def parse_trace(text: str) -> TraceResult:
     return TraceResult(flow, tuple(rules), parse_dp_actions(dp[0]), final)
 
 
-@dataclass(frozen=True, slots=True)
-class DpifPorts:
-    """``ovs-appctl dpif/show``: per bridge its datapath, per datapath its port numbers."""
-
-    bridge_datapath: Mapping[str, str]  # bridge -> datapath ("netdev@ovs-netdev")
-    ports: Mapping[str, Mapping[int, str]]  # datapath -> datapath port number -> port name
-
-    def name(self, bridge: str, port: int) -> str | None:
-        dp = self.bridge_datapath.get(bridge)
-        return self.ports.get(dp, {}).get(port) if dp is not None else None
-
-
 _DP_LINE = re.compile(r"^(?P<dp>\S+@\S+):")
 _BR_LINE = re.compile(r"^  (?P<br>\S.*):$")
 _PORT_LINE = re.compile(r"^    (?P<name>\S+) (?P<of>\d+)/(?P<dp>\d+|none)(?::.*)?$")
@@ -283,26 +190,6 @@ def parse_dpif_show(text: str) -> DpifPorts:
         MappingProxyType(bridge_dp),
         MappingProxyType({k: MappingProxyType(v) for k, v in ports.items()}),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRun:
-    """One recorded ``ofproto/trace``: its result, or why there is none."""
-
-    result: TraceResult | None
-    problem: str | None  # the command failed (unknown bridge, ovs-appctl missing) or bad text
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEvidence:
-    """A host's recorded traces (``None`` on :class:`HostFacts`: the trace phase did not run)."""
-
-    dpif: DpifPorts | None
-    dpif_problem: str | None
-    runs: Mapping[str, TraceRun] = field(default_factory=lambda: MappingProxyType({}))
-    # What-if: the host's facts are a simulated change; its recorded traces show the switch
-    # before that change, so they prove nothing about the state after it.
-    simulated: bool = False
 
 
 def _why(name: str, sec: Section) -> str:

@@ -1115,7 +1115,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for line in cluster_blocks(state.audit.clusters, state.selected, outcome):
         tr.write_line(line)
     if state.audit.discovery is not None:
-        from pytest_kvmha.config.inventory import name_list
+        from pytest_kvmha.topology.discovery import name_list
 
         for a in state.audit.discovery.ambiguous:
             names = name_list(f"{d}@{h}" for h, d in a.members)

@@ -15,6 +15,7 @@ from typing import Any
 from pytest_kvmha import __version__
 from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.config.inventory import ClusterSpec
+from pytest_kvmha.config.names import CONTROL as _CONTROL
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import STATUSES, Finding
 
@@ -126,7 +127,6 @@ _MD_SPECIAL = frozenset("\\`*_[]|~")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # GitHub's bare autolinks: http(s)://, ftp://, www., and e-mail addresses.
 _AUTOLINK = re.compile(r"(?i)\b(https?|ftp)(:)|\b(www)(\.)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _control(ch: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pytest_kvmha.config.inventory import ClusterSpec, MemberSpec, PairSpec
+from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.facts import (
     Domain,
     DomainNic,
@@ -22,7 +23,6 @@ from pytest_kvmha.facts import (
 )
 from pytest_kvmha.facts.firewall import FirewallFacts
 from pytest_kvmha.model import MissingFacts
-from pytest_kvmha.parse.firewall import firewall_key
 
 PHYSICAL_TYPES = ("", "system")
 
@@ -280,7 +280,7 @@ class Cluster:
         return [(m, self.placement(m, index)) for m in self.members]
 
 
-# --- the firewalls' own HA configuration (issue 10) ---------------------------------------------
+# --- the firewalls' own HA configuration ------------------------------------------------------
 
 
 def member_firewall(member: Member) -> FirewallFacts | None:

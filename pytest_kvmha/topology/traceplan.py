@@ -6,7 +6,7 @@ For every interface pair of an audited cluster and every member (both directions
 - two servers: on the member's host, from its port out of an uplink with the pair's VLAN; on
   the peer's host, from that host's uplink with the pair's VLAN into the peer's port.
 
-The frames are the vendor's heartbeats (:func:`frames`). The collector runs the planned traces
+The frames are the vendor's heartbeats (:func:`frames`, from :mod:`pytest_kvmha.vendors`). The collector runs the planned traces
 (:func:`plan_traces`) and the check (``checks/trace.py``) plans again from the same facts
 (:func:`member_legs`) and reads each trace back by its key, so that a live audit and the replay
 of its recording evaluate the very same traces.
@@ -23,14 +23,10 @@ from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.topology import Cluster, Member, Placement, uplinks
+from pytest_kvmha.vendors import cos_core, fortigate
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-# FGCP (FortiGate Clustering Protocol) heartbeat Ethertypes: 0x8890 heartbeat, 0x8891 (the
-# heartbeat of newer FortiOS / HA config sync), both sent to the broadcast address.
-FGCP_ETHERTYPES = (0x8890, 0x8891)
-# cOS Core and unicast heartbeats are IP: traced as IPv4 frames (UNVERIFIED for cOS Core: its
-# guide says only that heartbeats are broadcast and must not be routed).
-IPV4 = 0x0800
+IPV4 = 0x0800  # unicast heartbeats are IP (``unicast-hb``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +76,22 @@ class NotTraceable(Exception):
     """The heartbeat path does not exist to be traced (a member is not running): a skip."""
 
 
-def virtual_mac(group_id: int, index: int) -> str:
-    """FGCP virtual MAC ``00:09:0f:09:<group-id>:<index>``, shared by both members."""
-    return f"00:09:0f:09:{group_id & 0xFF:02x}:{index & 0xFF:02x}"
-
-
 def frames(spec: ClusterSpec, src: str, peer_mac: str, index: int) -> tuple[Frame, ...]:
     """The heartbeat frames a member sends on pair ``index`` (``src`` its MAC there)."""
     if spec.heartbeat == "unicast":
         return (Frame(src, peer_mac, IPV4, f"unicast IPv4 heartbeat {src} -> {peer_mac}"),)
-    plain = (Frame(src, BROADCAST, IPV4, f"broadcast heartbeat from {src}"),)
+    # cOS Core's heartbeat: IP to the broadcast address
+    plain = (
+        Frame(src, BROADCAST, cos_core.HEARTBEAT_ETHERTYPE, f"broadcast heartbeat from {src}"),
+    )
     if spec.vendor == "cos-core":
         return plain
     # The group id comes from the inventory when it has one (FGCP default 0).
     group = getattr(spec, "group_id", None) or 0
-    vmac = virtual_mac(int(group), index)
+    vmac = fortigate.virtual_mac(int(group), index)
     fgcp = tuple(
         Frame(mac, BROADCAST, et, f"FGCP {et:#06x} broadcast from {what} {mac}")
-        for et in FGCP_ETHERTYPES
+        for et in fortigate.HEARTBEAT_ETHERTYPES
         for mac, what in ((src, "the member MAC"), (vmac, "the virtual MAC"))
     )
     # A discovered cluster's vendor is unknown: both kinds of heartbeat must get through.

@@ -19,22 +19,15 @@ from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
-from pytest_kvmha.parse.firewall import (
-    MARKER,
-    ConfigParseError,
-    cos_ha_facts,
-    fgcp_facts,
-    find_block,
-    firewall_key,
-    parse_cos_show,
-    parse_firewall_section,
-    parse_fortios,
-    section_name,
-    strip_secrets,
-)
+from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
+from pytest_kvmha.parse.evidence import ConfigParseError
+from pytest_kvmha.parse.firewall import parse_firewall_section, section_name
+from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
 from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.parse.secrets import MARKER, strip_secrets
 
 DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 BUNDLES = Path(__file__).parent.parent / "bundles"

@@ -28,7 +28,8 @@ from pytest_kvmha.parse.trace import (
     parse_trace,
     parse_trace_sections,
 )
-from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces, virtual_mac
+from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces
+from pytest_kvmha.vendors.fortigate import virtual_mac
 from tests.scenarios import SCENARIOS
 
 from ..bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run, statuses

@@ -21,7 +21,9 @@ from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import ERROR, PASS
-from pytest_kvmha.parse.host import FactError, parse_bundle, parse_packages
+from pytest_kvmha.parse.evidence import FactError
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.parse.links import parse_packages
 
 from ..bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pytest_kvmha.parse.host import FactError, parse_domain, parse_links, parse_ovs_table, parse_xml
+from pytest_kvmha import remediation
+from pytest_kvmha.config.inventory import InventoryError, load_inventory
+from pytest_kvmha.config.names import CONTROL, has_control
+from pytest_kvmha.parse.evidence import FactError
+from pytest_kvmha.parse.libvirt import parse_domain, parse_xml
+from pytest_kvmha.parse.links import parse_links
+from pytest_kvmha.parse.ovsdb import parse_ovs_table
 
 DOMAIN = """<domain type='kvm'><name>fw</name><uuid>00000000-0000-0000-0000-000000000001</uuid>
 <devices><interface type='bridge'><source bridge='br1'/>{extra}</interface></devices></domain>"""
@@ -77,3 +85,28 @@ def test_links_promiscuity_flag_or_counter() -> None:
         ' {"ifname": "eth2", "flags": ["UP"], "promiscuity": 0}]'
     )
     assert [links[n].promiscuous for n in ("eth0", "eth1", "eth2")] == [True, True, False]
+
+
+@pytest.mark.parametrize("char", ["\n", "\x85", "\u2028", "\u2029"])
+def test_domain_name_with_a_line_break_is_refused(char: str) -> None:
+    xml = DOMAIN.replace("<name>fw</name>", f"<name>fw{char}evil</name>").format(extra="")
+    with pytest.raises(FactError, match="domain name .* contains control characters"):
+        parse_domain(xml, source="live", what="domain-live/abc")
+
+
+def test_one_control_character_rule() -> None:
+    # remediation is the bottom layer and keeps its own copy: it must be the same class
+    assert remediation._CONTROL.pattern == CONTROL.pattern
+    assert all(has_control(c) for c in "\x00\n\x1f\x7f\x85\x9f\u2028\u2029")
+    assert not any(has_control(c) for c in " ~\xa0é\u2027\u202a")
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\u0085", "\\u2028"])
+def test_cluster_name_with_a_line_break_is_refused(tmp_path: Path, escape: str) -> None:
+    path = tmp_path / "inv.toml"
+    path.write_text(
+        '[hosts.h]\nspec = "local://"\n'
+        f'[clusters."c{escape}x"]\nvendor = "fortigate"\nmembers = [{{ host = "h", domain = "fw" }}]\n'
+    )
+    with pytest.raises(InventoryError, match="cluster name .* contains control characters"):
+        load_inventory(path)

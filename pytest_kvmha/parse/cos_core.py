@@ -1,0 +1,155 @@
+"""cOS Core ``show`` output (property tables) and the HA facts in it. Pure: no I/O.
+
+:func:`parse_cos_show` reads cOS Core's ``show`` property tables (Property/Value columns,
+continuation lines) into :class:`CosObject`; :func:`cos_ha_facts` takes the HA facts out.
+Malformed text raises :class:`~pytest_kvmha.parse.evidence.ConfigParseError` naming the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pytest_kvmha.facts.firewall import CosHaFacts
+from pytest_kvmha.parse.evidence import ConfigParseError
+
+
+@dataclass(frozen=True, slots=True)
+class CosObject:
+    """One object shown by cOS Core's ``show``: its type (from the command or its properties),
+    its properties in order (``<empty>`` read as ""), and the line its table starts on."""
+
+    type: str | None
+    properties: Mapping[str, str]
+    line: int
+
+
+PROPERTY_ROW = re.compile(
+    r"^(?P<indent>\s*)(?P<key>[A-Za-z][A-Za-z0-9_.]*):(?P<sep>\s?)(?P<value>.*)$"
+)
+TABLE_HEADER = re.compile(r"^\s*Property\s+Value\s*$")
+_TABLE_RULE = re.compile(r"^\s*-+\s+-+\s*$")
+SHOW_COMMAND = re.compile(r"^\s*(?:\S*>\s*)?show\s+(?P<args>.+?)\s*$")
+CLI_PROMPT = re.compile(r"^\s*\S*:/\S*>\s*$")
+_CATEGORIES = {"Interface", "Address", "Interfaces"}  # "show Interface EthernetInterface"
+
+
+def _cos_type(args: str) -> str | None:
+    words = [w for w in args.split() if not w.startswith("-")]
+    if words and words[0] in _CATEGORIES:
+        words = words[1:]
+    return words[0] if words else None
+
+
+def _infer_type(props: Mapping[str, str]) -> str | None:
+    if "ClusterID" in props or "SyncIface" in props or "SyncInterface" in props:
+        return "HighAvailability"
+    if "EthernetDevice" in props or "PCIBus" in props:
+        return "EthernetInterface"
+    return None
+
+
+def parse_cos_show(text: str) -> tuple[CosObject, ...]:
+    """cOS Core ``show`` output -> its objects. Each object is a table::
+
+                 Property  Value
+        -----------------  ----------------
+                     Name: If3
+                       IP: If3_ip
+                 Comments: a value that goes on
+                           over a continuation line
+
+    A command echo (``Device:/> show HighAvailability``) names the type of the tables after it.
+    """
+    objects: list[CosObject] = []
+    kind: str | None = None
+    props: dict[str, str] | None = None
+    start = 0
+    value_col = 0
+    last: str | None = None
+    lines = text.split("\n")
+
+    def close() -> None:
+        nonlocal props
+        if props is not None:
+            objects.append(CosObject(kind or _infer_type(props), MappingProxyType(props), start))
+        props = None
+
+    i = 0
+    while i < len(lines):
+        number, line = i + 1, lines[i].rstrip("\r")
+        i += 1
+        if props is None:
+            if not line.strip() or CLI_PROMPT.match(line):
+                continue
+            if TABLE_HEADER.match(line):
+                if i >= len(lines) or not _TABLE_RULE.match(lines[i]):
+                    raise ConfigParseError(
+                        number + 1, "property table header without its rule line"
+                    )
+                i += 1
+                props, start, last = {}, number, None
+                continue
+            if m := SHOW_COMMAND.match(line):
+                kind = _cos_type(m.group("args"))
+                continue
+            raise ConfigParseError(
+                number, f"unexpected text outside a property table: {line.strip()!r:.60}"
+            )
+        if not line.strip():
+            close()
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if last is not None and indent >= value_col:
+            props[last] += "\n" + line.strip()
+            continue
+        row = PROPERTY_ROW.match(line)
+        if row is None:
+            raise ConfigParseError(number, f"not a 'Property: value' row: {line.strip()!r:.60}")
+        key, value = row.group("key"), row.group("value").strip()
+        if key in props:
+            raise ConfigParseError(number, f"property {key!r} shown twice in one object")
+        props[key] = "" if value == "<empty>" else value
+        last = key
+        value_col = len(row.group("indent")) + len(key) + 1 + max(1, len(row.group("sep")))
+    close()
+    return tuple(objects)
+
+
+_ROLE_KEYS = ("NodeID", "Role", "NodeType", "HANodeType")
+_SYNC_KEYS = ("SyncIface", "SyncInterface", "SyncIf")
+
+
+def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
+    """The HA facts of cOS Core objects: its HighAvailability object and EthernetInterfaces."""
+    has = [o for o in objects if o.type == "HighAvailability"]
+    if len(has) != 1:
+        raise ConfigParseError(0, f"{len(has)} HighAvailability objects shown (expected one)")
+    ha = has[0].properties
+    cluster_id = None
+    if ha.get("ClusterID"):
+        if not ha["ClusterID"].isdigit():
+            raise ConfigParseError(has[0].line, "ClusterID is not a number")
+        cluster_id = int(ha["ClusterID"])
+    role = next((ha[k] for k in _ROLE_KEYS if ha.get(k)), None)
+    if role is not None:
+        role = role.strip().lower()
+        if role not in ("master", "slave"):
+            raise ConfigParseError(has[0].line, f"HA role {role!r:.30} is neither Master nor Slave")
+    sync = next((ha[k] for k in _SYNC_KEYS if ha.get(k)), None)
+    enabled = ha.get("Enabled")
+    names = []
+    for o in objects:
+        if o.type == "EthernetInterface":
+            if not o.properties.get("Name"):
+                raise ConfigParseError(o.line, "EthernetInterface without a Name")
+            names.append(o.properties["Name"])
+    return CosHaFacts(
+        cluster_id=cluster_id,
+        role=role,
+        sync_interface=sync,
+        ethernet=tuple(names),
+        enabled=None if enabled is None else enabled.strip().lower() in ("yes", "true", "1"),
+    )

@@ -40,7 +40,7 @@ def _batch_script_of(rev: str) -> Callable[[str], str]:
     path = Path(tempfile.mkdtemp(prefix="kvmha-old-")) / "old_collect.py"
     path.write_text(
         source.replace("from .bundle", "from pytest_kvmha.bundle.store").replace(
-            "from .credentials", "from pytest_kvmha.bundle.redact"
+            "from .credentials", "from pytest_kvmha.config.redact"
         )
     )
     spec = importlib.util.spec_from_file_location("old_collect", path)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.config.names import host_name_problem
+from pytest_kvmha.config.redact import redact
 
 SCHEMA = "kvmha-bundle/1"
 # A section larger than this is not evidence but an attack (or /dev/zero): refused, not read.

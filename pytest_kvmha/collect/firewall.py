@@ -18,10 +18,10 @@ import subprocess
 import threading
 import time
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import MAX_SECTION_BYTES, EvidenceBundle, Section
 from pytest_kvmha.collect.transport import kill_session
 from pytest_kvmha.config.firewalls import FirewallSource, check_console
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name
 from pytest_kvmha.parse.secrets import strip_secrets

@@ -13,7 +13,6 @@ import time
 from urllib.parse import urlsplit
 
 from pytest_kvmha.bundle.contract import BOUNDARY_PREFIX, MKTEMP
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import EvidenceBundle, now_stamp
 from pytest_kvmha.collect.firewall import collect_firewalls
 from pytest_kvmha.collect.framing import (
@@ -37,6 +36,7 @@ from pytest_kvmha.collect.transport import (
     testinfra_host,
 )
 from pytest_kvmha.config.hosts import check_virsh_uri
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import EvidenceBundle, now_stamp
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.collect.transport import KILL_AFTER
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 
 Collect = Callable[[HostTarget, CollectOptions], EvidenceBundle]

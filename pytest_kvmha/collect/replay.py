@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import BundleError, EvidenceBundle, now_stamp
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import HostTarget
 
 

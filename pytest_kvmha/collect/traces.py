@@ -16,7 +16,6 @@ from pytest_kvmha.bundle.contract import (
     TRACE_KEY,
     TRACE_PREFIX,
 )
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.collect.framing import BatchOutputError, host_text, not_utf8, split_sections
 from pytest_kvmha.collect.script import trace_script
@@ -26,6 +25,7 @@ from pytest_kvmha.collect.transport import (
     run_retrying,
     testinfra_host,
 )
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import testinfra
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.collect.framing import host_text
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions
 
 UNREACHABLE_RC = 255  # what ssh returns when it cannot connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pytest_kvmha.bundle.redact import redact
+from pytest_kvmha.config.redact import redact
 
 
 @dataclass(frozen=True, slots=True)

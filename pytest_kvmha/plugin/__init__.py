@@ -423,10 +423,10 @@ def _progress(config: pytest.Config, inventory: Any) -> Any:
 
 def _run_audit(config: pytest.Config, state: KvmhaState) -> None:
     from pytest_kvmha.audit.engine import audit, same_hosts
-    from pytest_kvmha.bundle.redact import redact
     from pytest_kvmha.bundle.store import host_dir
     from pytest_kvmha.collect.pool import collect_all
     from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+    from pytest_kvmha.config.redact import redact
     from pytest_kvmha.config.target import CollectOptions
     from pytest_kvmha.model import CheckDiscoveryError, discover_checks
     from pytest_kvmha.parse.host import parse_bundle
@@ -543,9 +543,9 @@ def _collector(state: KvmhaState) -> Any:
     contacted), or on an xdist worker read back from the controller's run directory."""
     from urllib.parse import urlsplit
 
-    from pytest_kvmha.bundle.redact import redact
     from pytest_kvmha.bundle.store import BundleError, EvidenceBundle, host_dir
     from pytest_kvmha.collect.host import collect
+    from pytest_kvmha.config.redact import redact
     from pytest_kvmha.config.target import CollectOptions, HostTarget
 
     def one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
@@ -1075,7 +1075,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE, None)
     if state is None or state.audit is None:
         return
-    from pytest_kvmha.bundle.redact import redact
+    from pytest_kvmha.config.redact import redact
 
     tr = terminalreporter
     from pytest_kvmha.report.terminal import cluster_blocks, severity_counts

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kvmha import __version__
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.config.inventory import ClusterSpec
 from pytest_kvmha.config.names import CONTROL as _CONTROL
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import STATUSES, Finding
 

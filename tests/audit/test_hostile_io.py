@@ -16,7 +16,6 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import (
     MAX_SECTION_BYTES,
     BundleError,
@@ -27,6 +26,7 @@ from pytest_kvmha.bundle.store import (
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import build_report, render_markdown, write_report

@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 import shlex
 
-__all__ = ["REMOVE", "command", "comment", "inert", "xml_attr"]
+__all__ = ["CONTROL", "REMOVE", "command", "comment", "inert", "xml_attr"]
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators some terminals and editors
-# treat as line breaks: the rule of ``config.names.CONTROL``, which this bottom layer cannot
-# import (tests/test_parse_safety.py keeps the two equal).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The one rule for characters a terminal, a report or a shell line treats as line breaks: C0 and
+# C1 controls, DEL, U+2028 and U+2029. Every name check uses it (``config.names`` imports it).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # Removing bridge-utils, per package manager (``PackageState.manager``): the check's remediation
@@ -38,7 +37,7 @@ def inert(text: object) -> str:
         code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _CONTROL.sub(show, str(text))
+    return CONTROL.sub(show, str(text))
 
 
 def xml_attr(value: object) -> str:
@@ -67,7 +66,7 @@ def command(*argv: object, note: object | None = None) -> str:
     for word in words:
         # Quoted, a newline is inert for sh, but it would split this line in every report.
         # Parsing and the inventory refuse such names; reaching here is a bug: fail closed.
-        if _CONTROL.search(word):
+        if CONTROL.search(word):
             raise ValueError(f"control character in remediation argument {word!r}")
     line = shlex.join(words)
     if note is not None and str(note):

@@ -8,12 +8,10 @@ so it is malformed evidence (or a usage error), never a name: one rule for all o
 from __future__ import annotations
 
 import hashlib
-import re
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators some terminals and editors
-# treat as line breaks. ``remediation.py`` (the bottom layer, which cannot import this) holds the
-# same class; tests/test_parse_safety.py keeps the two equal.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+from pytest_kvmha.remediation import CONTROL
+
+__all__ = ["CONTROL", "firewall_key", "has_control", "host_name_problem"]
 
 
 def has_control(text: str) -> bool:

@@ -15,7 +15,7 @@ from pytest_kvmha.audit.engine import same_hosts
 from pytest_kvmha.audit.run import run_audit
 from pytest_kvmha.bundle.redact import redact
 from pytest_kvmha.bundle.store import BundleError, EvidenceBundle, host_dir
-from pytest_kvmha.collect.host import Collect, CollectOptions, HostTarget, Progress, collect
+from pytest_kvmha.collect.host import Collect, CollectOptions, HostTarget, Progress
 from pytest_kvmha.config.inventory import (
     Inventory,
     InventoryError,
@@ -148,6 +148,8 @@ def _progress(config: pytest.Config, inventory: Inventory) -> Progress | None:
 def _collector(state: KvmhaSession) -> Collect:
     """How each host's bundle is had: collected (hosts no selected item needs are not
     contacted), or on an xdist worker read back from the controller's run directory."""
+    # Looked up now, not at import: a conftest may wrap pytest_kvmha.collect.host.collect.
+    from pytest_kvmha.collect.host import collect
 
     def one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
         if state.replay_from is not None:

@@ -111,6 +111,22 @@ OPTIONS = (
     Option("max_parallel", HELP_MAX_PARALLEL, "N", ini=S, ini_default="32"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+# The order of the ini keys in pytest --help (as they were added over time).
+INI_ORDER = (
+    "max_parallel",
+    "waivers",
+    "strict_waivers",
+    "timeout",
+    "datapath",
+    "host",
+    "inventory",
+    "ssh_config",
+    "ssh_identity_file",
+    "report",
+    "fail_on",
+    "report_md",
+    "report_html",
+)
 PATH_OPTIONS = tuple(o.name for o in OPTIONS if o.path is not None)
 
 
@@ -127,7 +143,8 @@ def add_options(parser: pytest.Parser) -> None:
         if o.type is not None:
             kwargs["type"] = o.type
         group.addoption(o.flag, **kwargs)
-    for o in OPTIONS:
+    assert set(INI_ORDER) == {o.name for o in OPTIONS if o.ini is not None}
+    for o in (BY_NAME[name] for name in INI_ORDER):
         if o.ini is not None:
             kind = None if o.ini == S else o.ini
             parser.addini(o.ini_key, o.help, type=kind, default=o.ini_default)  # type: ignore[arg-type]

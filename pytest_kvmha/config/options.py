@@ -79,6 +79,11 @@ class Option:
     def ini_key(self) -> str:
         return self.ini_name or self.dest
 
+    @property
+    def ini_type(self) -> Any:
+        """``parser.addini``'s type (None: a string)."""
+        return None if self.ini == "string" else self.ini
+
 
 S = "string"
 OPTIONS = (
@@ -130,24 +135,24 @@ INI_ORDER = (
 PATH_OPTIONS = tuple(o.name for o in OPTIONS if o.path is not None)
 
 
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kvmha", "HA firewall clusters on KVM + Open vSwitch (pytest-kvmha)")
-    for o in OPTIONS:
-        kwargs: dict[str, Any] = {"help": o.help}
-        if o.metavar is not None:
-            kwargs["metavar"] = o.metavar
-        if o.action is not None:
-            kwargs["action"] = o.action
-        if o.action == "append":
-            kwargs["default"] = []
-        if o.type is not None:
-            kwargs["type"] = o.type
-        group.addoption(o.flag, **kwargs)
+def addoption_kwargs(o: Option) -> dict[str, Any]:
+    """The keyword arguments of ``parser.addoption`` for ``o``."""
+    kwargs: dict[str, Any] = {"help": o.help}
+    if o.metavar is not None:
+        kwargs["metavar"] = o.metavar
+    if o.action is not None:
+        kwargs["action"] = o.action
+    if o.action == "append":
+        kwargs["default"] = []
+    if o.type is not None:
+        kwargs["type"] = o.type
+    return kwargs
+
+
+def ini_options() -> list[Option]:
+    """The options that have an ini key, in their --help order."""
     assert set(INI_ORDER) == {o.name for o in OPTIONS if o.ini is not None}
-    for o in (BY_NAME[name] for name in INI_ORDER):
-        if o.ini is not None:
-            kind = None if o.ini == S else o.ini
-            parser.addini(o.ini_key, o.help, type=kind, default=o.ini_default)  # type: ignore[arg-type]
+    return [BY_NAME[name] for name in INI_ORDER]
 
 
 def expand_paths(config: pytest.Config) -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.config.options import (
-    add_options,
+    OPTIONS,
+    addoption_kwargs,
     expand_paths,
     hosts,
+    ini_options,
     max_parallel,
     option,
     timeout,
@@ -31,7 +33,11 @@ SEVERITY_MARKERS = ("critical", "high", "medium", "low", "info")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+    group = parser.getgroup("kvmha", "HA firewall clusters on KVM + Open vSwitch (pytest-kvmha)")
+    for o in OPTIONS:
+        group.addoption(o.flag, **addoption_kwargs(o))
+    for o in ini_options():
+        parser.addini(o.ini_key, o.help, type=o.ini_type, default=o.ini_default)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -216,3 +216,15 @@ class Finding:
             "source": self.check.source,
             "nodeid": self.nodeid,
         }
+
+
+# What identifies a finding across audits (a baseline, a what-if): check, host, cluster, subject.
+Key = tuple[str, str | None, str | None, str]
+
+
+def key_of(f: Finding) -> Key:
+    return (f.check.id, f.host, f.cluster, f.subject)
+
+
+def key_json(k: Key) -> dict[str, str | None]:
+    return {"check": k[0], "host": k[1], "cluster": k[2], "subject": k[3]}

@@ -30,7 +30,7 @@ def _environment() -> Environment:
 
 
 def _gate(f: dict[str, Any], fail_on: int, regressions: set[tuple[Any, ...]]) -> str | None:
-    """What a finding does to the gate, by the same rule as the items (plugin.gate_of): errors
+    """What a finding does to the gate, by the same rule as the items (plugin.gate.gate_of): errors
     gate; a failure gates unless waived, below fail-on, or known since the baseline with
     --kvmha-fail-on-new. None for a pass or skip."""
     if f["status"] == "error":

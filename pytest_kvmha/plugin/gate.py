@@ -1,0 +1,63 @@
+"""The gate: what each finding does to the run (fail it, or pass as waived, below the threshold
+or known since the baseline), and the waivers' statuses."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
+
+from pytest_kvmha.config.waivers import Match, Waiver, match, statuses
+from pytest_kvmha.model import FAIL, Finding, key_of
+
+if TYPE_CHECKING:
+    from pytest_kvmha.plugin.session import KvmhaSession
+
+PASSED, FAILED, ERRORED, SKIPPED = "pass", "fail", "error", "skip"
+WAIVED, BELOW, KNOWN = "waived", "below", "known"
+NOT_EVALUATED = "not-evaluated"  # waiver status: it may be about a host that was not contacted
+
+
+def gate_of(state: KvmhaSession, f: Finding, culprit: str | None = None) -> str:
+    """What a finding does to the gate: pass, fail, error, skip, or a failure that does not gate
+    (waived; below the threshold; known since the baseline with --kvmha-fail-on-new)."""
+    if f.status != FAIL:
+        return f.status
+    if culprit:  # a regression a plan would introduce fails whatever its severity
+        return FAILED
+    if state.waivers and waiver_match(state, f).waiver is not None:
+        return WAIVED
+    if f.check.severity < state.fail_on:
+        return BELOW
+    # Known only if it *failed* then: an error in the baseline proved nothing.
+    if state.fail_on_new and state.baseline is not None and state.baseline.get(key_of(f)) == FAIL:
+        return KNOWN
+    return FAILED
+
+
+def waiver_match(state: KvmhaSession, f: Finding) -> Match:
+    return match(state.waivers, f, state.today)
+
+
+def waiver_statuses(state: KvmhaSession) -> list[tuple[Waiver, str, int]]:
+    """Each waiver, its status and how many failed findings it matches.
+
+    Over every finding of the audit, not the -k selection: a waiver is stale when the whole
+    audit has nothing for it. A host that was not contacted was not audited: a waiver that
+    could be about it is "not-evaluated" there, never stale (a pruned run must not fail
+    --kvmha-strict-waivers where the full run passes)."""
+    out = statuses(state.waivers, state.audit.findings if state.audit else (), state.today)
+    skipped = list(state.not_contacted)
+    if not skipped:
+        return out
+
+    def about_skipped(w: Waiver) -> bool:
+        return w.host is None or any(fnmatchcase(h, w.host) for h in skipped)
+
+    return [
+        (w, NOT_EVALUATED if status == "stale" and about_skipped(w) else status, n)
+        for w, status, n in out
+    ]
+
+
+def stale(state: KvmhaSession) -> list[Waiver]:
+    return [w for w, status, _ in waiver_statuses(state) if status == "stale"]

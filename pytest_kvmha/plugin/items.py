@@ -1,0 +1,236 @@
+"""The audit items: one per finding under the ``kvmha`` collector (``kvmha-whatif`` for the
+audit after a planned change), their outcome by the gate, and their failure text."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
+from pytest_kvmha.plugin.gate import BELOW, KNOWN, WAIVED, gate_of, waiver_match
+from pytest_kvmha.plugin.selection import audit_items_wanted
+
+if TYPE_CHECKING:
+    from pytest_kvmha.plugin.session import KvmhaSession
+
+
+class KvmhaBelowThreshold(pytest.PytestWarning):
+    """A failed finding below --kvmha-fail-on: visible, but not failing the run."""
+
+
+class KvmhaKnownSinceBaseline(pytest.PytestWarning):
+    """With --kvmha-fail-on-new: a failure the baseline already had; visible, not gating."""
+
+
+class KvmhaCollector(pytest.Collector):
+    """The root of all audit items: ``kvmha``."""
+
+    def __init__(self, *, state: KvmhaSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def collect(self) -> list[pytest.Item]:
+        state = self.state
+        items: list[pytest.Item] = []
+        if audit_items_wanted(self.config) and state.audit is not None:
+            items += [
+                KvmhaItem.from_parent(
+                    self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f, state=state
+                )
+                for f in state.audit.findings
+            ]
+        if state.whatif is not None:
+            introduced = set(state.whatif.introduced)
+            for f in state.whatif.findings:
+                culprit = None
+                if key_of(f) in introduced:
+                    index = state.whatif.culprit.get(key_of(f))
+                    step = state.whatif.steps[index] if index is not None else None
+                    culprit = (
+                        f"introduced by the plan: step {index + 1} on {step.host}: {step.command.splitlines()[0]}"
+                        if step is not None and index is not None
+                        else "introduced by the plan"
+                    )
+                nodeid = "kvmha-whatif/" + f.nodeid.split("/", 1)[1]
+                items.append(
+                    KvmhaItem.from_parent(
+                        self,
+                        name=nodeid,
+                        nodeid=nodeid,
+                        finding=f,
+                        state=state,
+                        whatif=True,
+                        culprit=culprit,
+                    )
+                )
+        return items
+
+
+class KvmhaFinding(Exception):
+    """A failed finding at or above the threshold."""
+
+
+class KvmhaItem(pytest.Item):
+    def __init__(
+        self,
+        *,
+        finding: Finding,
+        state: KvmhaSession,
+        whatif: bool = False,
+        culprit: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.finding = finding
+        self.state = state
+        self.whatif = whatif
+        self.culprit = culprit  # what-if: the plan step that breaks a finding that passes today
+        if whatif:
+            self.extra_keyword_matches.add("whatif")
+        self.add_marker(pytest.mark.kvmha)
+        self.add_marker(str(finding.check.severity))  # -m critical
+        # -k matches these as whole words: "-k critical", "-k KVMHA-OVS-002" (and node names)
+        self.extra_keyword_matches.update({finding.check.id, str(finding.check.severity)})
+        # imported here: pytest imports it as a plugin first (pytest_configure)
+        from pytest_kvmha.report.junit import junit_properties
+
+        self.user_properties += junit_properties(
+            finding, state.fail_on, regression=bool(culprit), whatif=whatif
+        )
+        # -k kvm-a: every item touching kvm-a, cluster items of members on it included
+        self.extra_keyword_matches.update(_hosts_of(state, finding))
+        if finding.status == SKIP:  # reported at the item's location, not the plugin's
+            self.add_marker(pytest.mark.skip(reason=f"{finding.check.id}: {finding.detail}"))
+
+    def setup(self) -> None:
+        if self.finding.status == ERROR:
+            pytest.fail(self.describe("cannot evaluate"), pytrace=False)
+
+    def runtest(self) -> None:
+        f = self.finding
+        if f.status == FAIL:
+            state = self.state
+            gate = gate_of(state, f, self.culprit)
+            if gate == WAIVED:
+                waiver = waiver_match(state, f).waiver
+                assert waiver is not None  # WAIVED means an active waiver matched
+                self.user_properties.append(("waived", waiver.describe()))
+                pytest.xfail(f"{f.detail} - {waiver.describe()}")
+            if gate == KNOWN:
+                _notice(
+                    KvmhaKnownSinceBaseline(
+                        f"{f.nodeid}: {f.detail} (known since baseline {state.baseline_path})"
+                    )
+                )
+            elif gate == BELOW:
+                _notice(
+                    KvmhaBelowThreshold(
+                        f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
+                        f"--kvmha-fail-on={state.fail_on})"
+                    )
+                )
+            else:
+                raise KvmhaFinding(self.describe("failed"))
+
+    def describe(self, what: str) -> str:
+        f = self.finding
+        lines = [
+            ("what-if: " if self.whatif else "") + f"{f.check.id} {what}: {f.check.title}",
+            f"  severity:    {f.check.severity}",
+            f"  subject:     {f.subject}"
+            + (f" (cluster {f.cluster})" if f.cluster else "")
+            + (f" on host {f.host}" if f.host else ""),
+            f"  detail:      {f.detail}",
+        ]
+        if f.found:
+            lines.append(f"  found:       {f.found}")
+        if f.expected:
+            lines.append(f"  expected:    {f.expected}")
+        if self.culprit:
+            lines.append(f"  regression:  {self.culprit}")
+        state = self.state
+        expired = waiver_match(state, f).expired if state.waivers else None
+        if expired is not None:
+            lines.append(
+                f"  waiver:      expired on {expired.expires}, no longer waives: "
+                f"{expired.ticket} ({expired.approver}): {expired.reason}"
+            )
+        if what == "failed":
+            fix = (f.remediation or f.check.remediation).splitlines()
+            lines.append(f"  remediation: {fix[0]}")
+            lines += [f"               {line}" for line in fix[1:]]
+            lines.append(f"  source:      {f.check.source}")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, KvmhaFinding):
+            return KvmhaRepr(str(excinfo.value), self.finding.detail)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        """The inventory line that declares this finding's cluster (or host), 0-based."""
+        state = self.state
+        f = self.finding
+        line = state.lines.get(f"clusters.{f.cluster}" if f.cluster else f"hosts.{f.host}", 0)
+        return state.inventory_path or "kvmha", line, self.nodeid
+
+    def setup_failure(self) -> KvmhaRepr:
+        """What a failed setup (a finding that cannot be evaluated) reports."""
+        host = _unreachable(self.state, self.finding)
+        if host is not None:
+            line = f"host {host} unreachable (reason in the kvmha audit summary)"
+            return KvmhaRepr(line, line)
+        return KvmhaRepr(self.describe("cannot evaluate"), self.finding.detail)
+
+
+def _notice(warning: Warning) -> None:
+    """Warn about a failure that does not gate, shown in the warnings summary; ``-W error``
+    must not turn it into a failure (the gate decides, not the warning filters)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", type(warning))
+        warnings.warn(warning, stacklevel=3)
+
+
+def _hosts_of(state: KvmhaSession, f: Finding) -> set[str]:
+    if f.host:
+        return {f.host}
+    for c in state.audit.clusters if state.audit is not None else ():
+        if c.name == f.cluster:
+            return {m.host for m in c.members}
+    return set()
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:  # --tb=line
+        return self.message
+
+
+class KvmhaRepr:
+    """A failure's text whose one-line summary (``-rfE``, JUnit's failure message) is what was
+    found, not the check title."""
+
+    def __init__(self, text: str, message: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(message)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _unreachable(state: KvmhaSession, f: Finding) -> str | None:
+    """The unreachable host an error finding comes from (its reason is printed once)."""
+    if f.status != ERROR or state.audit is None:
+        return None
+    for h in state.audit.hosts:
+        if h.status != "ok" and h.error and h.error in f.detail:
+            return str(h.name)
+    return None

@@ -1,0 +1,237 @@
+"""The state of one audit run, registered as a plugin by ``pytest_configure`` when there is
+something to audit: its methods are the hooks that need that state, so they exist only then."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_kvmha.config.options import option
+from pytest_kvmha.config.waivers import Waiver, WaiverError, load_waivers
+from pytest_kvmha.model import Finding, Key, Severity
+from pytest_kvmha.plugin import run, xdist
+from pytest_kvmha.plugin.gate import KNOWN, gate_of, stale, waiver_match, waiver_statuses
+from pytest_kvmha.plugin.items import KvmhaCollector, KvmhaItem
+from pytest_kvmha.plugin.selection import chosen
+from pytest_kvmha.report.assemble import ReportPaths, WaiverReport, assemble_report, write_reports
+from pytest_kvmha.report.baseline import baseline_json, load_baseline
+
+if TYPE_CHECKING:
+    from pytest_kvmha.audit.engine import Audit
+    from pytest_kvmha.config.inventory import Inventory
+    from pytest_kvmha.fixtures.whatif import WhatIf
+
+STATE = pytest.StashKey["KvmhaSession"]()
+
+
+@dataclass(eq=False)
+class KvmhaSession:
+    config: pytest.Config
+    fail_on: Severity
+    reports: ReportPaths = field(default_factory=ReportPaths)
+    audit: Audit | None = None
+    selected: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    rounds: dict[str, int] = field(default_factory=dict)
+    inventory: Inventory | None = None
+    inventory_path: str | None = None
+    wanted: Inventory | None = None  # of --kvmha-plan
+    whatif: WhatIf | None = None
+    baseline: dict[Key, str] | None = None  # finding status of --kvmha-baseline
+    baseline_path: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
+    digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
+    started: float = field(default_factory=time.time)
+    waivers: tuple[Waiver, ...] = ()  # of --kvmha-waivers
+    waivers_path: str | None = None
+    strict_waivers: bool = False
+    fail_on_new: bool = False
+    today: dt.date = field(default_factory=dt.date.today)  # waiver expiry is judged against it
+    nodeids: list[str] = field(default_factory=list)  # kvmha node ids given as arguments
+    max_parallel: int = 32
+    rundir: Path | None = None  # xdist controller: the bundles handed to the workers
+    replay_from: Path | None = None  # xdist worker: where the controller put them
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> collection cost
+    not_contacted: dict[str, str] = field(default_factory=dict)  # host -> why
+    reports_written: bool = False
+
+    def configure_gate(self) -> None:
+        """Waivers and baseline gating (usage errors name the file, entry and field)."""
+        config = self.config
+        self.today = dt.date.today()
+        waivers = option(config, "waivers")
+        if waivers:
+            try:
+                self.waivers = load_waivers(waivers)
+            except WaiverError as exc:
+                raise pytest.UsageError(f"--kvmha-waivers: {exc}") from None
+            self.waivers_path = waivers
+        self.strict_waivers = bool(
+            config.getoption("kvmha_strict_waivers") or config.getini("kvmha_strict_waivers")
+        )
+        self.fail_on_new = bool(config.getoption("kvmha_fail_on_new"))
+        if self.fail_on_new and not config.getoption("kvmha_baseline"):
+            raise pytest.UsageError("--kvmha-fail-on-new needs --kvmha-baseline=BEFORE.json")
+
+    def configure_worker(self, worker: dict[str, Any]) -> None:
+        """An xdist worker: reports are the controller's; the facts come from its bundles."""
+        self.reports = ReportPaths()
+        self.replay_from, self.today = xdist.handed_over(worker)
+
+    def configure_baseline(self) -> None:
+        baseline = self.config.getoption("kvmha_baseline")
+        if baseline:
+            try:
+                self.baseline = load_baseline(json.loads(Path(baseline).read_text()), baseline)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
+            self.baseline_path = baseline
+
+    def run_audit(self) -> None:
+        run.run(self.config, self)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        try:
+            self.run_audit()
+        except Exception as exc:  # the report still says what happened
+            if not isinstance(exc, pytest.UsageError):
+                self.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
+            raise
+        root = KvmhaCollector.from_parent(session, name="kvmha", nodeid="kvmha", state=self)
+        audit_items = root.collect()
+        report = pytest.CollectReport(
+            "kvmha", "passed", None, list[pytest.Item | pytest.Collector](audit_items)
+        )
+        config.hook.pytest_collectreport(report=report)
+        if self.nodeids:  # node ids given as arguments: exactly those items (or under a prefix)
+            picked = chosen(audit_items, self.nodeids)
+            if len(picked) < len(audit_items):
+                config.hook.pytest_deselected(items=[i for i in audit_items if i not in picked])
+            audit_items = picked
+        items[:0] = audit_items
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.audit is not None:
+            items = [i for i in session.items if isinstance(i, KvmhaItem)]
+            self.selected = [i.finding for i in items if not i.whatif]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if isinstance(item, KvmhaItem) and report.failed and call.when == "setup":
+            report.longrepr = item.setup_failure()
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Any:
+        """Under pytest-xdist the controller audits here (see plugin.xdist). The audit's outcome
+        (a usage error included) is the controller's, after the start."""
+        if not xdist.is_controller(session.config):
+            return (yield)
+        controller = xdist.ControllerAudit()
+        self.rundir = controller.rundir
+        controller.start(self.run_audit)
+        try:
+            return (yield)  # xdist's own sessionstart: the workers start meanwhile
+        finally:
+            exc = controller.join()
+            if exc is not None:
+                if not isinstance(exc, pytest.UsageError):
+                    self.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
+                self.write_reports()  # pytest skips sessionfinish when sessionstart fails
+                raise exc
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.rundir is not None:
+            xdist.configure_node(node, self.rundir, self.today)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.audit is not None:
+            self.selected = xdist.workers_selection(self.audit.findings, ids)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.rundir is not None:
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            self.rundir = None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.strict_waivers and stale(self):
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.write_reports()
+
+    def write_reports(self) -> None:
+        if self.reports_written or not self.reports.any():
+            return
+        self.reports_written = True
+        audit = self.audit
+        report = assemble_report(
+            audit,
+            self.selected,
+            fail_on=str(self.fail_on),
+            errors=self.errors,
+            rounds=self.rounds,
+            digests=self.digests,
+            started=self.started,
+            metrics=self.metrics,
+            not_contacted=self.not_contacted,
+            whatif=self.whatif.as_json() if self.whatif is not None else None,
+            baseline=self.baseline_json() if audit is not None else None,
+            waivers=self.waiver_report() if self.waivers_path is not None else None,
+            known=(
+                {f.nodeid for f in self.selected if gate_of(self, f) == KNOWN}
+                if self.fail_on_new
+                else None
+            ),
+        )
+        write_reports(report, self.reports)
+
+    def baseline_json(self) -> dict[str, Any] | None:
+        if self.baseline is None:
+            return None
+        return baseline_json(self.baseline, self.selected, self.baseline_path, self.fail_on_new)
+
+    def waiver_report(self) -> WaiverReport:
+        out = WaiverReport(self.waivers_path, self.strict_waivers)
+        for f in self.selected:
+            m = waiver_match(self, f)
+            if m.waiver is not None:
+                out.waived[f.nodeid] = m.waiver.as_json()
+            elif m.expired is not None:
+                out.expired[f.nodeid] = m.expired.as_json()
+        out.waivers = [
+            {**w.as_json(), "status": status, "matches": n}
+            for w, status, n in waiver_statuses(self)
+        ]
+        return out
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if self.audit is None:
+            return
+        from pytest_kvmha.report.terminal import AuditSummary, write_summary
+
+        summary = AuditSummary(
+            self.audit,
+            self.selected,
+            lambda f: gate_of(self, f),
+            self.fail_on,
+            waiver_statuses(self),
+            self.strict_waivers,
+            self.whatif.as_json() if self.whatif is not None else None,
+            self.baseline_json(),
+            self.fail_on_new,
+            list(self.reports),
+        )
+        write_summary(terminalreporter, summary, quiet=config.option.verbose < 0)

@@ -2,7 +2,6 @@
 
 ``up`` forks a supervisor that starts the lab, owns (and reaps) its daemons and stops it on
 SIGTERM; ``down`` signals that supervisor (or, without one, stops the lab from its state file).
-``python -m pytest_kvmha.testing.lab`` is the same command.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ def _supervise(lab: Lab, workdir: Path, ready_w: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pytest_kvmha.testing up|down`` entry point."""
-    parser = argparse.ArgumentParser(prog="python -m pytest_kvmha.testing.lab")
+    parser = argparse.ArgumentParser(prog="python -m pytest_kvmha.testing")
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start a lab in the background")
     up.add_argument("--hosts", type=int, default=2)

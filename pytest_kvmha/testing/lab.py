@@ -22,8 +22,8 @@ process).
 
 Command line (:mod:`.cli`)::
 
-    python -m pytest_kvmha.testing.lab up --hosts 2 --workdir /tmp/kvmha-lab
-    python -m pytest_kvmha.testing.lab down --workdir /tmp/kvmha-lab
+    python -m pytest_kvmha.testing up --hosts 2 --workdir /tmp/kvmha-lab
+    python -m pytest_kvmha.testing down --workdir /tmp/kvmha-lab
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -430,9 +429,3 @@ def cleanup_stale(prefix: str, workdir: Path | None = None) -> list[str]:
         except Exception as exc:  # noqa: BLE001
             cleaned.append(f"state file {state_dir}: {exc}")
     return cleaned + remove_stale_namespaces(prefix)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    sys.exit(main())

@@ -178,7 +178,8 @@ def _discover(ns: argparse.Namespace) -> int:
     try:
         inventory = inventory_from_specs(ns.hosts)
     except InventoryError as exc:
-        return _usage(f"kvmha discover: {exc}")
+        # inventory_from_specs names the pytest option; here the specs are arguments
+        return _usage(f"kvmha discover: {str(exc).replace('--kvmha-host', 'HOST', 1)}")
     hosts = collect_hosts(
         inventory, CollectOptions(ns.ssh_config, ns.ssh_identity_file, ns.timeout)
     )

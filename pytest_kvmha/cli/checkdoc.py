@@ -3,6 +3,7 @@ holds (the same Markdown), and the catalogue index page. Generated from the cata
 
 from __future__ import annotations
 
+import re
 import textwrap
 import types
 from collections.abc import Iterator, Sequence
@@ -101,7 +102,7 @@ def _text(text: str) -> str:
 def _fence(text: str) -> list[str]:
     first, _, rest = text.strip().partition("\n")
     body = (first + "\n" + textwrap.dedent(rest)).strip()
-    longest = max((len(run) for run in body.split() if set(run) == {"`"}), default=0)
+    longest = max((len(run) for run in re.findall("`+", body)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + "text", *body.splitlines(), fence]
 

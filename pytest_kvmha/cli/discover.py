@@ -22,9 +22,9 @@ GUESSED_VENDOR = "fortigate"
 
 
 def toml_str(value: str) -> str:
-    """A TOML basic string. JSON's escapes are TOML's; DEL is the one control character JSON
-    leaves alone and TOML forbids."""
-    return json.dumps(value).replace("\x7f", "\\u007f")
+    """A TOML basic string: JSON's escapes are TOML's, and ``ensure_ascii`` escapes every
+    control character TOML forbids (DEL included) and all non-ASCII."""
+    return json.dumps(value, ensure_ascii=True)
 
 
 def toml_key(name: str) -> str:

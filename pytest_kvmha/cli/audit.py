@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="a host to audit: ssh://[user@]host[:port], local://, paramiko://..., replay://DIR",
     )
+    p.add_argument(
+        "--junitxml", metavar="PATH", help="pytest's JUnit XML report, with the kvmha properties"
+    )
     for o in audit_options():
         kwargs: dict[str, object] = {"help": o.help.replace("%", "%%"), "dest": o.name}
         if o.action == "store_true":
@@ -76,6 +79,8 @@ def pytest_args(ns: argparse.Namespace, workdir: Path, extra: Sequence[str]) -> 
                 args.append("--kvmha-" + o.name.replace("_", "-"))
         elif value is not None:
             args.append(f"--kvmha-{o.name.replace('_', '-')}={value}")
+    if getattr(ns, "junitxml", None):
+        args.append(f"--junitxml={ns.junitxml}")
     return [*args, str(workdir / "none"), *extra]
 
 

@@ -85,13 +85,14 @@ def test_usage_errors_exit_4(hostile_cwd: Path, argv: list[str]) -> None:
 def test_every_audit_option_maps_to_the_plugin_option(tmp_path: Path) -> None:
     import argparse
 
-    ns = argparse.Namespace(hosts=["local://"])
+    ns = argparse.Namespace(hosts=["local://"], junitxml="j.xml")
     for o in audit_options():
         setattr(ns, o.name, True if o.action == "store_true" else "V")
     args = pytest_args(ns, tmp_path, ["-x"])
     for o in audit_options():
         assert (o.flag if o.action == "store_true" else f"{o.flag}=V") in args, o.name
     assert "--kvmha-host=local://" in args and args[-1] == "-x"
+    assert "--junitxml=j.xml" in args
     assert {"--kvmha-report", "--kvmha-waivers", "--kvmha-baseline"} <= {
         BY_NAME[o.name].flag for o in audit_options()
     }

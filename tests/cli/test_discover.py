@@ -100,3 +100,24 @@ def test_hostile_names_stay_inside_their_strings_and_comments() -> None:
     assert list(doc["clusters"]) == [evil_cluster]
     assert cluster["members"][0]["domain"] == evil_domain
     assert cluster["pairs"][0]["bridge"] == "br\n#x"
+
+
+def test_an_ambiguous_layout_is_a_commented_cluster_to_fill_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.audit.test_discovery import add_domain, copy_scenario
+
+    d = copy_scenario("single-ok", tmp_path)
+    add_domain(d / "kvm-a", "web1", ["br1-internal", "br2-external"])
+    assert main(["discover", f"replay://{d / 'kvm-a'}", f"replay://{d / 'kvm-b'}"]) == 1
+    text = capsys.readouterr().out
+    assert "clusters" not in tomllib.loads(text)  # no pair guessed out of three
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    assert any(line.startswith("# AMBIGUOUS: 3 domains share") for line in comments)
+    assert "# NIC-to-bridge layout: br1-internal, br2-external" in comments
+    for dom in ("fw-master", "fw-slave", "web1"):
+        assert f"#   {dom} on kvm-a" in comments
+    uncommented = "\n".join(
+        line[2:] for line in text.splitlines() if line.startswith("# [clusters")
+    )
+    assert uncommented == "[clusters.NAME]"

@@ -78,3 +78,25 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "site" / "checks" / "KVMHA-HB-001" / "index.html").is_file()
     shutil.rmtree(tmp_path / "site")
+
+
+def test_the_readme_ci_snippets_parse_and_use_real_options() -> None:
+    yaml = pytest.importorskip("yaml")
+    from pytest_kvmha.cli import parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    assert len(snippets) == 2  # GitHub Actions, GitLab CI
+    github, gitlab = (yaml.safe_load(s) for s in snippets)
+    commands = [
+        " ".join(step["run"].split())
+        for step in github["jobs"]["audit"]["steps"]
+        if "kvmha audit" in step.get("run", "")
+    ]
+    commands += [" ".join(c.split()) for c in gitlab["kvmha-audit"]["script"] if "kvmha audit" in c]
+    assert len(commands) == 2
+    assert gitlab["kvmha-audit"]["artifacts"]["reports"]["junit"] == "junit.xml"
+    for command in commands:
+        args = command.split()[1:]  # after "kvmha"
+        ns = parser().parse_args(args)  # every option exists (argparse exits otherwise)
+        assert (ns.report_md, ns.junitxml) == ("audit.md", "junit.xml")

@@ -1,4 +1,4 @@
-"""The README's report excerpts are real output: the Markdown excerpt is what the demo audit
+"""The report excerpts of docs/reports.md are real output: the Markdown excerpt is what the demo audit
 (examples/clusters.toml with examples/waivers.toml) writes, line by line."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-def readme_markdown_excerpt() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### The Markdown report", 1)[1]
+def docs_markdown_excerpt() -> list[str]:
+    text = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    section = text.split("## The Markdown report", 1)[1]
     return section.split("```markdown\n", 1)[1].split("\n```", 1)[0].splitlines()
 
 
-def test_readme_markdown_excerpt_is_the_demo_output(pytester: pytest.Pytester) -> None:
+def test_docs_markdown_excerpt_is_the_demo_output(pytester: pytest.Pytester) -> None:
     shutil.copytree(EXAMPLES / "bundles", pytester.path / "examples" / "bundles")
     for name in ("clusters.toml", "waivers.toml"):
         shutil.copy(EXAMPLES / name, pytester.path / "examples" / name)
@@ -27,9 +27,9 @@ def test_readme_markdown_excerpt_is_the_demo_output(pytester: pytest.Pytester) -
         "--kvmha-waivers=examples/waivers.toml",
         "--kvmha-report-md=r.md",
     )
-    assert result.ret == 1  # as the README says
+    assert result.ret == 1  # as docs/reports.md says
     written = (pytester.path / "r.md").read_text(encoding="utf-8").splitlines()
-    excerpt = readme_markdown_excerpt()
+    excerpt = docs_markdown_excerpt()
     assert len(excerpt) > 20
     missing = [line for line in excerpt if line not in written]
     assert not missing, missing

@@ -99,13 +99,16 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
     scope=Scope.CLUSTER,
     rationale="""
         FGCP members form a cluster only with the same group-id, group-name and mode, and they
-        must heartbeat over the same interfaces (hbdev) with the same unicast-hb setting and
-        timers (hb-interval, hb-lost-threshold). A cOS Core cluster is one master and one slave
+        must heartbeat over the same interfaces (hbdev) with the same unicast-hb setting,
+        timers (hb-interval in milliseconds, hb-lost-threshold) and heartbeat Ethertypes. A key
+        that 'show' leaves out is compared as its documented default, so a 'show' and a 'show
+        full-configuration' of one setup agree. A cOS Core cluster is one master and one slave
         with the same cluster ID, and the same sync interface on both is recommended. Members
         that disagree split-brain or never see each other, whatever the host does.""",
     remediation="Make the HA settings the same on both members: FortiOS 'config system ha' "
-    "(group-id, group-name, mode, hbdev, unicast-hb, hb-interval, hb-lost-threshold); cOS Core "
-    "HighAvailability (ClusterID, SyncIface, one Master and one Slave).",
+    "(group-id, group-name, mode, hbdev, unicast-hb, hb-interval, hb-interval-in-milliseconds, "
+    "hb-lost-threshold, ha-eth-type, hc-eth-type, l2ep-eth-type); cOS Core HighAvailability "
+    "(ClusterID, SyncIface, one Master and one Slave).",
     source=FGT_HA + "; " + COS_HA,
 )
 def members_agree(cluster: Cluster) -> Verdict:

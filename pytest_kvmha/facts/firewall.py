@@ -28,7 +28,8 @@ class FgcpFacts:
     """``config system ha`` of one FortiGate, with the addresses of ``config system interface``.
 
     ``None`` means the key is not in the text: ``show`` leaves out keys at their default, so
-    ``None`` is "the firmware's default", which this tool does not guess (except where noted).
+    ``None`` is "the firmware's default". The facts keep what was shown; KVMHA-FW-002 fills in
+    the documented defaults (:mod:`pytest_kvmha.vendors.fortigate`) when it compares.
     """
 
     group_id: int | None

@@ -51,6 +51,11 @@ def test_abbreviated_bootstrap_audits_as_its_unabbreviated_twin(tmp_path: Path) 
     )
 
 
+def test_an_abbreviated_file_is_told_fortios() -> None:
+    with pytest.raises(ConfigParseError, match="the text is a FortiOS configuration, but the "):
+        parse_firewall_config((DATA / "fgt-a-bootstrap.conf").read_text(), "cos-core")
+
+
 def test_abbreviations_expand_against_the_cli_words() -> None:
     root = parse_fortios(
         "conf sys int\n"
@@ -120,6 +125,12 @@ def test_line_endings_and_byte_order_mark(ending: tuple[str, bool], tmp_path: Pa
     stripped = strip_secrets(text)
     assert "hAsEcReTPaSsWoRd" not in stripped and "gUeStPaSsWd" not in stripped
     assert parse_firewall_config(stripped, "fortigate") == facts_of("fgt-b.conf")
+    # a secret without ENC is removed too (a CR-only file is not one long line)
+    plain = strip_secrets(
+        f"config vpn ipsec phase1-interface{eol}    edit t{eol}"
+        f"        set psksecret pLaInPsK{eol}    next{eol}end{eol}"
+    )
+    assert "pLaInPsK" not in plain
     # errors name the same line whatever the line ending
     broken = text.replace("    set group-id 10", "    set group-id ten")
     with pytest.raises(ConfigParseError, match="^line 18: 'group-id' must be one integer"):

@@ -20,9 +20,21 @@ from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.firewall import parse_firewall_config
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
+from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import strip_secrets
 
-from .test_firewall import DATA, GOOD_FGT, cos, detail, fgt, fw_statuses, run, write_inventory
+from .test_firewall import (
+    DATA,
+    GOOD_FGT,
+    collect_console,
+    cos,
+    detail,
+    fake_ssh,
+    fgt,
+    fw_statuses,
+    run,
+    write_inventory,
+)
 
 
 def findings(result: Audit) -> list[tuple[str, str, str, str]]:
@@ -296,3 +308,28 @@ def test_cos_sync_interface_is_mapped_by_pci_address_not_list_order(tmp_path: Pa
         "fw-b: If2 is at PCI bus 0 slot 9 port 0 (as the firewall shows it), but no one NIC "
         "of fw-b has that address"
     ) in detail(result, "KVMHA-FW-005")
+
+
+def test_multi_vdom_console_refusal_is_the_members_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a console that answers as a FortiGate in multi-VDOM mode at the top level (exit status 0:
+    # the CLI session itself ended normally)
+    answer = tmp_path / "answer.txt"
+    answer.write_text(
+        "FGT-MV # show system ha\n"
+        "command parse error before 'system'\n"
+        "Command fail. Return code -61\n"
+        "FGT-MV # show system interface\n"
+        "command parse error before 'system'\n"
+        "Command fail. Return code -61\n"
+        "FGT-MV # \n"
+    )
+    fake_ssh(tmp_path, monkeypatch, f'cat > /dev/null\ncat "{answer}"\n')
+    bundle = collect_console(tmp_path)
+    got = parse_bundle(bundle).firewalls["fw-b"]
+    assert got.facts is None
+    assert got.problem is not None and got.problem.startswith(
+        "kvm-b: firewall configuration of fw-b is malformed: line 2: the FortiGate refused a "
+        "command (\"command parse error before 'system'\"): a unit in multi-VDOM mode"
+    )

@@ -3,7 +3,8 @@
 :func:`parse_fortios` reads FortiOS's nested ``config``/``edit``/``set``/``unset``/``next``/
 ``end`` blocks into a tree of :class:`FortiBlock`, as the CLI reads them (abbreviations, ``end``
 closing an ``edit``, any line ending; the tokenizer is :mod:`~pytest_kvmha.parse.fortios_syntax`);
-:func:`fgcp_facts` takes the FGCP facts out. Malformed text raises :class:`~pytest_kvmha.parse.evidence.ConfigParseError` naming the line.
+:func:`fgcp_facts` takes the FGCP facts out. Malformed text raises
+:class:`~pytest_kvmha.parse.evidence.ConfigParseError` naming the line.
 """
 
 from __future__ import annotations

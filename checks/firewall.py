@@ -12,21 +12,22 @@ from collections.abc import Callable
 
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.topology import Cluster, Member, member_firewall, nic_in_pci_order
+from pytest_kvmha.topology import (
+    Cluster,
+    Member,
+    member_firewall,
+    nic_at_pci,
+    nic_in_pci_order,
+)
 from pytest_kvmha.vendors import cos_core, fortigate
+
+from .firewall_agreement import cos_agreement, fgcp_agreement
+from .firewall_agreement import show as _show
 
 FGT_HA = "FortiOS CLI reference: config system ha, config system interface"
 FGT_VM = "FortiGate-VM KVM Administration Guide, High availability (Unicast / Broadcast)"
 COS_HA = "Clavister cOS Core Administration Guide, High Availability (HA setup, sync interface)"
 COS_KVM = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
-
-
-def _show(value: object) -> str:
-    """A value taken from a firewall's configuration, safe to put in a message."""
-    text = str(value)
-    if not text.isprintable() or len(text) > 80:
-        return repr(text[:80])
-    return text
 
 
 def _declared(m: Member) -> bool:
@@ -59,7 +60,7 @@ def _describe(facts: FirewallFacts) -> str:
             return "FortiOS configuration without 'config system ha'"
         hb = ", ".join(_show(h.interface) for h in facts.hbdev) or "no hbdev"
         return (
-            f"FGCP group-id {facts.group_id if facts.group_id is not None else '(default)'} "
+            f"FGCP group-id {facts.group_id if facts.group_id is not None else '0 (default)'} "
             f"group-name {_show(facts.group_name) if facts.group_name else '(default)'}, "
             f"mode {_show(facts.mode or 'standalone')}, {facts.heartbeat} heartbeat over {hb}"
         )
@@ -91,66 +92,6 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
     return passed(f"{member.label}: {_describe(facts)}")
 
 
-def _fgcp_fields() -> tuple[tuple[str, Callable[[FgcpFacts], object]], ...]:
-    return (
-        ("group-id", lambda f: f.group_id),
-        ("group-name", lambda f: f.group_name),
-        ("mode", lambda f: f.mode),
-        ("hbdev", lambda f: " ".join(f'"{h.interface}" {h.priority}' for h in f.hbdev) or None),
-        ("unicast-hb", lambda f: "enable" if f.unicast_hb else "disable"),
-        ("hb-interval", lambda f: f.hb_interval),
-        ("hb-lost-threshold", lambda f: f.hb_lost_threshold),
-    )
-
-
-def _fgcp_agreement(members: list[tuple[Member, FgcpFacts]]) -> list[str]:
-    problems = []
-    for m, f in members:
-        if not f.ha_section:
-            problems.append(f"{m.label} has no 'config system ha'")
-        elif f.mode in (None, "standalone"):
-            problems.append(f"{m.label} is in mode standalone (not an HA cluster member)")
-    for key, get in _fgcp_fields():
-        values = {m.label: get(f) for m, f in members}
-        if len(set(values.values())) > 1:
-            shown = ", ".join(
-                f"{label} {_show(v) if v is not None else '(not shown: default)'}"
-                for label, v in values.items()
-            )
-            problems.append(f"{key} differs: {shown}")
-    return problems
-
-
-def _cos_agreement(members: list[tuple[Member, CosHaFacts]]) -> list[str]:
-    problems = []
-    ids = {m.label: f.cluster_id for m, f in members}
-    if None in ids.values():
-        problems.append(
-            "cluster ID not shown for " + ", ".join(k for k, v in ids.items() if v is None)
-        )
-    elif len(set(ids.values())) > 1:
-        problems.append("cluster ID differs: " + ", ".join(f"{k} {v}" for k, v in ids.items()))
-    roles = sorted((f.role or "no role") for _, f in members)
-    if roles != ["master", "slave"]:
-        problems.append(
-            "not one master and one slave: "
-            + ", ".join(f"{m.label} {f.role or 'no role'}" for m, f in members)
-        )
-    syncs = {m.label: f.sync_interface for m, f in members}
-    if None in syncs.values():
-        problems.append(
-            "sync interface not shown for " + ", ".join(k for k, v in syncs.items() if v is None)
-        )
-    elif len(set(syncs.values())) > 1:
-        problems.append(
-            "sync interface differs: " + ", ".join(f"{k} {_show(v)}" for k, v in syncs.items())
-        )
-    for m, f in members:
-        if f.enabled is False:
-            problems.append(f"HA is not enabled on {m.label}")
-    return problems
-
-
 @check(
     "KVMHA-FW-002",
     title="The members are configured as one HA cluster",
@@ -158,13 +99,16 @@ def _cos_agreement(members: list[tuple[Member, CosHaFacts]]) -> list[str]:
     scope=Scope.CLUSTER,
     rationale="""
         FGCP members form a cluster only with the same group-id, group-name and mode, and they
-        must heartbeat over the same interfaces (hbdev) with the same unicast-hb setting and
-        timers (hb-interval, hb-lost-threshold). A cOS Core cluster is one master and one slave
+        must heartbeat over the same interfaces (hbdev) with the same unicast-hb setting,
+        timers (hb-interval in milliseconds, hb-lost-threshold) and heartbeat Ethertypes. A key
+        that 'show' leaves out is compared as its documented default, so a 'show' and a 'show
+        full-configuration' of one setup agree. A cOS Core cluster is one master and one slave
         with the same cluster ID, and the same sync interface on both is recommended. Members
         that disagree split-brain or never see each other, whatever the host does.""",
     remediation="Make the HA settings the same on both members: FortiOS 'config system ha' "
-    "(group-id, group-name, mode, hbdev, unicast-hb, hb-interval, hb-lost-threshold); cOS Core "
-    "HighAvailability (ClusterID, SyncIface, one Master and one Slave).",
+    "(group-id, group-name, mode, hbdev, unicast-hb, hb-interval, hb-interval-in-milliseconds, "
+    "hb-lost-threshold, ha-eth-type, hc-eth-type, l2ep-eth-type); cOS Core HighAvailability "
+    "(ClusterID, SyncIface, one Master and one Slave).",
     source=FGT_HA + "; " + COS_HA,
 )
 def members_agree(cluster: Cluster) -> Verdict:
@@ -180,7 +124,7 @@ def members_agree(cluster: Cluster) -> Verdict:
                 f"{m.label} {'FortiOS' if isinstance(f, FgcpFacts) else 'cOS Core'}" for m, f in got
             )
         )
-    problems = _fgcp_agreement(fgcp) if fgcp else _cos_agreement(cos)
+    problems = fgcp_agreement(fgcp) if fgcp else cos_agreement(cos)
     if problems:
         return failed(
             "; ".join(problems),
@@ -306,9 +250,14 @@ def unicast_peers(cluster: Cluster) -> Verdict:
     )
 
 
-def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, int]]:
-    """(interface name, N) of the member's heartbeat/sync interfaces: its N-th NIC."""
-    out = []
+# where a heartbeat/sync interface is: the N-th NIC in PCI order, or the NIC at a PCI
+# (bus, slot, port) the firewall shows
+_Locator = tuple[str, int] | tuple[str, tuple[int, int, int]]
+
+
+def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, _Locator]]:
+    """(interface name, where its NIC is) of the member's heartbeat/sync interfaces."""
+    out: list[tuple[str, _Locator]] = []
     if isinstance(f, FgcpFacts):
         if not f.hbdev:
             problems.append(f"{m.label} has no heartbeat interface (hbdev)")
@@ -320,7 +269,7 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
                     "interface (cannot tell its NIC)"
                 )
             else:
-                out.append((h.interface, number))
+                out.append((h.interface, ("order", number)))
         return out
     if f.sync_interface is None:
         problems.append(f"{m.label}: sync interface not shown")
@@ -329,9 +278,31 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
             f"{m.label}: sync interface {_show(f.sync_interface)} is not one of its Ethernet "
             f"interfaces ({', '.join(_show(e) for e in f.ethernet) or 'none shown'})"
         )
+    elif f.sync_interface in f.pci:
+        out.append((f.sync_interface, ("pci", f.pci[f.sync_interface])))
     else:
-        out.append((f.sync_interface, cos_core.nic_number(f.ethernet, f.sync_interface)))
+        out.append((f.sync_interface, ("order", cos_core.nic_number(f.ethernet, f.sync_interface))))
     return out
+
+
+def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> int | None:
+    _, at = where
+    try:
+        if isinstance(at, tuple):
+            return nic_at_pci(m, *at)
+        return nic_in_pci_order(m, at)
+    except IndexError:
+        if isinstance(at, tuple):
+            problems.append(
+                f"{m.label}: {_show(name)} is at PCI bus {at[0]} slot {at[1]} port {at[2]} "
+                f"(as the firewall shows it), but no one NIC of {m.label} has that address"
+            )
+        else:
+            problems.append(
+                f"{m.label}: {_show(name)} would be NIC #{at}, but {m.label} has "
+                f"{len(m.domain().nics)} NICs: no interface pair"
+            )
+        return None
 
 
 @check(
@@ -363,14 +334,9 @@ def heartbeat_is_pair(cluster: Cluster) -> Verdict:
     per_member: list[list[tuple[str, int]]] = []
     for m, f in got:
         mapped = []
-        for name, n in _hb_interfaces(m, f, problems):
-            try:
-                mapped.append((name, nic_in_pci_order(m, n)))
-            except IndexError:
-                problems.append(
-                    f"{m.label}: {_show(name)} would be NIC #{n}, but {m.label} has "
-                    f"{len(m.domain().nics)} NICs: no interface pair"
-                )
+        for name, loc in _hb_interfaces(m, f, problems):
+            if (index := _nic_index(m, name, loc, problems)) is not None:
+                mapped.append((name, index))
         per_member.append(mapped)
     wired = []
     if not problems:

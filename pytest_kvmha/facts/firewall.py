@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FORTIGATE, COS_CORE = "fortigate", "cos-core"
 
 
 @dataclass(frozen=True, slots=True)
 class HbDev:
-    """One FGCP heartbeat interface (``set hbdev "port3" 50``) and its priority."""
+    """One FGCP heartbeat interface (``set hbdev "port3" 50``) and its priority (None: the
+    configuration names the interface without one)."""
 
     interface: str
-    priority: int
+    priority: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,8 @@ class FgcpFacts:
     """``config system ha`` of one FortiGate, with the addresses of ``config system interface``.
 
     ``None`` means the key is not in the text: ``show`` leaves out keys at their default, so
-    ``None`` is "the firmware's default", which this tool does not guess (except where noted).
+    ``None`` is "the firmware's default". The facts keep what was shown; KVMHA-FW-002 fills in
+    the documented defaults (:mod:`pytest_kvmha.vendors.fortigate`) when it compares.
     """
 
     group_id: int | None
@@ -43,6 +45,9 @@ class FgcpFacts:
     # 0.0.0.0 = no address
     addresses: Mapping[str, ipaddress.IPv4Interface]
     ha_section: bool = True  # False: the text has no "config system ha" at all
+    # --- read as shown; None / absent = not shown (the firmware default applies) ---
+    hb_interval_unit: str | None = None  # hb-interval-in-milliseconds: "100ms" | "10ms"
+    eth_types: Mapping[str, int] = field(default_factory=dict)  # ha-eth-type etc. -> Ethertype
 
     @property
     def heartbeat(self) -> str:
@@ -58,6 +63,9 @@ class CosHaFacts:
     sync_interface: str | None
     ethernet: tuple[str, ...]  # EthernetInterface names in the order shown (1st, 2nd, ...)
     enabled: bool | None = None
+    # interface name -> (bus, slot, port) where the firewall shows its PCI address; then that,
+    # not the list order, says which NIC it is
+    pci: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def heartbeat(self) -> str:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from pytest_kvmha.facts.firewall import CosHaFacts
 from pytest_kvmha.parse.evidence import ConfigParseError
+from pytest_kvmha.vendors import cos_core
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ def _cos_type(args: str) -> str | None:
 def _infer_type(props: Mapping[str, str]) -> str | None:
     if "ClusterID" in props or "SyncIface" in props or "SyncInterface" in props:
         return "HighAvailability"
-    if "EthernetDevice" in props or "PCIBus" in props:
+    if "EthernetDevice" in props or any(k in props for k in cos_core.PCI_PROPERTIES["bus"]):
         return "EthernetInterface"
     return None
 
@@ -118,8 +119,29 @@ def parse_cos_show(text: str) -> tuple[CosObject, ...]:
     return tuple(objects)
 
 
-_ROLE_KEYS = ("NodeID", "Role", "NodeType", "HANodeType")
-_SYNC_KEYS = ("SyncIface", "SyncInterface", "SyncIf")
+_ROLE_KEYS = cos_core.HA_ROLE_PROPERTIES
+_SYNC_KEYS = cos_core.HA_SYNC_PROPERTIES
+
+
+def _pci(o: CosObject) -> tuple[int, int, int] | None:
+    """(bus, slot, port) of an EthernetInterface that shows all three; None: not shown."""
+    got: dict[str, int] = {}
+    for part, names in cos_core.PCI_PROPERTIES.items():
+        value = next((o.properties[k] for k in names if o.properties.get(k)), None)
+        if value is None:
+            continue
+        try:
+            got[part] = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            raise ConfigParseError(o.line, f"PCI {part} {value!r:.20} is not a number") from None
+    if not got:
+        return None
+    if len(got) != 3:
+        missing = ", ".join(p for p in cos_core.PCI_PROPERTIES if p not in got)
+        raise ConfigParseError(
+            o.line, f"EthernetInterface shows a PCI address without its {missing}"
+        )
+    return got["bus"], got["slot"], got["port"]
 
 
 def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
@@ -141,15 +163,19 @@ def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
     sync = next((ha[k] for k in _SYNC_KEYS if ha.get(k)), None)
     enabled = ha.get("Enabled")
     names = []
+    pci: dict[str, tuple[int, int, int]] = {}
     for o in objects:
         if o.type == "EthernetInterface":
             if not o.properties.get("Name"):
                 raise ConfigParseError(o.line, "EthernetInterface without a Name")
             names.append(o.properties["Name"])
+            if (address := _pci(o)) is not None:
+                pci[o.properties["Name"]] = address
     return CosHaFacts(
         cluster_id=cluster_id,
         role=role,
         sync_interface=sync,
         ethernet=tuple(names),
         enabled=None if enabled is None else enabled.strip().lower() in ("yes", "true", "1"),
+        pci=MappingProxyType(pci),
     )

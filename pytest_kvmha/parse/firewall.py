@@ -18,6 +18,7 @@ from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.facts.firewall import COS_CORE, FORTIGATE, CosHaFacts, FgcpFacts, FirewallConfig
 from pytest_kvmha.parse import cos_core, fortios
 from pytest_kvmha.parse.evidence import ConfigParseError
+from pytest_kvmha.parse.fortios_syntax import normalize
 
 SECTION_PREFIX = "fwconfig/"
 
@@ -55,9 +56,11 @@ def looks_like(text: str) -> str | None:
         s = line.strip()
         if not s or cos_core.CLI_PROMPT.match(line):
             continue
+        first = s.split(None, 1)[0]
         if (
             s.startswith("#config-version")
-            or s.startswith("config ")
+            # "config" or the CLI's abbreviation of it ("conf sys ha" in bootstrap files)
+            or (len(first) >= 2 and "config".startswith(first) and first != s)
             or fortios.CLI_PROMPT.match(line)
         ):
             return FORTIGATE
@@ -71,6 +74,7 @@ def looks_like(text: str) -> str | None:
 
 def parse_firewall_config(text: str, vendor: str) -> CosHaFacts | FgcpFacts:
     """Parse one firewall's text as ``vendor``'s format (raises ConfigParseError)."""
+    text = normalize(text)  # a byte-order mark and CR line endings, as the CLI reads them
     seen = looks_like(text)
     if not text.strip():
         raise ConfigParseError(0, "the configuration text is empty")

@@ -1,111 +1,41 @@
 """FortiOS configuration text (a backup, or ``show`` output) and the FGCP facts in it. Pure.
 
 :func:`parse_fortios` reads FortiOS's nested ``config``/``edit``/``set``/``unset``/``next``/
-``end`` blocks into a tree of :class:`FortiBlock`; :func:`fgcp_facts` takes the FGCP facts out.
-Malformed text raises :class:`~pytest_kvmha.parse.evidence.ConfigParseError` naming the line.
+``end`` blocks into a tree of :class:`FortiBlock`, as the CLI reads them (abbreviations, ``end``
+closing an ``edit``, any line ending; the tokenizer is :mod:`~pytest_kvmha.parse.fortios_syntax`);
+:func:`fgcp_facts` takes the FGCP facts out. Malformed text raises
+:class:`~pytest_kvmha.parse.evidence.ConfigParseError` naming the line.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple
 
 from pytest_kvmha.facts.firewall import FgcpFacts, HbDev
 from pytest_kvmha.parse.evidence import ConfigParseError
+from pytest_kvmha.parse.fortios_syntax import (
+    CLI_PROMPT,
+    normalize,
+    resolve,
+    resolve_path,
+    statements,
+)
+from pytest_kvmha.parse.fortios_syntax import _Statement as _Statement
+from pytest_kvmha.vendors import fortigate
 
-
-class _Token(NamedTuple):  # a tuple: a backup has a million of them, made fast
-    value: str
-    quoted: bool
-    start: int  # character offsets in the text
-    end: int
-
-
-class _Statement(NamedTuple):
-    line: int
-    tokens: tuple[_Token, ...]
-    end: int  # offset just past the statement (before its newline)
-    unterminated: bool = False  # a quote still open at the end of the text
-
-
-# The CLI echoes "FGT-A (global) # show system ha" when a console reads commands from stdin.
-CLI_PROMPT = re.compile(r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:(?:show|get)\b.*)?$")
-
-
-_WORD = re.compile(r'(?:"[^"]*"|[^ \t\r"])+')
-
-
-def statements(text: str) -> Iterator[_Statement]:
-    """Split FortiOS text into statements of tokens. Never raises (the secret stripper uses it on
-    anything); an open quote at the end is reported with ``unterminated``."""
-    i, n, line = 0, len(text), 1
-    while i < n:
-        # one statement: from here to an unquoted newline
-        start_line = line
-        eol = text.find("\n", i)
-        first = text[i : eol if eol >= 0 else n]
-        stripped = first.lstrip()
-        if (
-            not stripped
-            or stripped.startswith("#")
-            or (("#" in first or "$" in first) and CLI_PROMPT.match(first))
-        ):
-            i = (eol + 1) if eol >= 0 else n
-            line += 1
-            continue
-        if "\\" not in first and first.count('"') % 2 == 0:
-            # fast path (most lines of a backup): no escapes and every quote closed on this
-            # line, so a regular expression finds the tokens
-            words = [
-                _Token(m.group().replace('"', ""), '"' in m.group(), i + m.start(), i + m.end())
-                for m in _WORD.finditer(first)
-            ]
-            end = i + len(first)
-            i, line = (eol + 1, line + 1) if eol >= 0 else (n, line)
-            yield _Statement(start_line, tuple(words), end)
-            continue
-        tokens: list[_Token] = []
-        unterminated = False
-        while i < n and text[i] != "\n":
-            if text[i] in " \t\r":
-                i += 1
-                continue
-            start = i
-            buf: list[str] = []
-            quoted = False
-            while i < n and text[i] not in " \t\r\n":
-                c = text[i]
-                if c == '"':
-                    quoted = True
-                    i += 1
-                    while i < n and text[i] != '"':
-                        if text[i] == "\\" and i + 1 < n:
-                            i += 1
-                        if text[i] == "\n":
-                            line += 1
-                        buf.append(text[i])
-                        i += 1
-                    if i >= n:
-                        unterminated = True
-                        break
-                    i += 1  # the closing quote
-                elif c == "\\" and i + 1 < n and text[i + 1] != "\n":
-                    buf.append(text[i + 1])
-                    i += 2
-                else:
-                    buf.append(c)
-                    i += 1
-            tokens.append(_Token("".join(buf), quoted, start, i))
-        end = i
-        if i < n:
-            i += 1
-            line += 1
-        if tokens:
-            yield _Statement(start_line, tuple(tokens), end, unterminated)
+__all__ = [
+    "CLI_PROMPT",
+    "statements",
+    "FortiBlock",
+    "Setting",
+    "fgcp_facts",
+    "find_block",
+    "parse_fortios",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +68,9 @@ class _Builder:
     name: str
     line: int
     kind: str  # root | config | edit
+    # whether a "config" inside it starts a top-level path: the root, "config global", and an
+    # "edit <vdom>" entry of "config vdom" (multi-VDOM backups)
+    top_paths: bool = False
     settings: dict[str, Setting] = field(default_factory=dict)
     unset: set[str] = field(default_factory=set)
     blocks: dict[str, _Builder] = field(default_factory=dict)
@@ -154,27 +87,52 @@ class _Builder:
         )
 
 
+def _refused(stmt: _Statement, text: str) -> None:
+    """A console answer in which the CLI refused a command: say so instead of "unknown
+    statement" (a FortiGate in multi-VDOM mode refuses "show system ha" at the top level)."""
+    if stmt.tokens[0].value not in ("Command", "command"):
+        return
+    words = text[stmt.tokens[0].start : stmt.end].strip()
+    if words.startswith(fortigate.CLI_REFUSED):
+        raise ConfigParseError(
+            stmt.line,
+            f"the FortiGate refused a command ({words!r:.70}): a unit in multi-VDOM mode "
+            "answers so at the top level, where 'system ha' is not visible; read it from a "
+            "backup (config = PATH) or a console account whose session starts in global scope",
+        )
+
+
 def parse_fortios(text: str) -> FortiBlock:
-    """FortiOS configuration text (a backup, or ``show`` output) -> the root block."""
-    root = _Builder("", 0, "root")
+    """FortiOS configuration text (a backup, a bootstrap file, or ``show`` output) -> the root
+    block, read as the CLI reads it: abbreviated statements and ``config`` paths, ``end``
+    closing an open ``edit`` (it saves the entry and leaves the table), any line ending."""
+    text = normalize(text)
+    root = _Builder("", 0, "root", top_paths=True)
     stack = [root]
     opened = [0]  # the line each open block was opened on (a path seen again adds to the first)
     for stmt in statements(text):
         if stmt.unterminated:
             raise ConfigParseError(stmt.line, "a double quote is never closed")
         head, args = stmt.tokens[0], stmt.tokens[1:]
-        word = head.value
         top = stack[-1]
         if head.quoted:
-            raise ConfigParseError(stmt.line, f"statement starts with a quoted string {word!r:.60}")
+            raise ConfigParseError(
+                stmt.line, f"statement starts with a quoted string {head.value!r:.60}"
+            )
+        _refused(stmt, text)
+        word = resolve(head.value, fortigate.CLI_STATEMENTS, stmt.line, "statement")
         if word == "config":
             if not args:
                 raise ConfigParseError(stmt.line, "'config' without a path")
             if top.kind == "config" and top.entries:
                 raise ConfigParseError(stmt.line, "'config' inside a table after its entries")
-            path = " ".join(t.value for t in args)
-            # A path seen again at one level (vdom-less backups never do) adds to the first.
-            block = top.blocks.get(path) or _Builder(path, stmt.line, "config")
+            words = [t.value for t in args]
+            path = " ".join(resolve_path(words, stmt.line) if top.top_paths else words)
+            # A path seen again at one level adds to the first (multi-VDOM backups open
+            # "config vdom" once to declare the VDOMs and again for each VDOM's tables).
+            block = top.blocks.get(path) or _Builder(
+                path, stmt.line, "config", top_paths=top.kind == "root" and path == "global"
+            )
             top.blocks[path] = block
             stack.append(block)
             opened.append(stmt.line)
@@ -184,7 +142,8 @@ def parse_fortios(text: str) -> FortiBlock:
             if len(args) != 1:
                 raise ConfigParseError(stmt.line, "'edit' takes exactly one name")
             name = args[0].value
-            entry = top.entries.get(name) or _Builder(name, stmt.line, "edit")
+            vdom = len(stack) == 2 and top.name == "vdom"
+            entry = top.entries.get(name) or _Builder(name, stmt.line, "edit", top_paths=vdom)
             top.entries[name] = entry
             stack.append(entry)
             opened.append(stmt.line)
@@ -194,29 +153,36 @@ def parse_fortios(text: str) -> FortiBlock:
             stack.pop()
             opened.pop()
         elif word == "end":
-            if top.kind != "config" or args:
-                where = (
-                    "an 'edit' still open (missing 'next')"
-                    if top.kind == "edit"
-                    else "no open 'config'"
-                )
-                raise ConfigParseError(stmt.line, f"'end' with {where}")
-            stack.pop()
-            opened.pop()
-        elif word in ("set", "unset"):
+            if args or top.kind == "root":
+                raise ConfigParseError(stmt.line, "'end' with no open 'config'")
+            # "end" in an entry saves it and leaves its table as well (Container FortiOS CLI
+            # reference 7.2.2, "Subcommands": "Entering end will save the table entry and"
+            # return to the top level)
+            for _ in range(2 if top.kind == "edit" else 1):
+                stack.pop()
+                opened.pop()
+        elif word in ("set", "unset", "append"):
             if top.kind == "root":
                 raise ConfigParseError(stmt.line, f"'{word}' outside a 'config' block")
             if not args:
                 raise ConfigParseError(stmt.line, f"'{word}' without a key")
             key = args[0].value
-            if word == "set":
-                if len(args) < 2:
-                    raise ConfigParseError(stmt.line, f"'set {key:.40}' without a value")
-                top.settings[key] = Setting(tuple(t.value for t in args[1:]), stmt.line)
-                top.unset.discard(key)
-            else:
+            if word == "unset":
                 top.settings.pop(key, None)
                 top.unset.add(key)
+                continue
+            if len(args) < 2:
+                raise ConfigParseError(stmt.line, f"'{word} {key:.40}' without a value")
+            values = tuple(t.value for t in args[1:])
+            old = top.settings.get(key)
+            if word == "append" and old is not None:
+                values = old.values + values
+            top.settings[key] = Setting(values, stmt.line)
+            top.unset.discard(key)
+        elif word in ("show", "get") and top.kind == "root":
+            continue  # the echo of a console's own command, without its prompt
+        elif word in fortigate.CLI_STATEMENTS:
+            raise ConfigParseError(stmt.line, f"statement {word!r} is not read by this tool")
         else:
             raise ConfigParseError(stmt.line, f"unknown statement {word!r:.40}")
     if len(stack) > 1:
@@ -282,15 +248,8 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         return FgcpFacts(
             None, None, None, (), False, None, None, None, None, MappingProxyType(addresses), False
         )
-    hbdev: list[HbDev] = []
     s = ha.settings.get("hbdev")
-    if s is not None:
-        if len(s.values) % 2:
-            raise ConfigParseError(s.line, "'hbdev' must be pairs of interface and priority")
-        for name, prio in zip(s.values[::2], s.values[1::2], strict=True):
-            if not prio.isdigit():
-                raise ConfigParseError(s.line, f"'hbdev' priority of {name!r:.40} is not a number")
-            hbdev.append(HbDev(name, int(prio)))
+    hbdev = _hbdev(s) if s is not None else ()
     unicast = ha.settings.get("unicast-hb")
     if unicast is not None and unicast.values not in (("enable",), ("disable",)):
         raise ConfigParseError(unicast.line, "'unicast-hb' must be enable or disable")
@@ -307,4 +266,44 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         hb_interval=_int(ha, "hb-interval", 1, 1000),
         hb_lost_threshold=_int(ha, "hb-lost-threshold", 1, 1000),
         addresses=MappingProxyType(addresses),
+        hb_interval_unit=_choice(ha, "hb-interval-in-milliseconds", fortigate.HB_INTERVAL_UNITS_MS),
+        eth_types=MappingProxyType(
+            {k: t for k in fortigate.DEFAULT_ETH_TYPES if (t := _eth_type(ha, k)) is not None}
+        ),
     )
+
+
+def _hbdev(s: Setting) -> tuple[HbDev, ...]:
+    """``set hbdev "port3" 50 "port4" 40``; a name without a number after it has no priority
+    given (the documents show only pairs: see the vendor module)."""
+    out: list[HbDev] = []
+    for value in s.values:
+        if value.isdigit() and out and out[-1].priority is None:
+            out[-1] = HbDev(out[-1].interface, int(value))
+        elif value.isdigit():
+            raise ConfigParseError(s.line, f"'hbdev' priority {value:.10} follows no interface")
+        else:
+            out.append(HbDev(value, None))
+    return tuple(out)
+
+
+def _choice(block: FortiBlock, key: str, allowed: Mapping[str, object]) -> str | None:
+    s = block.settings.get(key)
+    if s is None:
+        return None
+    if len(s.values) != 1 or s.values[0] not in allowed:
+        raise ConfigParseError(s.line, f"'{key}' must be one of " + ", ".join(allowed))
+    return s.values[0]
+
+
+_HEX4 = re.compile(r"[0-9a-fA-F]{1,4}")
+
+
+def _eth_type(block: FortiBlock, key: str) -> int | None:
+    """``set ha-eth-type 8890``: the CLI writes the Ethertype as 4 hex digits without 0x."""
+    s = block.settings.get(key)
+    if s is None:
+        return None
+    if len(s.values) != 1 or not _HEX4.fullmatch(s.values[0]):
+        raise ConfigParseError(s.line, f"'{key}' must be an Ethertype in hex (8890)")
+    return int(s.values[0], 16)

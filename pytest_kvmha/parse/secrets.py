@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from pytest_kvmha.parse.cos_core import PROPERTY_ROW
-from pytest_kvmha.parse.fortios import statements
+from pytest_kvmha.parse.fortios_syntax import normalize, statements
 
 MARKER = "<removed-by-kvmha>"  # what a secret value becomes (one token in both formats)
 
@@ -44,7 +44,8 @@ def strip_secrets(text: str) -> str:
     malformed quoting hid from the first; PEM private-key blocks go wherever they are (an
     unterminated one to the end of the text); ``ENC <ciphertext>`` anywhere; cOS Core property
     rows and ``Name=value`` assignments whose name says PSK, password or secret."""
-    text = _PEM_PRIVATE.sub(MARKER, text)
+    # one line ending first: a CR-only file would otherwise be a single "line" to both passes
+    text = _PEM_PRIVATE.sub(MARKER, normalize(text))
     text = _strip_forti_statements(text)
     lines = []
     skip_continuation: int | None = None  # value column of a removed cOS row

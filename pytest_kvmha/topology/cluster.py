@@ -346,3 +346,19 @@ def nic_in_pci_order(member: Member, n: int) -> int:
     if not 1 <= n <= len(ordered):
         raise IndexError(n)
     return ordered[n - 1].index
+
+
+def nic_at_pci(member: Member, bus: int, slot: int, function: int) -> int:
+    """Index (document order, = pair index) of the member's NIC at PCI ``bus:slot.function``
+    (any PCI domain), for a firewall that shows its interfaces' PCI addresses (cOS Core's
+    bus, slot, port). Raises IndexError when no NIC, or more than one, is there."""
+    dom = member.domain()
+    found = [
+        nic.index
+        for nic in dom.nics
+        if nic.address is not None
+        and (nic.address.bus, nic.address.slot, nic.address.function) == (bus, slot, function)
+    ]
+    if len(found) != 1:
+        raise IndexError((bus, slot, function))
+    return found[0]

@@ -19,3 +19,24 @@ def nic_number(ethernet: Sequence[str], interface: str) -> int:
     """N for one of the Ethernet interfaces ``show Interface EthernetInterface`` lists: the
     N-th of them is the VM's N-th NIC (cOS Core KVM Installation Guide, ch. 7)."""
     return list(ethernet).index(interface) + 1
+
+
+# --- configuration reading: property names ------------------------------------------------------
+# (what the parser needs to read "show HighAvailability" / "show Interface EthernetInterface";
+# kept apart from the frame and MAC facts above)
+
+# The cOS Core CLI Reference Guide's HighAvailability and EthernetInterface pages were not
+# reached: the property names below are UNVERIFIED. Each fact accepts the variants seen in
+# Clavister material and in captures (cOS Stream, a different product, is not used).
+HA_ROLE_PROPERTIES = ("NodeID", "Role", "NodeType", "HANodeType")
+HA_SYNC_PROPERTIES = ("SyncIface", "SyncInterface", "SyncIf")
+# cOS Core 14.00 Administration Guide, 12.3 "HA Setup" (Hardware Setup): in virtual
+# environments "the bus, slot and port number of each interface in an interface pair should be
+# the same"; the CLI shows them on an EthernetInterface when the firewall knows them. Names
+# UNVERIFIED (PCIBus/PCISlot/PCIPort, or Bus/Slot/Port), values decimal or 0x-hex. "port" is
+# read as the PCI function of the NIC's libvirt address (UNVERIFIED: the guide does not say).
+PCI_PROPERTIES = {
+    "bus": ("PCIBus", "Bus", "PciBus"),
+    "slot": ("PCISlot", "Slot", "PciSlot"),
+    "port": ("PCIPort", "Port", "PciPort", "PCIFunction"),
+}

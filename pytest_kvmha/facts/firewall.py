@@ -43,6 +43,9 @@ class FgcpFacts:
     # 0.0.0.0 = no address
     addresses: Mapping[str, ipaddress.IPv4Interface]
     ha_section: bool = True  # False: the text has no "config system ha" at all
+    # ``set session-sync-dev "port5" ...``: interfaces session sync is offloaded to (empty: the
+    # heartbeat interfaces carry it). FortiOS CLI Reference, "config system ha".
+    session_sync_dev: tuple[str, ...] = ()
 
     @property
     def heartbeat(self) -> str:

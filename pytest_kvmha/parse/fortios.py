@@ -296,6 +296,7 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         raise ConfigParseError(unicast.line, "'unicast-hb' must be enable or disable")
     group_name = ha.value("group-name")
     mode = ha.value("mode")
+    sync_dev = ha.value("session-sync-dev")  # a list of names (FortiOS CLI, "config system ha")
     return FgcpFacts(
         group_id=_int(ha, "group-id", 0, 1023),
         group_name=" ".join(group_name) if group_name is not None else None,
@@ -307,4 +308,5 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         hb_interval=_int(ha, "hb-interval", 1, 1000),
         hb_lost_threshold=_int(ha, "hb-lost-threshold", 1, 1000),
         addresses=MappingProxyType(addresses),
+        session_sync_dev=tuple(sync_dev or ()),
     )

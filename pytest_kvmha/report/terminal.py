@@ -225,7 +225,10 @@ def _whatif(tr: Writer, w: dict[str, Any]) -> None:
             f"{mark}{i + 1:2}. [{step['host']}] {step['command'].splitlines()[0]}", red=bool(cut)
         )
         if step.get("reason"):
-            tr.write_line(f"      # {step['reason']}")
+            fixes = step.get("fixes") or []
+            tr.write_line(
+                f"      # {step['reason']}" + (f" (fixes {', '.join(fixes)})" if fixes else "")
+            )
         for line in (step["diff"] or "").splitlines():
             tr.write_line(f"      {line}")  # "the XML below": virsh define's diff
         if step.get("gate"):

@@ -93,7 +93,7 @@ def sampled(plan: Plan) -> list[tuple[str, tuple[str, ...]]]:
     def run(target: HostTarget, command: str) -> tuple[int, str, str]:
         result = inner(target, command)
         if command.startswith(("ovs-vsctl", "virsh", "ip link")):
-            samples.append((command.splitlines()[0][:60], working_pairs(plan)))
+            samples.append((f"[{target.name}] {command.splitlines()[0][:60]}", working_pairs(plan)))
         return result
 
     plan.run = run

@@ -290,3 +290,79 @@ def test_failed_proof_undoes_that_pair_and_stops(tmp_path: Path) -> None:
     assert set(range(0, g1.after + 1)) <= state.done - state.undone
     assert plan.applied == list(range(0, g1.after + 1))
     assert len(ran) == g2.after + 1 + (g2.after - g2.first + 1)
+
+
+# --- readable plans ----------------------------------------------------------------------
+
+
+def test_plan_reads_per_cluster_with_reasons_fixes_and_gates() -> None:
+    from pytest_kvmha.fixtures.explain import fixes_by_step
+
+    from pytest_kvmha.model import discover_checks
+
+    spec, hosts = mistagged((0, 1))
+    planned = plan_cluster(spec, hosts)
+    fixes = fixes_by_step(discover_checks(), list(hosts.values()), [spec], planned.steps)
+    plan = _plan(spec, planned, Path("/nonexistent"), fixes=fixes)
+    text = plan.render()
+    assert text.startswith(f"plan for edge-fw: {len(planned.steps)} steps\n")
+    assert "heartbeat pairs: If1, If2 (default: every pair may carry heartbeats)" in text
+    assert "-- heartbeat pair If1: one pair at a time" in text
+    assert "-- gate: trace heartbeat pair If1 on kvm-a, kvm-b" in text
+    # the step that completes If1's retag says which finding it fixes
+    g1 = planned.gates[0]
+    assert "KVMHA-VLAN-001[If1]" in fixes[g1.after]
+    assert "# fixes KVMHA-VLAN-001[If1]" in text
+    steps = plan.as_json()["steps"]
+    assert steps[g1.after]["gate"] == ["If1"] and "KVMHA-VLAN-001[If1]" in steps[g1.after]["fixes"]
+
+
+def test_one_step_reads_one_step() -> None:
+    from pytest_kvmha.fixtures.render import render_plan
+
+    from pytest_kvmha.report.terminal import _whatif
+
+    step = Step("kvm-a", SetPortVlans("vnet4", 101, (), 201, ()), "pair If1 on VLAN 101")
+    assert render_plan("c", [step], [], [], [], None).startswith("plan for c: 1 step\n")
+    lines: list[str] = []
+
+    class Tr:
+        def section(self, title: str) -> None:
+            lines.append(title)
+
+        def write_line(self, line: str, **kw: object) -> None:
+            lines.append(line)
+
+    w = {
+        "steps": [
+            {
+                "host": "kvm-a",
+                "cluster": "c",
+                "command": step.command,
+                "reason": step.reason,
+                "diff": None,
+                "fixes": ["KVMHA-VLAN-001[If1]"],
+                "gate": ["If1"],
+                "heartbeat_cut": True,
+            }
+        ],
+        "refused": [],
+        "notes": [],
+        "introduced": [],
+        "fixed": [],
+        "unchanged": [],
+    }
+    _whatif(Tr(), w)  # type: ignore[arg-type]
+    assert "plan: 1 step" in lines and "  cluster c:" in lines
+    assert "      # pair If1 on VLAN 101 (fixes KVMHA-VLAN-001[If1])" in lines
+    assert any(line.startswith("!! 1. [kvm-a]") for line in lines)
+
+
+def test_json_step_carries_the_whole_planned_xml_redacted() -> None:
+    from pytest_kvmha.fixtures.actions import DefineDomain
+
+    old = "<domain><name>fw</name><graphics type='vnc' passwd='s3cret'/><vlan/></domain>"
+    new = old.replace("<vlan/>", "<vlan><tag id='101'/></vlan>")
+    out = Step("h", DefineDomain("fw", old, new, False, False), "r").as_json()
+    assert out["xml"] == new.replace("s3cret", "***")
+    assert "s3cret" not in str(out) and "+" in str(out["diff"])

@@ -366,3 +366,27 @@ def test_json_step_carries_the_whole_planned_xml_redacted() -> None:
     out = Step("h", DefineDomain("fw", old, new, False, False), "r").as_json()
     assert out["xml"] == new.replace("s3cret", "***")
     assert "s3cret" not in str(out) and "+" in str(out["diff"])
+
+
+def test_what_if_refuses_without_the_flag_and_marks_the_cut_items_with_it() -> None:
+    from pytest_kvmha.fixtures.whatif import what_if
+
+    from pytest_kvmha.audit.engine import run_checks
+    from pytest_kvmha.model import discover_checks
+
+    spec, hosts = mistagged((0,))
+    one = replace(spec, pairs=spec.pairs[:1])
+    checks = discover_checks()
+    now = run_checks(checks, list(hosts.values()), [one])
+    refused = what_if(checks, list(hosts.values()), [one], now)
+    assert refused.steps == [] and ALLOW_CUT_FLAG in refused.refused[0]
+    plan_item = [f for f in refused.findings if f.check.id == "KVMHA-PLAN-001"]
+    assert plan_item and ALLOW_CUT_FLAG in plan_item[0].detail
+    allowed = what_if(checks, list(hosts.values()), [one], now, allow_heartbeat_cut=True)
+    assert not allowed.refused and allowed.cut
+    window = f"steps {allowed.cut[0] + 1}-{allowed.cut[-1] + 1}"
+    assert any(window in n and ALLOW_CUT_FLAG in n for n in allowed.notes)
+    marked = [f for f in allowed.findings if "during the change: no heartbeat link" in f.detail]
+    assert marked and all(f.subject.rsplit(":", 1)[-1] == "If1" for f in marked)
+    steps = allowed.as_json()["steps"]
+    assert [i for i, s in enumerate(steps) if s["heartbeat_cut"]] == allowed.cut

@@ -43,9 +43,9 @@ def test_second_cluster_worse_than_predicted_stops_the_rollout(tmp_path: Path) -
     _, hosts = mistagged((0, 1))
     verified: list[str] = []
 
-    def verify(plan: Plan) -> set[Key]:
+    def verify(plan: Plan) -> dict[Key, str]:
         verified.append(plan.cluster.name)
-        return {BAD_KEY} if plan.cluster.name == "c2" else set()
+        return {BAD_KEY: "fail"} if plan.cluster.name == "c2" else {}
 
     rollout = make_rollout(plans, hosts, tmp_path / "r", verify=verify, checks=[])
     with pytest.raises(RolloutStopped) as exc:
@@ -87,9 +87,9 @@ def test_canary_order(tmp_path: Path) -> None:
     _, hosts = mistagged((0, 1))
     order: list[str] = []
 
-    def verify(plan: Plan) -> set[Key]:
+    def verify(plan: Plan) -> dict[Key, str]:
         order.append(plan.cluster.name)
-        return set()
+        return {}
 
     rollout = make_rollout(
         plans, hosts, tmp_path / "r", order=["c3", "c1", "c2"], verify=verify, checks=[]
@@ -98,3 +98,12 @@ def test_canary_order(tmp_path: Path) -> None:
     assert order == ["c3", "c1", "c2"] and rollout.verified == order
     with pytest.raises(ValueError, match="must name every cluster once"):
         make_rollout(plans, hosts, tmp_path / "r2", order=["c1", "c1", "c2"], checks=[])
+
+
+def test_a_predicted_error_excuses_only_the_same_error() -> None:
+    from pytest_kvmha.fixtures.rollout import _worse
+
+    assert _worse({BAD_KEY: "error"}, {BAD_KEY: "error"}) == []
+    assert _worse({BAD_KEY: "fail"}, {BAD_KEY: "error"}) == [BAD_KEY]
+    assert _worse({BAD_KEY: "error"}, {BAD_KEY: "fail"}) == []
+    assert _worse({BAD_KEY: "fail"}, {}) == [BAD_KEY]

@@ -146,3 +146,72 @@ def test_second_cluster_fails_verification_first_kept_third_untouched(
     assert differences(now, secure_snapshot(lab, inventory)) == []
     assert c1.rollback() == []  # and c1 itself can still be undone exactly
     assert differences(before, secure_snapshot(lab, inventory)) == []
+
+
+def test_sigkill_in_the_failing_cluster_then_restore_of_the_rollout(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """SIGKILL before and after each command of c2's plan (c1 verified by then): ``restore``
+    of the rollout directory restores c2 exactly and keeps c1 as the rollout left it."""
+    import os
+    import signal
+
+    from pytest_kvmha.fixtures.__main__ import main as restore_main
+    from pytest_kvmha.fixtures.apply import restore
+
+    inventory = build(lab, tmp_path)
+    inv = load_inventory(inventory)
+    options = CollectOptions(str(lab.ssh_config))
+    before = secure_snapshot(lab, inventory)
+    targets = {h.name: h for h in inv.hosts}
+    rounds = 0
+    n = 0
+    while True:
+        n += 1
+        for when in ("before", "after"):
+            work = tmp_path / f"r{n}{when}"
+            plans = [
+                make_plan(c, targets, options, work, datapath_type="netdev") for c in inv.clusters
+            ]
+            c2 = plans[1]
+            if n > len(c2.steps):
+                assert differences(before, secure_snapshot(lab, inventory)) == []
+                print(f"\n{rounds} SIGKILL rounds in c2, each restored")
+                return
+            hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), options)}
+            inner = c2.run
+            assert inner is not None
+            calls = {"n": 0}
+
+            def run(target, command, inner=inner, calls=calls, when=when, n=n):  # type: ignore[no-untyped-def]
+                step_command = not command.startswith(("umask", "printf"))
+                if step_command:
+                    calls["n"] += 1
+                if step_command and calls["n"] == n and when == "before":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                result = inner(target, command)
+                if step_command and calls["n"] == n and when == "after":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return result
+
+            c2.run = run
+            rollout = make_rollout(plans, hosts, work / "rollout")
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    rollout.apply()
+                finally:
+                    os._exit(3)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFSIGNALED(status), (n, when, status)
+            lines = (work / "rollout" / "rollout").read_text().split()
+            assert "verified" in lines and lines[-2:] == ["c2", c2.backup_dir.name], lines
+            assert (
+                restore_main(["restore", str(work / "rollout"), f"--ssh-config={lab.ssh_config}"])
+                == 0
+            )
+            now = secure_snapshot(lab, inventory)
+            changed = differences(before, now)
+            assert changed and all("-1" in d or "c1-" in d for d in changed), changed
+            assert restore(plans[0].backup_dir, options) == []  # c1 back too, for the next round
+            rounds += 1

@@ -55,6 +55,8 @@ class PairSpec:
     name: str
     bridge: str | None = None
     vlan: int | None = None
+    # The pair carries the firewalls' heartbeat or sync traffic; None: not said.
+    heartbeat: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,11 +218,15 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 not isinstance(vlan, int) or isinstance(vlan, bool) or not 1 <= vlan <= 4094
             ):
                 raise InventoryError(f"{pwhere}: key 'vlan' must be an integer 1..4094")
+            carries = p.get("heartbeat")
+            if carries is not None and not isinstance(carries, bool):
+                raise InventoryError(f"{pwhere}: key 'heartbeat' must be true or false")
             pairs.append(
                 PairSpec(
                     _str(p, "name", pwhere, required=False) or f"If{i + 1}",
                     _str(p, "bridge", pwhere, required=False),
                     vlan,
+                    carries,
                 )
             )
         if len({p.name for p in pairs}) != len(pairs):

@@ -35,6 +35,7 @@ HELP_DATAPATH = (
     "datapath_type for bridges that plans create: system (kernel, default) or netdev (userspace)."
 )
 HELP_ALLOW = "Let kvmha_provision change live hosts (tests must also be marked kvmha_destructive); otherwise plans are only printed."
+HELP_ALLOW_CUT = "Maintenance window: let a plan cut every heartbeat link between a cluster's members for a while (the only heartbeat pair changing on both servers); otherwise such a plan is refused."
 HELP_BACKUPS = "Where kvmha_provision keeps its backups and journal (default: a pytest temp dir)."
 HELP_TIMEOUT = "Seconds a host may take to answer the whole collection (default 300, at most 86400); a host that hangs is reported unreachable."
 HELP_NO_ITEMS = "No audit at collection time and no audit items (for provisioning runs: the fixtures still use the inventory)."
@@ -104,6 +105,7 @@ OPTIONS = (
     Option("baseline", HELP_BASELINE, "BEFORE.json", path=FILE),
     Option("datapath", HELP_DATAPATH, "TYPE", ini=S, ini_default="system"),
     Option("allow_provision", HELP_ALLOW, action="store_true"),
+    Option("allow_heartbeat_cut", HELP_ALLOW_CUT, action="store_true"),
     Option("backup_dir", HELP_BACKUPS, "DIR", path=FILE),
     Option("no_audit_items", HELP_NO_ITEMS, action="store_true"),
     Option("audit", HELP_AUDIT, action="store_true"),

@@ -48,6 +48,9 @@ class FgcpFacts:
     # --- read as shown; None / absent = not shown (the firmware default applies) ---
     hb_interval_unit: str | None = None  # hb-interval-in-milliseconds: "100ms" | "10ms"
     eth_types: Mapping[str, int] = field(default_factory=dict)  # ha-eth-type etc. -> Ethertype
+    # ``set session-sync-dev "port5" ...``: interfaces session sync is offloaded to (empty: the
+    # heartbeat interfaces carry it). FortiOS CLI Reference, "config system ha".
+    session_sync_dev: tuple[str, ...] = ()
 
     @property
     def heartbeat(self) -> str:

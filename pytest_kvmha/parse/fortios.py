@@ -255,6 +255,7 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         raise ConfigParseError(unicast.line, "'unicast-hb' must be enable or disable")
     group_name = ha.value("group-name")
     mode = ha.value("mode")
+    sync_dev = ha.value("session-sync-dev")  # a list of names (FortiOS CLI, "config system ha")
     return FgcpFacts(
         group_id=_int(ha, "group-id", 0, 1023),
         group_name=" ".join(group_name) if group_name is not None else None,
@@ -270,6 +271,7 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         eth_types=MappingProxyType(
             {k: t for k in fortigate.DEFAULT_ETH_TYPES if (t := _eth_type(ha, k)) is not None}
         ),
+        session_sync_dev=tuple(sync_dev or ()),
     )
 
 

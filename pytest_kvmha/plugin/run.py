@@ -93,6 +93,7 @@ def run(config: pytest.Config, state: KvmhaSession) -> None:
             state.audit.findings,
             current=state.audit.clusters,
             datapath_type=datapath(config),
+            allow_heartbeat_cut=bool(config.getoption("kvmha_allow_heartbeat_cut")),
         )
 
 

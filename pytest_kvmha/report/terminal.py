@@ -212,11 +212,27 @@ def _counts(tr: Writer, s: AuditSummary) -> None:
 def _whatif(tr: Writer, w: dict[str, Any]) -> None:
     tr.section("kvmha what-if")
     steps, refused = w["steps"], w["refused"]
-    tr.write_line(f"plan: {len(steps)} steps" + (f", {len(refused)} refused" if refused else ""))
+    word = "step" if len(steps) == 1 else "steps"
+    tr.write_line(f"plan: {len(steps)} {word}" + (f", {len(refused)} refused" if refused else ""))
+    cluster = None
     for i, step in enumerate(steps):
-        tr.write_line(f"  {i + 1:2}. [{step['host']}] {step['command'].splitlines()[0]}")
+        if step.get("cluster") and step["cluster"] != cluster:
+            cluster = step["cluster"]
+            tr.write_line(f"  cluster {cluster}:")
+        cut = step.get("heartbeat_cut")
+        mark = "!!" if cut else "  "
+        tr.write_line(
+            f"{mark}{i + 1:2}. [{step['host']}] {step['command'].splitlines()[0]}", red=bool(cut)
+        )
+        if step.get("reason"):
+            fixes = step.get("fixes") or []
+            tr.write_line(
+                f"      # {step['reason']}" + (f" (fixes {', '.join(fixes)})" if fixes else "")
+            )
         for line in (step["diff"] or "").splitlines():
             tr.write_line(f"      {line}")  # "the XML below": virsh define's diff
+        if step.get("gate"):
+            tr.write_line(f"      -- gate: trace heartbeat pair {', '.join(step['gate'])}")
     for r in refused:
         tr.write_line(f"  refused: {r}", red=True)
     for n in w["notes"]:

@@ -1,0 +1,217 @@
+"""Clusters one after another on the real lab: three clusters on two servers, the second one's
+heartbeat dropped by an OpenFlow rule the what-if cannot see. The rollout verifies the first and
+keeps it, rolls the second back after its audit and trace, and never touches the third."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pytest_kvmha.fixtures.apply import make_plan
+from pytest_kvmha.fixtures.rollout import RolloutStopped, make_rollout
+
+from pytest_kvmha.collect.pool import collect_all
+from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.config.target import CollectOptions
+from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.testing import Lab, LabNic, firewall_domain_xml
+from tests.scenarios import HOSTS, TRUNK_BRIDGE, UPLINK, reset
+
+from .test_provsafe_live import differences, secure_snapshot
+
+pytestmark = pytest.mark.live
+
+CLUSTERS = ("c1", "c2", "c3")
+
+
+def vlan(k: int, j: int, wrong: bool = False) -> int:
+    return 100 * k + 50 * wrong + j
+
+
+def build(lab: Lab, tmp_path: Path) -> Path:
+    """Three clusters: cK = fw-a-K (kvm-a) + fw-b-K (kvm-b), pairs If1 (heartbeat) and If2 on
+    bridges cK-if1 / cK-if2 patched to one trunk bridge; every cluster's If2 runs on the wrong
+    VLAN (100K+52 instead of 100K+2) on both sides; c2's If2 drops FGCP heartbeats on kvm-b."""
+    reset(lab)
+    a, b = lab.hosts[0], lab.hosts[1]
+    lab.wire(a, UPLINK[0], b, UPLINK[1])
+    for host, up in ((a, UPLINK[0]), (b, UPLINK[1])):
+        host.add_bridge(TRUNK_BRIDGE)
+        host.add_port(TRUNK_BRIDGE, up)  # trunks every VLAN
+        for k in range(1, 4):
+            for j in (1, 2):
+                br = f"c{k}-if{j}"
+                host.add_bridge(br)
+                inner, outer = f"c{k}p{j}-in", f"c{k}p{j}-out"
+                host.ovs_vsctl(
+                    "--may-exist",
+                    "add-port",
+                    br,
+                    inner,
+                    "--",
+                    "set",
+                    "Interface",
+                    inner,
+                    "type=patch",
+                    f"options:peer={outer}",
+                    "--",
+                    "--may-exist",
+                    "add-port",
+                    TRUNK_BRIDGE,
+                    outer,
+                    "--",
+                    "set",
+                    "Interface",
+                    outer,
+                    "type=patch",
+                    f"options:peer={inner}",
+                )
+    lines = []
+    for i, name in enumerate(HOSTS):
+        lines += [f"[hosts.{name}]", f"spec = {json.dumps(lab.hosts[i].spec)}", ""]
+    for k in range(1, 4):
+        for host, side in ((a, "a"), (b, "b")):
+            nics = tuple(
+                LabNic(bridge=f"c{k}-if{j}", slot=2 + j, vlan=vlan(k, j, wrong=j == 2))
+                for j in (1, 2)
+            )
+            host.define_domain(firewall_domain_xml(f"fw-{side}-{k}", nics))
+        lines += [
+            f"[clusters.c{k}]",
+            'vendor = "fortigate"',
+            'heartbeat = "broadcast"',
+            "members = [",
+            f'  {{ host = "kvm-a", domain = "fw-a-{k}", role = "master" }},',
+            f'  {{ host = "kvm-b", domain = "fw-b-{k}", role = "slave" }},',
+            "]",
+        ]
+        for j in (1, 2):
+            lines += [
+                f"[[clusters.c{k}.pairs]]",
+                f'name = "If{j}"',
+                f'bridge = "c{k}-if{j}"',
+                f"vlan = {vlan(k, j)}",
+                f"heartbeat = {'true' if j == 1 else 'false'}",
+                "",
+            ]
+    b.run(["ovs-ofctl", "add-flow", "c2-if2", "priority=100,dl_type=0x8890,actions=drop"])
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text("\n".join(lines) + "\n")
+    return inventory
+
+
+def test_second_cluster_fails_verification_first_kept_third_untouched(
+    lab: Lab, tmp_path: Path
+) -> None:
+    inventory = build(lab, tmp_path)
+    inv = load_inventory(inventory)
+    options = CollectOptions(str(lab.ssh_config))
+    before = secure_snapshot(lab, inventory)
+    targets = {h.name: h for h in inv.hosts}
+    plans = [
+        make_plan(c, targets, options, tmp_path / "p", datapath_type="netdev") for c in inv.clusters
+    ]
+    assert [p.cluster.name for p in plans] == list(CLUSTERS) and all(p.steps for p in plans)
+    hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), options)}
+    ran: dict[str, int] = dict.fromkeys(CLUSTERS, 0)
+    for p in plans:
+        inner = p.run
+        assert inner is not None
+
+        def run(target, command, inner=inner, name=p.cluster.name):  # type: ignore[no-untyped-def]
+            ran[name] += 1
+            return inner(target, command)
+
+        p.run = run
+    rollout = make_rollout(plans, hosts, tmp_path / "rollout")
+    with pytest.raises(RolloutStopped) as exc:
+        rollout.apply()
+    assert exc.value.cluster == "c2" and exc.value.verified == ["c1"], exc.value
+    assert exc.value.untouched == ["c3"] and "KVMHA-TRACE-001" in exc.value.reason
+    assert ran["c3"] == 0 and ran["c1"] > 0 and ran["c2"] > 0
+    now = secure_snapshot(lab, inventory)
+    # c1 repaired and kept; c2 and c3 as before (c2 rolled back, c3 never touched)
+    c1, c2, _ = plans
+    changed = differences(before, now)
+    assert changed and all("fw-a-1" in d or "fw-b-1" in d or "c1-" in d for d in changed), changed
+    j2 = c2.journal.read()
+    assert j2.verified and j2.undone == set(j2.intended)
+    lines = (tmp_path / "rollout" / "rollout").read_text().split()
+    assert "verified" in lines and "stopped" in lines
+    # restore of the rollout leaves c1 (verified) alone
+    from pytest_kvmha.fixtures.apply import restore
+
+    assert restore(tmp_path / "rollout", options) == []
+    assert differences(now, secure_snapshot(lab, inventory)) == []
+    assert c1.rollback() == []  # and c1 itself can still be undone exactly
+    assert differences(before, secure_snapshot(lab, inventory)) == []
+
+
+def test_sigkill_in_the_failing_cluster_then_restore_of_the_rollout(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """SIGKILL before and after each command of c2's plan (c1 verified by then): ``restore``
+    of the rollout directory restores c2 exactly and keeps c1 as the rollout left it."""
+    import os
+    import signal
+
+    from pytest_kvmha.fixtures.__main__ import main as restore_main
+    from pytest_kvmha.fixtures.apply import restore
+
+    inventory = build(lab, tmp_path)
+    inv = load_inventory(inventory)
+    options = CollectOptions(str(lab.ssh_config))
+    before = secure_snapshot(lab, inventory)
+    targets = {h.name: h for h in inv.hosts}
+    rounds = 0
+    n = 0
+    while True:
+        n += 1
+        for when in ("before", "after"):
+            work = tmp_path / f"r{n}{when}"
+            plans = [
+                make_plan(c, targets, options, work, datapath_type="netdev") for c in inv.clusters
+            ]
+            c2 = plans[1]
+            if n > len(c2.steps):
+                assert differences(before, secure_snapshot(lab, inventory)) == []
+                print(f"\n{rounds} SIGKILL rounds in c2, each restored")
+                return
+            hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), options)}
+            inner = c2.run
+            assert inner is not None
+            calls = {"n": 0}
+
+            def run(target, command, inner=inner, calls=calls, when=when, n=n):  # type: ignore[no-untyped-def]
+                step_command = not command.startswith(("umask", "printf"))
+                if step_command:
+                    calls["n"] += 1
+                if step_command and calls["n"] == n and when == "before":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                result = inner(target, command)
+                if step_command and calls["n"] == n and when == "after":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return result
+
+            c2.run = run
+            rollout = make_rollout(plans, hosts, work / "rollout")
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    rollout.apply()
+                finally:
+                    os._exit(3)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFSIGNALED(status), (n, when, status)
+            lines = (work / "rollout" / "rollout").read_text().split()
+            assert "verified" in lines and lines[-2:] == ["c2", c2.backup_dir.name], lines
+            assert (
+                restore_main(["restore", str(work / "rollout"), f"--ssh-config={lab.ssh_config}"])
+                == 0
+            )
+            now = secure_snapshot(lab, inventory)
+            changed = differences(before, now)
+            assert changed and all("-1" in d or "c1-" in d for d in changed), changed
+            assert restore(plans[0].backup_dir, options) == []  # c1 back too, for the next round
+            rounds += 1

@@ -271,7 +271,7 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         eth_types=MappingProxyType(
             {k: t for k in fortigate.DEFAULT_ETH_TYPES if (t := _eth_type(ha, k)) is not None}
         ),
-        session_sync_dev=tuple(sync_dev or ()),
+        session_sync_dev=tuple(name for name in sync_dev or () if name),  # full-config: ""
     )
 
 

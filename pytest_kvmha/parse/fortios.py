@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from pytest_kvmha.facts.firewall import FgcpFacts, HbDev
 from pytest_kvmha.parse.evidence import ConfigParseError
+from pytest_kvmha.vendors.fortigate import is_secret_key
 
 
 class _Token(NamedTuple):  # a tuple: a backup has a million of them, made fast
@@ -211,7 +212,10 @@ def parse_fortios(text: str) -> FortiBlock:
             key = args[0].value
             if word == "set":
                 if len(args) < 2:
-                    raise ConfigParseError(stmt.line, f"'set {key:.40}' without a value")
+                    # a secret key (or a quoted one, which may hold its value joined to it:
+                    # set "password""x") is never echoed into an error that reports show
+                    shown = "<a secret key>" if args[0].quoted or is_secret_key(key) else key
+                    raise ConfigParseError(stmt.line, f"'set {shown:.40}' without a value")
                 top.settings[key] = Setting(tuple(t.value for t in args[1:]), stmt.line)
                 top.unset.discard(key)
             else:

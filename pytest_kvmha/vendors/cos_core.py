@@ -6,6 +6,7 @@ instead of spelling a vendor's numbers out themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # cOS Core Administration Guide, "HA Mechanisms" (Heartbeat Characteristics): cluster
@@ -19,3 +20,15 @@ def nic_number(ethernet: Sequence[str], interface: str) -> int:
     """N for one of the Ethernet interfaces ``show Interface EthernetInterface`` lists: the
     N-th of them is the VM's N-th NIC (cOS Core KVM Installation Guide, ch. 7)."""
     return list(ethernet).index(interface) + 1
+
+
+# --- secrets in ``show`` output and CLI scripts -------------------------------------------------
+# Property names whose value is a secret: cOS Core CLI Reference Guide, IPsecTunnel (``PSK``,
+# ``PreSharedKey``), PSK objects (``PSKAscii``/``PSKHex``), RadiusServer and LDAP (``SharedSecret``,
+# ``SharedSecret2`` of the second server, ``Password``), SNMP (``Community``, ``AuthKey``,
+# ``PrivKey``), ``Key`` of key objects. The guide does not list every object's secret; every
+# property whose name says PSK, password, passphrase, secret, key or community is one here (fail
+# closed: no HA property has such a name), with or without a ``-`` in it (``PreShared-Key``).
+SECRET_PROPERTY = re.compile(
+    r"psk|pass(?:word|phrase|wd)|pwd|secret|pre-?shared|key|community", re.IGNORECASE
+)

@@ -146,3 +146,39 @@ def test_a_good_backup_still_loads(tmp_path: Path) -> None:
     (tmp_path / "hosts").mkdir()
     with pytest.raises(BackupError, match="host kvm-a"):  # validated, then the bundle is read
         Plan.from_backup(tmp_path, CollectOptions())
+
+
+def test_a_plan_marks_what_it_creates_and_undoes_only_that() -> None:
+    from pytest_kvmha.fixtures.apply import mark_steps, plan_id
+
+    steps = mark_steps(
+        [
+            Step("kvm-a", AddBridge("br1", "netdev"), "r"),
+            Step("kvm-a", AddPort("br1", "up"), "r"),
+            Step("kvm-a", SetPromisc("up"), "r"),
+        ],
+        plan_id(Path("/b/edge fw-20261203T141000-ab12")),
+    )
+    bridge, port, _ = (s.action for s in steps)
+    assert isinstance(bridge, AddBridge) and bridge.mark == "edge_fw-20261203T141000-ab12"
+    assert "external_ids:kvmha-plan=edge_fw-20261203T141000-ab12" in shlex.split(bridge.command())
+    assert "--may-exist" not in bridge.command()  # a namesake made since is not taken over
+    undo = bridge.undo_execute()
+    assert undo.startswith("m=$(ovs-vsctl --if-exists get bridge br1 external_ids:kvmha-plan)")
+    assert undo.endswith(") ovs-vsctl --if-exists del-br br1 ;; esac")
+    assert isinstance(port, AddPort) and "get port up" in port.undo_execute()
+
+
+def test_an_unmarked_or_badly_marked_step_from_a_backup(tmp_path: Path) -> None:
+    old = action_json(AddBridge("br1", "netdev"))
+    del old["mark"]  # a backup from before marks: nothing proves the bridge is the plan's
+    _backup(tmp_path, [_step(old)])
+    (tmp_path / "hosts").mkdir()
+    with pytest.raises(BackupError, match="host kvm-a"):  # it loads (up to the bundles)
+        Plan.from_backup(tmp_path, CollectOptions())
+    assert AddBridge("br1", "netdev").undo_execute() == "true"  # so its undo leaves it alone
+    bad = action_json(AddBridge("br1", "netdev", "x"))
+    bad["mark"] = "x) rm -rf / ;;"
+    _backup(tmp_path, [_step(bad)])
+    with pytest.raises(BackupError, match="is not a plan id"):
+        Plan.from_backup(tmp_path, CollectOptions())

@@ -145,12 +145,12 @@ def test_unwired_pair_bridge_joined_to_the_existing_trunk_bridge(tmp_path: Path)
     assert summary(plan(d)) == [
         (
             "kvm-b",
-            "ovs-vsctl --may-exist add-port br2-external br2-external-up -- set interface "
+            "ovs-vsctl add-port br2-external br2-external-up -- set interface "
             "br2-external-up type=patch options:peer=br2-external-dn",
         ),
         (
             "kvm-b",
-            "ovs-vsctl --may-exist add-port br-trunk br2-external-dn -- set interface "
+            "ovs-vsctl add-port br-trunk br2-external-dn -- set interface "
             "br2-external-dn type=patch options:peer=br2-external-up",
         ),
     ]

@@ -125,8 +125,8 @@ def test_console_passwords_are_redacted_in_what_people_read() -> None:
 
 
 def test_undo_tolerates_what_is_already_undone() -> None:
-    assert "--if-exists del-br" in AddBridge("b", "netdev").undo_execute()
-    assert "--if-exists del-port" in AddPort("b", "p").undo_execute()
+    assert "--if-exists del-br" in AddBridge("b", "netdev", "p1").undo_execute()
+    assert "--if-exists del-port" in AddPort("b", "p", mark="p1").undo_execute()
     vlans = SetPortVlans("vnet0", 102, (), 101, (1, 2)).undo_execute()
     assert vlans == (
         "ovs-vsctl --if-exists set port vnet0 tag=101 -- --if-exists set port vnet0 'trunks=[1,2]'"

@@ -3,6 +3,7 @@ lab, a namesake bridge someone made between plan and apply survives the rollback
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pytest_kvmha.fixtures.apply import StepFailed, plan_id
 
 from pytest_kvmha.testing import Lab
 
-from .test_provsafe_live import build, differences, new_plan, secure_snapshot
+from .test_provsafe_live import build, differences, new_plan, restore_cli, secure_snapshot
 
 pytestmark = pytest.mark.live
 
@@ -54,4 +55,30 @@ def test_what_a_plan_creates_is_marked_and_removed(lab: Lab, tmp_path: Path) -> 
             got = host.ovs_vsctl("get", "bridge", step.action.bridge, f"external_ids:{MARK_KEY}")
             assert got.strip().strip('"') == mark
     assert plan.rollback() == []
+    assert differences(before, secure_snapshot(lab, inventory)) == []
+
+
+def test_restore_refuses_hosts_that_swapped_addresses(lab: Lab, tmp_path: Path) -> None:
+    """The two servers' addresses swapped since the backup (a re-addressed host, an ssh alias
+    pointing elsewhere): restore undoes nothing and names both; with the addresses back, it
+    restores exactly."""
+    inventory = build(lab, "two-bare", tmp_path)
+    before = secure_snapshot(lab, inventory)
+    plan = new_plan(lab, inventory, tmp_path / "backups")
+    plan.apply()
+    plan_file = plan.backup_dir / "plan.json"
+    original = plan_file.read_text()
+    data = json.loads(original)
+    t = data["targets"]
+    t["kvm-a"]["spec"], t["kvm-b"]["spec"] = t["kvm-b"]["spec"], t["kvm-a"]["spec"]
+    plan_file.write_text(json.dumps(data))
+    refused = restore_cli(lab, plan.backup_dir)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "not the machines backed up, nothing undone" in refused.stderr
+    assert "kvm-a: machine identity differs" in refused.stderr
+    assert "kvm-b: machine identity differs" in refused.stderr
+    assert "undone" not in (plan.backup_dir / "journal").read_text()
+    plan_file.write_text(original)
+    again = restore_cli(lab, plan.backup_dir)
+    assert again.returncode == 0, again.stdout + again.stderr
     assert differences(before, secure_snapshot(lab, inventory)) == []

@@ -182,3 +182,10 @@ def test_an_unmarked_or_badly_marked_step_from_a_backup(tmp_path: Path) -> None:
     _backup(tmp_path, [_step(bad)])
     with pytest.raises(BackupError, match="is not a plan id"):
         Plan.from_backup(tmp_path, CollectOptions())
+
+
+def test_a_step_that_cannot_be_built_is_refused_before_any_runs() -> None:
+    from pytest_kvmha.fixtures.apply import refuse_option_like_names
+
+    bad = Step("kvm-a", SetPortVlans("up-a", 5000, (), None, ()), "r")
+    assert refuse_option_like_names([bad]) == ["step 1 on kvm-a: not a VLAN id (0-4095): 5000"]

@@ -76,6 +76,7 @@ def _collect_shell(bundle: EvidenceBundle, target: HostTarget, options: CollectO
         skip_links=scheme in ("local", ""),
         skip_virsh=bool(target.libvirt_uri),
         secure=options.secure,
+        timeout=options.timeout,
     )
     # the pinned virsh URI is an argument of the fixed script ($1), validated and quoted
     args = (check_virsh_uri(target.virsh_uri),) if target.virsh_uri else ()

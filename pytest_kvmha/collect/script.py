@@ -10,6 +10,8 @@ The section names they print are those of :mod:`pytest_kvmha.bundle.contract`.
 
 from __future__ import annotations
 
+import math
+
 from pytest_kvmha.bundle.contract import BOUNDARY_HEX, BOUNDARY_PREFIX, OVS_COLUMNS
 
 # ovs-vsctl's --columns argument of each table
@@ -22,8 +24,13 @@ LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH
 set -f  # unquoted lists (UUIDs) are split, never globbed
 B=@BOUNDARY@
+# A run killed past its deadline (SIGKILL, or SIGTERM in dash) runs no trap and leaves its
+# directory: each run first removes this collector's own leftovers, by their marker name, owner
+# and age (older than any run may last), never anything else.
+find "${TMPDIR:-/tmp}/" -maxdepth 1 -type d -name 'kvmha-collect.??????' -user "$(id -u)" \
+  -mmin +@STALE_MINUTES@ -exec rm -rf {} + 2>/dev/null
 # A private directory from mktemp only: a guessable /tmp name could be a planted symlink.
-if ! T=$(mktemp -d 2>&1) || [ ! -d "$T" ]; then
+if ! T=$(mktemp -d "${TMPDIR:-/tmp}/kvmha-collect.XXXXXX" 2>&1) || [ ! -d "$T" ]; then
   printf '\n%s BEGIN mktemp\n\n%s STDERR mktemp\nmktemp -d failed: %s\n\n%s END mktemp 1\n' "$B" "$B" "$T" "$B"
   exit 1
 fi
@@ -168,8 +175,21 @@ fi
 FILTER_DEPTH = 8
 
 
+def stale_minutes(timeout: float) -> int:
+    """After how many minutes a collector's directory is a leftover: longer than a run under
+    ``timeout`` lasts (its kill grace and find's whole-minute rounding included)."""
+    if not math.isfinite(timeout):
+        return 24 * 60
+    return max(1, math.ceil(timeout / 60)) + 1
+
+
 def batch_script(
-    boundary: str, *, skip_links: bool = False, skip_virsh: bool = False, secure: bool = False
+    boundary: str,
+    *,
+    skip_links: bool = False,
+    skip_virsh: bool = False,
+    secure: bool = False,
+    timeout: float = 300.0,
 ) -> str:
     """The one command a host runs. Only constants and a random hex boundary go into it."""
     _check_boundary(boundary)
@@ -187,6 +207,7 @@ def batch_script(
         # provisioning plans read every filter (a restore may need any of them)
         .replace("@ALL_FILTERS@", "1" if secure else "")
         .replace("@FILTER_DEPTH@", str(FILTER_DEPTH))
+        .replace("@STALE_MINUTES@", str(stale_minutes(timeout)))
     )
 
 
@@ -209,9 +230,11 @@ done
 )
 
 
-def trace_script(boundary: str) -> str:
+def trace_script(boundary: str, timeout: float = 300.0) -> str:
     _check_boundary(boundary)
-    return _TRACE_SCRIPT.replace("@BOUNDARY@", BOUNDARY_PREFIX + boundary)
+    return _TRACE_SCRIPT.replace("@BOUNDARY@", BOUNDARY_PREFIX + boundary).replace(
+        "@STALE_MINUTES@", str(stale_minutes(timeout))
+    )
 
 
 def _check_boundary(boundary: str) -> None:

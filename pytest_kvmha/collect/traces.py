@@ -54,7 +54,7 @@ def collect_traces(
     try:
         args = trace_arguments(specs)
         boundary = secrets.token_hex(12)
-        command = remote_command(trace_script(boundary), options.timeout, *args)
+        command = remote_command(trace_script(boundary, options.timeout), options.timeout, *args)
         host = testinfra_host(target.spec, options)
         result, _ = run_retrying(host, command, bundle, t0 + options.timeout)
     except Exception as exc:  # unreachable now, timeout, refused argument: the check errs

@@ -27,14 +27,27 @@ class CosObject:
     line: int
 
 
+# A property name: letters, digits, '_', '.', and '-' (``PreShared-Key``): a secret row with a
+# '-' in its name must be a row to the secret stripper, which shares this rule.
 PROPERTY_ROW = re.compile(
-    r"^(?P<indent>\s*)(?P<key>[A-Za-z][A-Za-z0-9_.]*):(?P<sep>\s?)(?P<value>.*)$"
+    r"^(?P<indent>\s*)(?P<key>[A-Za-z][A-Za-z0-9_.-]*):(?P<sep>\s?)(?P<value>.*)$"
 )
 TABLE_HEADER = re.compile(r"^\s*Property\s+Value\s*$")
 _TABLE_RULE = re.compile(r"^\s*-+\s+-+\s*$")
 SHOW_COMMAND = re.compile(r"^\s*(?:\S*>\s*)?show\s+(?P<args>.+?)\s*$")
 CLI_PROMPT = re.compile(r"^\s*\S*:/\S*>\s*$")
 _CATEGORIES = {"Interface", "Address", "Interfaces"}  # "show Interface EthernetInterface"
+
+
+def value_column(row: re.Match[str]) -> int:
+    """The column a property row's value starts in: a later line indented at least this far
+    continues that value (:func:`is_continuation`). The parser and the secret stripper share it."""
+    return len(row.group("indent")) + len(row.group("key")) + 1 + max(1, len(row.group("sep")))
+
+
+def is_continuation(line: str, column: int) -> bool:
+    """Whether ``line`` continues the value of a row whose value starts at ``column``."""
+    return bool(line.strip()) and len(line) - len(line.lstrip(" ")) >= column
 
 
 def _cos_type(args: str) -> str | None:
@@ -102,8 +115,7 @@ def parse_cos_show(text: str) -> tuple[CosObject, ...]:
         if not line.strip():
             close()
             continue
-        indent = len(line) - len(line.lstrip(" "))
-        if last is not None and indent >= value_col:
+        if last is not None and is_continuation(line, value_col):
             props[last] += "\n" + line.strip()
             continue
         row = PROPERTY_ROW.match(line)
@@ -114,7 +126,7 @@ def parse_cos_show(text: str) -> tuple[CosObject, ...]:
             raise ConfigParseError(number, f"property {key!r} shown twice in one object")
         props[key] = "" if value == "<empty>" else value
         last = key
-        value_col = len(row.group("indent")) + len(key) + 1 + max(1, len(row.group("sep")))
+        value_col = value_column(row)
     close()
     return tuple(objects)
 

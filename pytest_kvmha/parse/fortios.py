@@ -172,7 +172,10 @@ def parse_fortios(text: str) -> FortiBlock:
                 top.unset.add(key)
                 continue
             if len(args) < 2:
-                raise ConfigParseError(stmt.line, f"'{word} {key:.40}' without a value")
+                # a secret key (or a quoted one, which may hold its value joined to it:
+                # set "password""x") is never echoed into an error that reports show
+                shown = "<a secret key>" if args[0].quoted or fortigate.is_secret_key(key) else key
+                raise ConfigParseError(stmt.line, f"'{word} {shown:.40}' without a value")
             values = tuple(t.value for t in args[1:])
             old = top.settings.get(key)
             if word == "append" and old is not None:

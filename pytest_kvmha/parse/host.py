@@ -71,6 +71,8 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
     )
     networks = attempt("networks", lambda: _networks(s))
     nwfilters = attempt("nwfilters", lambda: _nwfilters(s))
+    if nwfilters is None and _no_nwfilter_driver(s):
+        nwfilters = _without_nwfilter_driver(bundle.host, domains, problems)
     uri = attempt("libvirt-uri", lambda: _libvirt_uri(s))
     return HostFacts(
         name=bundle.host,
@@ -199,6 +201,36 @@ def _nwfilters(s: Mapping[str, Section]) -> dict[str, NwFilter]:
         uuids = [u for u in uuids if u.lower() in fetched]
     uuids = [u for u in uuids if not u.startswith("uuid")]  # table heading when not run with -q
     return _by_name(s, "nwfilter", uuids, parse_nwfilter)
+
+
+# libvirt's message for VIR_ERR_NO_SUPPORT (src/util/virerror.c), which virsh prints when the
+# connection's driver has no nwfilter support (a qemu:///session connection, a build or install
+# without the nwfilter driver: common on minimal hosts).
+NO_DRIVER = "this function is not supported by the connection driver"
+
+
+def _no_nwfilter_driver(s: Mapping[str, Section]) -> bool:
+    sec = present(s, "virsh-nwfilters")
+    return sec is not None and sec.rc != 0 and NO_DRIVER in sec.stderr
+
+
+def _without_nwfilter_driver(
+    host: str, domains: Mapping[str, Domain] | None, problems: dict[str, str]
+) -> dict[str, NwFilter] | None:
+    """No filter can apply without the driver: no filters, unless a NIC references one (then the
+    problem stays, naming it) or the domains were not all read (then no one knows)."""
+    if domains is None or any(k.startswith("domain:") for k in problems):
+        return None
+    for dom in domains.values():
+        for nic in (*dom.nics, *(dom.inactive_nics or ())):
+            if nic.filterref:
+                problems["nwfilters"] = (
+                    f"{host}: libvirt has no nwfilter driver ({NO_DRIVER}), but domain "
+                    f"{show(dom.name)} NIC {nic.index + 1} references filter {show(nic.filterref)}"
+                )
+                return None
+    problems.pop("nwfilters", None)
+    return {}
 
 
 _Named = TypeVar("_Named", LibvirtNetwork, NwFilter)

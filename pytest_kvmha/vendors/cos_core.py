@@ -6,6 +6,7 @@ instead of spelling a vendor's numbers out themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # cOS Core Administration Guide, "HA Mechanisms" (Heartbeat Characteristics): cluster
@@ -40,3 +41,13 @@ PCI_PROPERTIES = {
     "slot": ("PCISlot", "Slot", "PciSlot"),
     "port": ("PCIPort", "Port", "PciPort", "PCIFunction"),
 }
+# --- secrets in ``show`` output and CLI scripts -------------------------------------------------
+# Property names whose value is a secret: cOS Core CLI Reference Guide, IPsecTunnel (``PSK``,
+# ``PreSharedKey``), PSK objects (``PSKAscii``/``PSKHex``), RadiusServer and LDAP (``SharedSecret``,
+# ``SharedSecret2`` of the second server, ``Password``), SNMP (``Community``, ``AuthKey``,
+# ``PrivKey``), ``Key`` of key objects. The guide does not list every object's secret; every
+# property whose name says PSK, password, passphrase, secret, key or community is one here (fail
+# closed: no HA property has such a name), with or without a ``-`` in it (``PreShared-Key``).
+SECRET_PROPERTY = re.compile(
+    r"psk|pass(?:word|phrase|wd)|pwd|secret|pre-?shared|key|community", re.IGNORECASE
+)

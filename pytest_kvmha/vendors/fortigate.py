@@ -114,3 +114,32 @@ DEFAULT_ETH_TYPES = {"ha-eth-type": 0x8890, "hc-eth-type": 0x8891, "l2ep-eth-typ
 # refused command and "command parse error before '<word>'" for an unknown one (both seen in
 # Fortinet tips). Either in a console's answer means the command was not run.
 CLI_REFUSED = ("Command fail. Return code", "command parse error before")
+# --- secrets in a configuration ----------------------------------------------------------------
+# The ``set`` keys whose value is a secret. FortiOS CLI Reference: "system snmp user"
+# (``set auth-pwd {password}``, ``set priv-pwd {password}``), "system api-user"
+# (``set api-key {password-2}``), "vpn ipsec manualkey" (``set authkey``, ``set enckey``;
+# ``auth-key``/``enc-key`` in manualkey-interface), "router key-chain" (``set key-string``),
+# "system admin" (``set password``), "vpn ipsec phase1-interface" (``set psksecret``,
+# ``set ppk-secret``), "vpn certificate local" (``set private-key``, ``set password``). The
+# reference lists many more; every key that names a password, secret, passphrase, PSK or key is
+# a secret here too (fail closed: what is removed is never an HA fact).
+SECRET_KEYS = frozenset(
+    {"key", "private-key", "passwd", "psksecret", "ppk-secret", "auth-pwd", "priv-pwd"}
+    | {"api-key", "authkey", "enckey", "auth-key", "enc-key", "key-string"}
+)
+SECRET_KEY_PARTS = ("password", "secret", "passphrase", "psk", "pwd", "passwd")
+# FortiOS CLI Reference, "system snmp community": ``edit <id>`` then ``set name <string>``, the
+# SNMP v1/v2c community name, which is the shared secret of those protocol versions.
+SNMP_COMMUNITY_PATH = "system snmp community"
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a FortiOS ``set`` key holds a secret (see :data:`SECRET_KEYS`)."""
+    k = key.lower()
+    return (
+        k in SECRET_KEYS
+        or any(part in k for part in SECRET_KEY_PARTS)
+        or k.endswith("key")
+        or k.startswith("key-")
+        or "-key-" in k
+    )

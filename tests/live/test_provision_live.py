@@ -177,7 +177,7 @@ def test_step_failing_midway_rolls_back(lab: Lab, tmp_path: Path) -> None:
     with pytest.raises(StepFailed) as failure:
         plan.apply()
     message = str(failure.value)
-    assert "step 11 on kvm-b failed: ovs-vsctl --may-exist add-port no-such-bridge up-b" in message
+    assert "step 11 on kvm-b failed: ovs-vsctl add-port no-such-bridge up-b" in message
     assert "no bridge named no-such-bridge" in message
     assert "rolled back" in message and plan.applied == []
     assert differences(before, snapshot(lab, inventory)) == []

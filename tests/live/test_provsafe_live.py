@@ -173,7 +173,7 @@ FAILING: dict[str, tuple[str, int, Callable[[Plan], Step]]] = {
     "SetPortVlans": (
         "two-bare",
         4,
-        lambda p: Step("kvm-a", SetPortVlans("up-a", 5000, (), None, (101, 102)), "f"),
+        lambda p: Step("kvm-a", SetPortVlans("kvmha-noport", 5, (), None, (101, 102)), "f"),
     ),
     "SetPromisc": ("two-bare", 18, lambda p: Step("kvm-b", SetPromisc("kvmha-nolink"), "f")),
     "DefineDomain": ("slot-mismatch", 1, _failing_define),

@@ -68,9 +68,9 @@ def test_per_pair_uplink_gets_the_missing_vlan() -> None:
     assert isinstance(step.action, SetPortVlans)
     assert (step.host, step.command) == (
         "kvm-a",
-        "ovs-vsctl clear port up2-a tag -- set port up2-a trunks=[102,103]",
+        "ovs-vsctl clear port up2-a tag -- set port up2-a 'trunks=[102,103]'",
     )
-    assert step.undo == "ovs-vsctl clear port up2-a tag -- set port up2-a trunks=[103]"
+    assert step.undo == "ovs-vsctl clear port up2-a tag -- set port up2-a 'trunks=[103]'"
     assert step.reason == "uplink up2-a must trunk VLAN 102 (pair If2)"
 
 
@@ -82,7 +82,7 @@ def test_per_pair_uplink_made_promiscuous() -> None:
 
 def test_trunk_bridge_uplink_gets_the_missing_vlan() -> None:
     assert summary(plan(BUNDLES / "trunk-missing-vlan")) == [
-        ("kvm-b", "ovs-vsctl clear port up-b tag -- set port up-b trunks=[101,102]")
+        ("kvm-b", "ovs-vsctl clear port up-b tag -- set port up-b 'trunks=[101,102]'")
     ]
 
 
@@ -145,12 +145,12 @@ def test_unwired_pair_bridge_joined_to_the_existing_trunk_bridge(tmp_path: Path)
     assert summary(plan(d)) == [
         (
             "kvm-b",
-            "ovs-vsctl --may-exist add-port br2-external br2-external-up -- set interface "
+            "ovs-vsctl add-port br2-external br2-external-up -- set interface "
             "br2-external-up type=patch options:peer=br2-external-dn",
         ),
         (
             "kvm-b",
-            "ovs-vsctl --may-exist add-port br-trunk br2-external-dn -- set interface "
+            "ovs-vsctl add-port br-trunk br2-external-dn -- set interface "
             "br2-external-dn type=patch options:peer=br2-external-up",
         ),
     ]
@@ -198,7 +198,7 @@ def test_declared_uplink_that_matches_the_wiring_is_repaired_in_place(tmp_path: 
     d = copy_scenario("trunk-missing-vlan", tmp_path)
     _declare(d, 'uplinks = { kvm-a = "up-a", kvm-b = "up-b" }\ntrunk_bridge = "br-trunk"')
     assert summary(plan(d)) == [
-        ("kvm-b", "ovs-vsctl clear port up-b tag -- set port up-b trunks=[101,102]")
+        ("kvm-b", "ovs-vsctl clear port up-b tag -- set port up-b 'trunks=[101,102]'")
     ]
 
 

@@ -54,7 +54,7 @@ def test_restore_refuses_a_directory_that_is_not_a_backup(
     with pytest.raises(BackupError, match="field 'schema' must be 'kvmha-backup/1'"):
         restore(tmp_path, CollectOptions())
     (tmp_path / "plan.json").write_text('{"schema": "kvmha-backup/1", "cluster": {}}')
-    with pytest.raises(BackupError, match=r"plan.json: damaged: KeyError"):
+    with pytest.raises(BackupError, match=r"plan.json: damaged: cluster.name: must be a string"):
         restore(tmp_path, CollectOptions())
 
 
@@ -125,11 +125,11 @@ def test_console_passwords_are_redacted_in_what_people_read() -> None:
 
 
 def test_undo_tolerates_what_is_already_undone() -> None:
-    assert "--if-exists del-br" in AddBridge("b", "netdev").undo_execute()
-    assert "--if-exists del-port" in AddPort("b", "p").undo_execute()
+    assert "--if-exists del-br" in AddBridge("b", "netdev", "p1").undo_execute()
+    assert "--if-exists del-port" in AddPort("b", "p", mark="p1").undo_execute()
     vlans = SetPortVlans("vnet0", 102, (), 101, (1, 2)).undo_execute()
     assert vlans == (
-        "ovs-vsctl --if-exists set port vnet0 tag=101 -- --if-exists set port vnet0 trunks=[1,2]"
+        "ovs-vsctl --if-exists set port vnet0 tag=101 -- --if-exists set port vnet0 'trunks=[1,2]'"
     )
     assert SetPromisc("up-a").undo_execute().startswith("if ip link show dev up-a ")
 

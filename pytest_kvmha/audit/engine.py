@@ -92,7 +92,7 @@ def _subjects(
                 yield h.name, c.name, h.name, (c, h)
         elif check.scope is Scope.MEMBER:
             for m in c.members:
-                yield m.host.name, c.name, m.spec.domain, (c, m)
+                yield m.host.name, c.name, c.spec.label(m.spec), (c, m)
         else:
             pairs = c.pairs()
             if not pairs:
@@ -104,7 +104,8 @@ def _subjects(
                     yield None, c.name, pair.name, (c, k, pair)
                 else:
                     for m in c.members:
-                        yield m.host.name, c.name, f"{m.spec.domain}:{pair.name}", (c, m, k, pair)
+                        subject = f"{c.spec.label(m.spec)}:{pair.name}"
+                        yield m.host.name, c.name, subject, (c, m, k, pair)
 
 
 def _run(check: Check, args: tuple[Any, ...]) -> Verdict:

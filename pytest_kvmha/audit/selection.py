@@ -198,12 +198,12 @@ def item_shapes(checks: Iterable[Check], inventory: Inventory) -> list[ItemShape
             elif c.scope is Scope.CLUSTER_HOST:
                 subjects = [Name(h) for h in sorted(hosts)]
             elif c.scope is Scope.MEMBER:
-                subjects = [Name(m.domain) for m in cl.members]
+                subjects = [Name(cl.label(m)) for m in cl.members]
             elif c.scope is Scope.PAIR:
                 subjects = pairs
             elif c.scope is Scope.MEMBER_NIC:
                 subjects = [
-                    Name(f"{m.domain}:{p.prefix}", p.hole, p.suffix)
+                    Name(f"{cl.label(m)}:{p.prefix}", p.hole, p.suffix)
                     for m in cl.members
                     for p in pairs
                     if p.prefix != "pairs"

@@ -80,6 +80,14 @@ class ClusterSpec:
             "pairs": [{"name": p.name, "bridge": p.bridge, "vlan": p.vlan} for p in self.pairs],
         }
 
+    def label(self, member: MemberSpec) -> str:
+        """The member's name in subjects and node ids: its domain, or ``domain@host`` when
+        another member has a domain of that name (fw-a on kvm-a and fw-a on kvm-b): every
+        finding's node id must stay unique, or the gate and the reports mix the two up."""
+        if sum(m.domain == member.domain for m in self.members) > 1:
+            return f"{member.domain}@{member.host}"
+        return member.domain
+
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
@@ -187,7 +195,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         members_raw = table.get("members")
         if not isinstance(members_raw, list) or not members_raw:
             raise InventoryError(f"{where}: key 'members' must be a non-empty array of tables")
-        members = []
+        members: list[MemberSpec] = []
         for i, m in enumerate(members_raw):
             mwhere = f"{where}: members[{i}]"
             if not isinstance(m, dict):
@@ -200,6 +208,12 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             role = _str(m, "role", mwhere, required=False) or ("master" if i == 0 else "slave")
             domain = _str(m, "domain", mwhere) or ""
             config, console = _firewall_keys(m, mwhere, vendor, base)
+            if any((m.host, m.domain) == (host, domain) for m in members):
+                # one firewall audited (and paired with itself) as two
+                raise InventoryError(
+                    f"{mwhere}: domain {domain!r} on host {host!r} is already a member of "
+                    f"cluster {cname!r}: a cluster's two members are two domains"
+                )
             members.append(MemberSpec(host, domain, role, config, console))
         pairs = []
         pairs_raw = table.get("pairs", [])

@@ -3,6 +3,8 @@ or known since the baseline), and the waivers' statuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -61,3 +63,56 @@ def waiver_statuses(state: KvmhaSession) -> list[tuple[Waiver, str, int]]:
 
 def stale(state: KvmhaSession) -> list[Waiver]:
     return [w for w, status, _ in waiver_statuses(state) if status == "stale"]
+
+
+GATING = (FAILED, ERRORED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """The one verdict of a run: what the terminal, the JSON, Markdown, HTML and JUnit print and
+    what decides the exit status (``passed`` is ``exit_status == 0``)."""
+
+    passed: bool
+    exit_status: int
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"passed": self.passed, "exit_status": self.exit_status, "reason": self.reason}
+
+
+def decide(
+    gates: Mapping[str, str],
+    *,
+    errors: Sequence[str],
+    strict_stale: int,
+    exit_status: int,
+) -> RunVerdict:
+    """The verdict from each selected item's gate outcome (what-if items included: a refused
+    plan is a ``KVMHA-PLAN-001`` error there), the run's errors, the stale waivers under
+    --kvmha-strict-waivers and pytest's own exit status (tests beside the audit, usage errors).
+    A reason to fail with pytest's status still 0 makes the status 1: the verdict decides."""
+    reasons = []
+    failed = sorted(n for n, g in gates.items() if g == FAILED)
+    errored = sorted(n for n, g in gates.items() if g == ERRORED)
+    refused = [n for n in errored if "/KVMHA-PLAN-001[" in n]
+    if refused:
+        reasons.append(f"plan refused: {', '.join(refused)}")
+    if failed:
+        reasons.append(f"{len(failed)} gating failure(s): {_few(failed)}")
+    rest = [n for n in errored if n not in refused]
+    if rest:
+        reasons.append(f"{len(rest)} error(s): {_few(rest)}")
+    reasons += list(errors)
+    if strict_stale:
+        reasons.append(f"{strict_stale} stale waiver(s) under --kvmha-strict-waivers")
+    if reasons and exit_status == 0:
+        exit_status = 1
+    if exit_status and not reasons:
+        reasons.append(f"pytest exit status {exit_status} (tests beside the audit, or stopped)")
+    return RunVerdict(exit_status == 0, exit_status, "; ".join(reasons) or "nothing gating")
+
+
+def _few(nodeids: Sequence[str], most: int = 5) -> str:
+    more = len(nodeids) - most
+    return ", ".join(nodeids[:most]) + (f" and {more} more" if more > 0 else "")

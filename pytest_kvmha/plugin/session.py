@@ -17,7 +17,16 @@ from pytest_kvmha.config.options import option
 from pytest_kvmha.config.waivers import Waiver, WaiverError, load_waivers
 from pytest_kvmha.model import Finding, Key, Severity
 from pytest_kvmha.plugin import run, xdist
-from pytest_kvmha.plugin.gate import KNOWN, gate_of, stale, waiver_match, waiver_statuses
+from pytest_kvmha.plugin.gate import (
+    GATING,
+    KNOWN,
+    RunVerdict,
+    decide,
+    gate_of,
+    stale,
+    waiver_match,
+    waiver_statuses,
+)
 from pytest_kvmha.plugin.items import KvmhaCollector, KvmhaItem
 from pytest_kvmha.plugin.selection import chosen
 from pytest_kvmha.report.assemble import ReportPaths, WaiverReport, assemble_report, write_reports
@@ -61,6 +70,9 @@ class KvmhaSession:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> collection cost
     not_contacted: dict[str, str] = field(default_factory=dict)  # host -> why
     reports_written: bool = False
+    # node id -> gate outcome of every selected audit item (what-if items included)
+    gates: dict[str, str] = field(default_factory=dict)
+    verdict: RunVerdict | None = None
 
     def configure_gate(self) -> None:
         """Waivers and baseline gating (usage errors name the file, entry and field)."""
@@ -124,6 +136,7 @@ class KvmhaSession:
         if self.audit is not None:
             items = [i for i in session.items if isinstance(i, KvmhaItem)]
             self.selected = [i.finding for i in items if not i.whatif]
+            self.gates = {i.nodeid: i.gate for i in items}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -148,7 +161,12 @@ class KvmhaSession:
             if exc is not None:
                 if not isinstance(exc, pytest.UsageError):
                     self.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
-                self.write_reports()  # pytest skips sessionfinish when sessionstart fails
+                # pytest skips sessionfinish when sessionstart fails
+                usage = isinstance(exc, pytest.UsageError)
+                self.decide(
+                    pytest.ExitCode.USAGE_ERROR if usage else pytest.ExitCode.INTERNAL_ERROR
+                )
+                self.write_reports()
                 raise exc
 
     @pytest.hookimpl(optionalhook=True)
@@ -160,6 +178,7 @@ class KvmhaSession:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         if self.audit is not None:
             self.selected = xdist.workers_selection(self.audit.findings, ids)
+            self.gates = {f.nodeid: gate_of(self, f) for f in self.selected}
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.rundir is not None:
@@ -167,10 +186,20 @@ class KvmhaSession:
             self.rundir = None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.strict_waivers and stale(self):
-            if session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.decide(int(session.exitstatus))
+        assert self.verdict is not None
+        if self.verdict.exit_status != session.exitstatus:
+            session.exitstatus = self.verdict.exit_status
         self.write_reports()
+
+    def decide(self, exit_status: int) -> None:
+        """The run's one verdict (see plugin.gate.decide); every output prints it."""
+        self.verdict = decide(
+            self.gates,
+            errors=self.errors,
+            strict_stale=len(stale(self)) if self.strict_waivers else 0,
+            exit_status=exit_status,
+        )
 
     def write_reports(self) -> None:
         if self.reports_written or not self.reports.any():
@@ -195,6 +224,8 @@ class KvmhaSession:
                 if self.fail_on_new
                 else None
             ),
+            gating={f.nodeid for f in self.selected if self.gates.get(f.nodeid) in GATING},
+            verdict=self.verdict.as_json() if self.verdict is not None else None,
         )
         write_reports(report, self.reports)
 
@@ -233,5 +264,6 @@ class KvmhaSession:
             self.baseline_json(),
             self.fail_on_new,
             list(self.reports),
+            self.verdict.as_json() if self.verdict is not None else None,
         )
         write_summary(terminalreporter, summary, quiet=config.option.verbose < 0)

@@ -186,6 +186,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**{s['fail']} fail, {s['error']} error, {s['pass']} pass, {s['skip']} skip** "
         f"(fail-on {report['fail_on']})",
         "",
+        *_verdict_markdown(report),
         "| host | spec | status | error |",
         "|---|---|---|---|",
     ]
@@ -204,7 +205,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if bad:
         lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
         lines += [
-            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'], in_table=True)} | "
+            f"| {_cell(f['status'] + _not_gating(f))} | {_cell(f['severity'])} | "
+            f"{md_code(f['nodeid'], in_table=True)} | "
             f"{_cell(f['detail'])} | "
             f"{_cell(f['remediation'])} |"
             for f in bad
@@ -257,6 +259,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
             lines.append(f"- {what}: {keys}")
     return "\n".join(lines) + "\n"
+
+
+def _verdict_markdown(report: dict[str, Any]) -> list[str]:
+    """The run's one verdict (the plugin's: it decided the exit status), when there is one."""
+    v = report.get("verdict")
+    if v is None:
+        return []
+    head = "Gate passed" if v["passed"] else "Gate failed"
+    return [f"**{head}** (exit status {int(v['exit_status'])}): {_cell(v['reason'])}", ""]
+
+
+def _not_gating(f: dict[str, Any]) -> str:
+    """A row that does not fail the run says so (below the threshold, known since the
+    baseline); rows without the plugin's ``gating`` mark say nothing."""
+    return " (not gating)" if f.get("gating") is False else ""
 
 
 def _waivers_markdown(report: dict[str, Any]) -> list[str]:

@@ -80,8 +80,14 @@ class KvmhaSession:
         self.today = dt.date.today()
         waivers = option(config, "waivers")
         if waivers:
+            from pytest_kvmha.model import CheckDiscoveryError, discover_checks
+
             try:
-                self.waivers = load_waivers(waivers)
+                ids = [c.id for c in discover_checks()]
+            except CheckDiscoveryError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            try:
+                self.waivers = load_waivers(waivers, ids)
             except WaiverError as exc:
                 raise pytest.UsageError(f"--kvmha-waivers: {exc}") from None
             self.waivers_path = waivers

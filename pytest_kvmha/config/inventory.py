@@ -9,14 +9,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_kvmha.config.firewalls import FirewallSource, check_console
 from pytest_kvmha.config.hosts import check_virsh_uri, host_name_from_spec
 from pytest_kvmha.config.names import has_control, host_name_problem
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import HostTarget
 from pytest_kvmha.config.toml import load_toml
 
 VENDORS = ("cos-core", "fortigate")
+NETWORK_SCHEMES = ("ssh", "paramiko")  # host[:port] in the URL; checked before any contact
 HEARTBEATS = ("broadcast", "unicast")
 SCHEMES = (
     "local",
@@ -103,6 +106,19 @@ def check_spec(spec: str, where: str) -> str:
             f"{where}: host spec {spec!r} must be a testinfra URL (ssh://[user@]host[:port], "
             "local://, paramiko://, ansible://...) or replay://DIR"
         )
+    if scheme in NETWORK_SCHEMES:
+        parts = urlsplit(spec)
+        shown = redact(spec)
+        if not parts.hostname:  # "ssh://" would become a host named "ssh"
+            raise InventoryError(
+                f"{where}: host spec {shown!r} names no host (expected {scheme}://[user@]host[:port])"
+            )
+        try:
+            port = parts.port
+        except ValueError:  # not a number, or past 65535
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise InventoryError(f"{where}: host spec {shown!r}: port must be a number in 1..65535")
     return spec
 
 

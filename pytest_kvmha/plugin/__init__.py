@@ -83,6 +83,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is not None and RUNDIR not in worker:  # xdist worker of a run without an audit
         return
     expand_paths(config)
+    if config.getoption("kvmha_host") and option(config, "inventory"):
+        # one of them would be silently ignored: the inventory's hosts or the given ones
+        where = "" if config.getoption("kvmha_inventory") else " (ini kvmha_inventory)"
+        raise pytest.UsageError(
+            f"--kvmha-host and --kvmha-inventory{where} given together: audit the hosts of "
+            "the inventory, or the hosts given, not both (add the host to the inventory)"
+        )
     nodeids = take_nodeids(config)
     audit_wanted = (hosts(config) or option(config, "inventory")) and audit_items_wanted(config)
     if not (audit_wanted or config.getoption("kvmha_plan")):

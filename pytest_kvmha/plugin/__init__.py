@@ -6,6 +6,8 @@ The hooks here need no audit state; those that do are methods of
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -108,10 +110,18 @@ def pytest_configure(config: pytest.Config) -> None:
         path = option(config, name)
         if path and not Path(path).is_file():
             raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
+    names = ("report", "report_md", "report_html")
+    paths = ReportPaths(*(_path(option(config, n)) for n in names))
+    if worker is None:  # before any host is contacted: not after the whole audit
+        for name, report_path in zip(names, paths, strict=True):
+            problem = _unwritable(report_path) if report_path is not None else None
+            if problem is not None:
+                flag = "--kvmha-" + name.replace("_", "-")
+                raise pytest.UsageError(f"{flag}: {report_path}: {problem}")
     state = KvmhaSession(
         config,
         fail_on,
-        ReportPaths(*(_path(option(config, n)) for n in ("report", "report_md", "report_html"))),
+        paths,
         nodeids=nodeids,
         max_parallel=parallel,
     )
@@ -121,6 +131,25 @@ def pytest_configure(config: pytest.Config) -> None:
     state.configure_baseline()
     config.stash[STATE] = state
     config.pluginmanager.register(state, "kvmha-session")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a report cannot be written at ``path``, or None. Probed with a temporary file in the
+    nearest existing folder, removed at once (permissions alone do not tell: /proc as root)."""
+    if path.is_dir():
+        return "is a directory (give a file name)"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kvmha-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def _path(value: str | None) -> Path | None:

@@ -193,10 +193,14 @@ class KvmhaSession:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.decide(int(session.exitstatus))
+        try:
+            self.write_reports()
+        except OSError as exc:  # the summary is still printed; the run fails
+            self.errors.append(f"report not written: {exc}")
+            self.decide(int(session.exitstatus))
         assert self.verdict is not None
         if self.verdict.exit_status != session.exitstatus:
             session.exitstatus = self.verdict.exit_status
-        self.write_reports()
 
     def decide(self, exit_status: int) -> None:
         """The run's one verdict (see plugin.gate.decide); every output prints it."""

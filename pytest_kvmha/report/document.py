@@ -100,11 +100,15 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".kvmha-", dir=path.parent)
-    # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
-    os.fchmod(fd, 0o666 & ~_umask())
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    try:
+        # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # no stray temporary file beside the report
+        raise
 
 
 def _umask() -> int:

@@ -30,6 +30,14 @@ class KeywordSyntaxError(ValueError):
     """An expression this parser does not read (pytest reports it; nothing is pruned)."""
 
 
+class KeywordTooDeep(ValueError):
+    """An expression nested deeper than :data:`MAX_DEPTH`: a usage error, never a crash of
+    the recursive parser (nor of pytest's own, which would read it next)."""
+
+
+MAX_DEPTH = 100  # nested parentheses and "not"s; a real -k needs a handful
+
+
 def _tokens(text: str) -> list[str]:
     out, pos = [], 0
     while pos < len(text):
@@ -43,11 +51,41 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def _depth(tokens: list[str]) -> int:
+    """How deep the parser would recurse: open parentheses plus the run of "not"s before a
+    term (each is one nested call)."""
+    depth = deepest = nots = 0
+    for t in tokens:
+        if t == "not":
+            nots += 1
+        elif t == "(":
+            depth += 1 + nots
+            nots = 0
+        elif t == ")":
+            depth = max(depth - 1, 0)
+        else:
+            nots = 0
+        deepest = max(deepest, depth + nots)
+    return deepest
+
+
+def check_depth(expression: str) -> None:
+    """Raise :class:`KeywordTooDeep` for a -k nested too deep to read (else nothing)."""
+    try:
+        tokens = _tokens(expression)
+    except KeywordSyntaxError:
+        return  # pytest reports it
+    if _depth(tokens) > MAX_DEPTH:
+        raise KeywordTooDeep(f"-k: expression nested deeper than {MAX_DEPTH} levels")
+
+
 def evaluate(expression: str, match: Match) -> Truth:
     """The value of a ``-k`` expression when each keyword is ``match(keyword)``."""
     tokens = _tokens(expression)
     if not tokens:
         return True  # an empty -k selects everything
+    if _depth(tokens) > MAX_DEPTH:
+        raise KeywordTooDeep(f"-k: expression nested deeper than {MAX_DEPTH} levels")
     pos = 0
 
     def peek() -> str | None:

@@ -100,6 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{nodeids[0]}: a kvmha node id needs --kvmha-inventory or --kvmha-host"
             )
         return  # nothing to audit: not even one round trip
+    from pytest_kvmha.audit.selection import KeywordTooDeep, check_depth
+
+    try:  # the selection parsers recurse: a usage error, not a RecursionError
+        check_depth(str(config.getoption("keyword", "") or ""))
+    except KeywordTooDeep as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         fail_on = Severity.parse(option(config, "fail_on") or "medium")
     except ValueError as exc:

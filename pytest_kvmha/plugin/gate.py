@@ -31,9 +31,35 @@ def gate_of(state: KvmhaSession, f: Finding, culprit: str | None = None) -> str:
     if f.check.severity < state.fail_on:
         return BELOW
     # Known only if it *failed* then: an error in the baseline proved nothing.
-    if state.fail_on_new and state.baseline is not None and state.baseline.get(key_of(f)) == FAIL:
+    if (
+        state.fail_on_new
+        and state.baseline is not None
+        and state.baseline.get(key_of(f)) == FAIL
+        and audited_by_baseline(state, f)
+    ):
         return KNOWN
     return FAILED
+
+
+def audited_by_baseline(state: KvmhaSession, f: Finding) -> bool:
+    """Whether the baseline audited every host the finding is about (same machine identity,
+    else same spec): a baseline recorded on other hosts makes nothing "known"."""
+    from pytest_kvmha.config.redact import redact
+    from pytest_kvmha.report.baseline import same_host
+
+    facts = {h.name: h for h in state.audit.hosts} if state.audit is not None else {}
+    names = {f.host} if f.host else set()
+    if not f.host and state.audit is not None:
+        for c in state.audit.clusters:
+            if c.name == f.cluster:
+                names = {m.host for m in c.members}
+    if not names:
+        return False
+    for name in names:
+        h = facts.get(name)
+        if h is None or not same_host(state.baseline_hosts.get(name), (redact(h.spec), h.identity)):
+            return False
+    return True
 
 
 def waiver_match(state: KvmhaSession, f: Finding) -> Match:

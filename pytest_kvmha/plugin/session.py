@@ -15,12 +15,13 @@ import pytest
 
 from pytest_kvmha.config.options import option
 from pytest_kvmha.config.waivers import Waiver, WaiverError, load_waivers
-from pytest_kvmha.model import Finding, Key, Severity
+from pytest_kvmha.model import Finding, Key, Severity, key_of
 from pytest_kvmha.plugin import run, xdist
 from pytest_kvmha.plugin.gate import (
     GATING,
     KNOWN,
     RunVerdict,
+    audited_by_baseline,
     decide,
     gate_of,
     stale,
@@ -30,7 +31,12 @@ from pytest_kvmha.plugin.gate import (
 from pytest_kvmha.plugin.items import KvmhaCollector, KvmhaItem
 from pytest_kvmha.plugin.selection import chosen
 from pytest_kvmha.report.assemble import ReportPaths, WaiverReport, assemble_report, write_reports
-from pytest_kvmha.report.baseline import baseline_json, load_baseline
+from pytest_kvmha.report.baseline import (
+    HostId,
+    baseline_json,
+    load_baseline,
+    load_baseline_hosts,
+)
 
 if TYPE_CHECKING:
     from pytest_kvmha.audit.engine import Audit
@@ -55,6 +61,7 @@ class KvmhaSession:
     whatif: WhatIf | None = None
     baseline: dict[Key, str] | None = None  # finding status of --kvmha-baseline
     baseline_path: str | None = None
+    baseline_hosts: dict[str, HostId] = field(default_factory=dict)  # name -> (spec, identity)
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
     digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
     started: float = field(default_factory=time.time)
@@ -107,7 +114,9 @@ class KvmhaSession:
         baseline = self.config.getoption("kvmha_baseline")
         if baseline:
             try:
-                self.baseline = load_baseline(json.loads(Path(baseline).read_text()), baseline)
+                doc = json.loads(Path(baseline).read_text())
+                self.baseline = load_baseline(doc, baseline)
+                self.baseline_hosts = load_baseline_hosts(doc, baseline)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
             self.baseline_path = baseline
@@ -242,7 +251,10 @@ class KvmhaSession:
     def baseline_json(self) -> dict[str, Any] | None:
         if self.baseline is None:
             return None
-        return baseline_json(self.baseline, self.selected, self.baseline_path, self.fail_on_new)
+        # A finding about a host the baseline did not audit is new, whatever the baseline says.
+        foreign = {key_of(f) for f in self.selected if not audited_by_baseline(self, f)}
+        before = {k: s for k, s in self.baseline.items() if k not in foreign}
+        return baseline_json(before, self.selected, self.baseline_path, self.fail_on_new)
 
     def waiver_report(self) -> WaiverReport:
         out = WaiverReport(self.waivers_path, self.strict_waivers)

@@ -50,6 +50,7 @@ def build_report(
             {
                 "name": h.name,
                 "spec": redact(h.spec),
+                "identity": h.identity,  # machine-id: a baseline proves it audited this host
                 "status": host_status(h),
                 "error": redact(h.error) if h.error else h.error,
                 "problems": {k: redact(v) for k, v in h.problems.items()} or None,

@@ -45,6 +45,8 @@ def run(config: pytest.Config, state: KvmhaSession) -> None:
     )
     if state.replay_from is None and wanted is None:
         state.not_contacted = _not_contacted(config, inventory)
+    if state.replay_from is None:  # a worker reads the controller's copies, not the specs
+        _check_replays(inventory, state)
     # Workers replay the controller's bundles (no host contact); their reports are not written.
     record = config.getoption("kvmha_record") if state.replay_from is None else None
 
@@ -112,8 +114,6 @@ def _inventories(config: pytest.Config, state: KvmhaSession) -> tuple[Inventory,
     except InventoryError as exc:
         state.errors.append(redact(str(exc)))
         raise pytest.UsageError(redact(str(exc))) from None
-    if state.replay_from is None:  # a worker reads the controller's copies, not the specs
-        _check_replays(inventory, state)
     state.wanted = wanted
     state.inventory = inventory
     if inv_path:
@@ -131,8 +131,8 @@ def _check_replays(inventory: Inventory, state: KvmhaSession) -> None:
     any host is contacted (the parent folder of bundles: one spec per host)."""
     for target in inventory.hosts:
         parts = urlsplit(target.spec)
-        if parts.scheme != "replay":
-            continue
+        if parts.scheme != "replay" or target.name in state.not_contacted:
+            continue  # a host no selected item needs is not read, nor its recording
         directory = Path(parts.netloc + parts.path)
         if (directory / "bundle.json").is_file():
             continue

@@ -27,13 +27,14 @@ def two_matching_members(cluster: Cluster) -> Verdict:
             expected="exactly 2 members",
             found=", ".join(f"{m.spec.domain}@{m.host.name}" for m in members),
         )
+    # per (host, domain): two members may share a domain name on two hosts
     missing, counts = [], {}
     for m in members:
         dom = require_domains(m.host).get(m.spec.domain)
         if dom is None:
             missing.append(f"{m.spec.domain} on {m.host.name}")
         else:
-            counts[m.spec.domain] = len(dom.nics)
+            counts[cluster.spec.label(m.spec)] = len(dom.nics)
     if missing:
         broken = [p for m in members for k, p in m.host.problems.items() if k.startswith("domain:")]
         if broken:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from pytest_kvmha.config.inventory import ClusterSpec, Inventory
 from pytest_kvmha.facts import HostFacts
-from pytest_kvmha.model import ERROR, Check, Finding, MissingFacts, Scope, Severity, Verdict
+from pytest_kvmha.model import (
+    ERROR,
+    STATUSES,
+    Check,
+    Finding,
+    MissingFacts,
+    Scope,
+    Severity,
+    Verdict,
+)
 from pytest_kvmha.topology import Cluster, Member
 from pytest_kvmha.topology.discovery import Discovery, discover
 
@@ -92,7 +102,7 @@ def _subjects(
                 yield h.name, c.name, h.name, (c, h)
         elif check.scope is Scope.MEMBER:
             for m in c.members:
-                yield m.host.name, c.name, m.spec.domain, (c, m)
+                yield m.host.name, c.name, c.spec.label(m.spec), (c, m)
         else:
             pairs = c.pairs()
             if not pairs:
@@ -104,7 +114,8 @@ def _subjects(
                     yield None, c.name, pair.name, (c, k, pair)
                 else:
                     for m in c.members:
-                        yield m.host.name, c.name, f"{m.spec.domain}:{pair.name}", (c, m, k, pair)
+                        subject = f"{c.spec.label(m.spec)}:{pair.name}"
+                        yield m.host.name, c.name, subject, (c, m, k, pair)
 
 
 def _run(check: Check, args: tuple[Any, ...]) -> Verdict:
@@ -114,11 +125,45 @@ def _run(check: Check, args: tuple[Any, ...]) -> Verdict:
             "cannot tell the cluster's interface pairs: no member facts and no declared pairs",
         )
     try:
-        return check.func(*args)
+        v = check.func(*args)
     except MissingFacts as exc:
         return Verdict(ERROR, f"cannot evaluate: {exc}")
-    except Exception as exc:  # a bug or unforeseen evidence must not stop the audit
-        return Verdict(ERROR, f"check crashed: {type(exc).__name__}: {exc}")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pytest.skip()/fail() inside a check too
+        # a bug, unforeseen evidence or a test-outcome exception must not stop the audit
+        return Verdict(
+            ERROR, f"check {check.id} ({_origin(check)}) crashed: {type(exc).__name__}: {exc}"
+        )
+    problem = _bad_verdict(v)
+    if problem is not None:  # a site check's "failed" or None must never read as a pass
+        return Verdict(ERROR, f"check {check.id} ({_origin(check)}) {problem}")
+    return v
+
+
+def _bad_verdict(v: object) -> str | None:
+    """Why a check's return value is not a verdict the gate can judge, or None."""
+    if not isinstance(v, Verdict):
+        return f"returned {type(v).__name__}, not a Verdict"
+    if not isinstance(v.status, str) or v.status not in STATUSES:
+        return f"returned status {v.status!r} (expected one of {', '.join(STATUSES)})"
+    if not isinstance(v.detail, str):
+        return f"returned a detail of type {type(v.detail).__name__}, not a string"
+    for name in ("expected", "found", "remediation"):
+        value = getattr(v, name)
+        if value is not None and not isinstance(value, str):
+            return f"returned {name} of type {type(value).__name__}, not a string"
+    return None
+
+
+def _origin(check: Check) -> str:
+    """The module of a check's function and the distribution that ships it, if known."""
+    module = str(getattr(check.func, "__module__", None) or "unknown module")
+    try:
+        dists = metadata.packages_distributions().get(module.split(".")[0], [])
+    except Exception:  # noqa: BLE001 - naming the package is a courtesy, never a failure
+        dists = []
+    return f"module {module}" + (f", package {', '.join(sorted(set(dists)))}" if dists else "")
 
 
 def run_checks(

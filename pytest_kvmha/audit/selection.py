@@ -30,6 +30,14 @@ class KeywordSyntaxError(ValueError):
     """An expression this parser does not read (pytest reports it; nothing is pruned)."""
 
 
+class KeywordTooDeep(ValueError):
+    """An expression nested deeper than :data:`MAX_DEPTH`: a usage error, never a crash of
+    the recursive parser (nor of pytest's own, which would read it next)."""
+
+
+MAX_DEPTH = 100  # nested parentheses and "not"s; a real -k needs a handful
+
+
 def _tokens(text: str) -> list[str]:
     out, pos = [], 0
     while pos < len(text):
@@ -43,11 +51,41 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def _depth(tokens: list[str]) -> int:
+    """How deep the parser would recurse: open parentheses plus the run of "not"s before a
+    term (each is one nested call)."""
+    depth = deepest = nots = 0
+    for t in tokens:
+        if t == "not":
+            nots += 1
+        elif t == "(":
+            depth += 1 + nots
+            nots = 0
+        elif t == ")":
+            depth = max(depth - 1, 0)
+        else:
+            nots = 0
+        deepest = max(deepest, depth + nots)
+    return deepest
+
+
+def check_depth(expression: str) -> None:
+    """Raise :class:`KeywordTooDeep` for a -k nested too deep to read (else nothing)."""
+    try:
+        tokens = _tokens(expression)
+    except KeywordSyntaxError:
+        return  # pytest reports it
+    if _depth(tokens) > MAX_DEPTH:
+        raise KeywordTooDeep(f"-k: expression nested deeper than {MAX_DEPTH} levels")
+
+
 def evaluate(expression: str, match: Match) -> Truth:
     """The value of a ``-k`` expression when each keyword is ``match(keyword)``."""
     tokens = _tokens(expression)
     if not tokens:
         return True  # an empty -k selects everything
+    if _depth(tokens) > MAX_DEPTH:
+        raise KeywordTooDeep(f"-k: expression nested deeper than {MAX_DEPTH} levels")
     pos = 0
 
     def peek() -> str | None:
@@ -166,7 +204,13 @@ class ItemShape:
     group: str  # the node id's second part: a host or a cluster name
     check: Check
     subject: Name  # the bracketed subject
-    hosts: frozenset[str]  # hosts whose facts the item reads (also its -k keywords)
+    # Hosts whose facts (and firewall configurations) the item can read: a cluster item reads
+    # every member host, whatever host its finding names.
+    hosts: frozenset[str]
+    # The hosts among its -k keywords, as the items carry them (plugin.items): the finding's
+    # own host, or every member host for a finding without one. A member-scoped item of fw-a
+    # is selected by "not kvm-b" and still reads fw-b's facts on kvm-b.
+    keywords: frozenset[str] | None = None
 
     def names(self) -> list[Name]:
         item = Name(
@@ -174,7 +218,8 @@ class ItemShape:
             self.subject.hole,
             self.subject.suffix + "]",
         )
-        fixed = ["kvmha", self.check.id, str(self.check.severity), *self.hosts]
+        hosts = self.hosts if self.keywords is None else self.keywords
+        fixed = ["kvmha", self.check.id, str(self.check.severity), *sorted(hosts)]
         return [item, *(Name(n) for n in fixed)]
 
 
@@ -193,24 +238,29 @@ def item_shapes(checks: Iterable[Check], inventory: Inventory) -> list[ItemShape
         hosts = frozenset(m.host for m in cl.members)
         pairs = [Name(p.name) for p in cl.pairs] or [Name("If", "digits"), Name("pairs")]
         for c in checks:
+            # (subject, the host its finding names; None: every member host)
+            subjects: list[tuple[Name, str | None]]
             if c.scope is Scope.CLUSTER:
-                subjects = [Name(cl.name)]
+                subjects = [(Name(cl.name), None)]
             elif c.scope is Scope.CLUSTER_HOST:
-                subjects = [Name(h) for h in sorted(hosts)]
+                subjects = [(Name(h), h) for h in sorted(hosts)]
             elif c.scope is Scope.MEMBER:
-                subjects = [Name(m.domain) for m in cl.members]
+                subjects = [(Name(cl.label(m)), m.host) for m in cl.members]
             elif c.scope is Scope.PAIR:
-                subjects = pairs
+                subjects = [(p, None) for p in pairs]
             elif c.scope is Scope.MEMBER_NIC:
                 subjects = [
-                    Name(f"{m.domain}:{p.prefix}", p.hole, p.suffix)
+                    (Name(f"{cl.label(m)}:{p.prefix}", p.hole, p.suffix), m.host)
                     for m in cl.members
                     for p in pairs
                     if p.prefix != "pairs"
-                ] + [Name("pairs")]
+                ] + [(Name("pairs"), None)]
             else:
                 continue  # host scopes, above
-            out += [ItemShape(cl.name, c, s, hosts) for s in subjects]
+            out += [
+                ItemShape(cl.name, c, s, hosts, hosts if h is None else frozenset({h}))
+                for s, h in subjects
+            ]
     return out
 
 

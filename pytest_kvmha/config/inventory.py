@@ -9,14 +9,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_kvmha.config.firewalls import FirewallSource, check_console
 from pytest_kvmha.config.hosts import check_virsh_uri, host_name_from_spec
 from pytest_kvmha.config.names import has_control, host_name_problem
+from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import HostTarget
 from pytest_kvmha.config.toml import load_toml
 
 VENDORS = ("cos-core", "fortigate")
+NETWORK_SCHEMES = ("ssh", "paramiko")  # host[:port] in the URL; checked before any contact
 HEARTBEATS = ("broadcast", "unicast")
 SCHEMES = (
     "local",
@@ -82,6 +85,14 @@ class ClusterSpec:
             "pairs": [{"name": p.name, "bridge": p.bridge, "vlan": p.vlan} for p in self.pairs],
         }
 
+    def label(self, member: MemberSpec) -> str:
+        """The member's name in subjects and node ids: its domain, or ``domain@host`` when
+        another member has a domain of that name (fw-a on kvm-a and fw-a on kvm-b): every
+        finding's node id must stay unique, or the gate and the reports mix the two up."""
+        if sum(m.domain == member.domain for m in self.members) > 1:
+            return f"{member.domain}@{member.host}"
+        return member.domain
+
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
@@ -97,6 +108,19 @@ def check_spec(spec: str, where: str) -> str:
             f"{where}: host spec {spec!r} must be a testinfra URL (ssh://[user@]host[:port], "
             "local://, paramiko://, ansible://...) or replay://DIR"
         )
+    if scheme in NETWORK_SCHEMES:
+        parts = urlsplit(spec)
+        shown = redact(spec)
+        if not parts.hostname:  # "ssh://" would become a host named "ssh"
+            raise InventoryError(
+                f"{where}: host spec {shown!r} names no host (expected {scheme}://[user@]host[:port])"
+            )
+        try:
+            port = parts.port
+        except ValueError:  # not a number, or past 65535
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise InventoryError(f"{where}: host spec {shown!r}: port must be a number in 1..65535")
     return spec
 
 
@@ -189,7 +213,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         members_raw = table.get("members")
         if not isinstance(members_raw, list) or not members_raw:
             raise InventoryError(f"{where}: key 'members' must be a non-empty array of tables")
-        members = []
+        members: list[MemberSpec] = []
         for i, m in enumerate(members_raw):
             mwhere = f"{where}: members[{i}]"
             if not isinstance(m, dict):
@@ -202,6 +226,12 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             role = _str(m, "role", mwhere, required=False) or ("master" if i == 0 else "slave")
             domain = _str(m, "domain", mwhere) or ""
             config, console = _firewall_keys(m, mwhere, vendor, base)
+            if any((m.host, m.domain) == (host, domain) for m in members):
+                # one firewall audited (and paired with itself) as two
+                raise InventoryError(
+                    f"{mwhere}: domain {domain!r} on host {host!r} is already a member of "
+                    f"cluster {cname!r}: a cluster's two members are two domains"
+                )
             members.append(MemberSpec(host, domain, role, config, console))
         pairs = []
         pairs_raw = table.get("pairs", [])

@@ -24,6 +24,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from pytest_kvmha.config.names import has_control
 from pytest_kvmha.config.toml import load_toml
 from pytest_kvmha.model import FAIL, Finding
 
@@ -79,20 +80,39 @@ class Waiver:
         }
 
 
-def load_waivers(path: str | Path) -> tuple[Waiver, ...]:
+def load_waivers(path: str | Path, check_ids: Iterable[str] | None = None) -> tuple[Waiver, ...]:
     path = Path(path)
     doc = load_toml(path, "waivers", WaiverError)
-    return parse_waivers(doc, str(path))
+    return parse_waivers(doc, str(path), check_ids)
 
 
-def parse_waivers(doc: dict[str, Any], source: str) -> tuple[Waiver, ...]:
+def matches_anything(glob: str) -> bool:
+    """Whether a glob matches every non-empty name (``*``, ``**``, ``?*``): as a scope it
+    narrows nothing. Host, cluster and subject names are never empty."""
+    return "*" in glob and set(glob) <= {"*", "?"} and glob.count("?") <= 1
+
+
+def parse_waivers(
+    doc: dict[str, Any], source: str, check_ids: Iterable[str] | None = None
+) -> tuple[Waiver, ...]:
+    """``check_ids``: the catalogue's; a waiver whose check glob matches none of them (a typo
+    such as KVMHA-PKG-01) is an error, not a waiver that is merely stale."""
     unknown = [k for k in doc if k != "waiver"]
     if unknown:
         raise WaiverError(f"{source}: unknown top-level key '{unknown[0]}' (expected [[waiver]])")
     entries = doc.get("waiver", [])
     if not isinstance(entries, list):
         raise WaiverError(f"{source}: 'waiver' must be an array of tables ([[waiver]])")
-    return tuple(_waiver(entry, i, source) for i, entry in enumerate(entries))
+    waivers = tuple(_waiver(entry, i, source) for i, entry in enumerate(entries))
+    if check_ids is not None:
+        ids = sorted(set(check_ids))
+        for w in waivers:
+            if not any(fnmatchcase(i, w.check) for i in ids):
+                raise WaiverError(
+                    f"{source}: waiver[{w.index}] (entry {w.index + 1}): key 'check': "
+                    f"no check of the catalogue matches {w.check!r} (see --kvmha-list-checks)"
+                )
+    return waivers
 
 
 def _waiver(entry: object, index: int, source: str) -> Waiver:
@@ -110,10 +130,20 @@ def _waiver(entry: object, index: int, source: str) -> Waiver:
                 raise WaiverError(f"{where}: missing key '{key}'")
         elif not isinstance(value, str) or not value.strip():
             raise WaiverError(f"{where}: key '{key}' must be a non-empty string")
+        elif has_control(value):  # printed to terminals and reports: never raw
+            raise WaiverError(f"{where}: key '{key}' contains control characters: {value!r}")
         text[key] = value
     if all(text[k] is None for k in SCOPE):
         # A waiver for a check everywhere would silently switch the check off.
         raise WaiverError(f"{where}: give a scope: at least one of 'host', 'cluster', 'subject'")
+    if all(text[k] is None or matches_anything(str(text[k])) for k in SCOPE):
+        # host = "*" (or cluster, subject) matches every finding of the check: the same
+        # switch-off, spelled as a scope. A waiver narrows, it never switches a check off.
+        given = ", ".join(f"{k} = {text[k]!r}" for k in SCOPE if text[k] is not None)
+        raise WaiverError(
+            f"{where} (entry {index + 1}): {given} matches every finding of check "
+            f"{text['check']!r}: give a scope that narrows (a host, cluster or subject)"
+        )
     expires = entry.get("expires")
     if expires is None:
         raise WaiverError(f"{where}: missing key 'expires'")

@@ -6,6 +6,8 @@ The hooks here need no audit state; those that do are methods of
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is not None and RUNDIR not in worker:  # xdist worker of a run without an audit
         return
     expand_paths(config)
+    if config.getoption("kvmha_host") and option(config, "inventory"):
+        # one of them would be silently ignored: the inventory's hosts or the given ones
+        where = "" if config.getoption("kvmha_inventory") else " (ini kvmha_inventory)"
+        raise pytest.UsageError(
+            f"--kvmha-host and --kvmha-inventory{where} given together: audit the hosts of "
+            "the inventory, or the hosts given, not both (add the host to the inventory)"
+        )
     nodeids = take_nodeids(config)
     audit_wanted = (hosts(config) or option(config, "inventory")) and audit_items_wanted(config)
     if not (audit_wanted or config.getoption("kvmha_plan")):
@@ -91,6 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{nodeids[0]}: a kvmha node id needs --kvmha-inventory or --kvmha-host"
             )
         return  # nothing to audit: not even one round trip
+    from pytest_kvmha.audit.selection import KeywordTooDeep, check_depth
+
+    try:  # the selection parsers recurse: a usage error, not a RecursionError
+        check_depth(str(config.getoption("keyword", "") or ""))
+    except KeywordTooDeep as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         fail_on = Severity.parse(option(config, "fail_on") or "medium")
     except ValueError as exc:
@@ -101,10 +116,18 @@ def pytest_configure(config: pytest.Config) -> None:
         path = option(config, name)
         if path and not Path(path).is_file():
             raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
+    names = ("report", "report_md", "report_html")
+    paths = ReportPaths(*(_path(option(config, n)) for n in names))
+    if worker is None:  # before any host is contacted: not after the whole audit
+        for name, report_path in zip(names, paths, strict=True):
+            problem = _unwritable(report_path) if report_path is not None else None
+            if problem is not None:
+                flag = "--kvmha-" + name.replace("_", "-")
+                raise pytest.UsageError(f"{flag}: {report_path}: {problem}")
     state = KvmhaSession(
         config,
         fail_on,
-        ReportPaths(*(_path(option(config, n)) for n in ("report", "report_md", "report_html"))),
+        paths,
         nodeids=nodeids,
         max_parallel=parallel,
     )
@@ -114,6 +137,25 @@ def pytest_configure(config: pytest.Config) -> None:
     state.configure_baseline()
     config.stash[STATE] = state
     config.pluginmanager.register(state, "kvmha-session")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why a report cannot be written at ``path``, or None. Probed with a temporary file in the
+    nearest existing folder, removed at once (permissions alone do not tell: /proc as root)."""
+    if path.is_dir():
+        return "is a directory (give a file name)"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kvmha-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def _path(value: str | None) -> Path | None:

@@ -3,6 +3,8 @@ or known since the baseline), and the waivers' statuses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -29,9 +31,35 @@ def gate_of(state: KvmhaSession, f: Finding, culprit: str | None = None) -> str:
     if f.check.severity < state.fail_on:
         return BELOW
     # Known only if it *failed* then: an error in the baseline proved nothing.
-    if state.fail_on_new and state.baseline is not None and state.baseline.get(key_of(f)) == FAIL:
+    if (
+        state.fail_on_new
+        and state.baseline is not None
+        and state.baseline.get(key_of(f)) == FAIL
+        and audited_by_baseline(state, f)
+    ):
         return KNOWN
     return FAILED
+
+
+def audited_by_baseline(state: KvmhaSession, f: Finding) -> bool:
+    """Whether the baseline audited every host the finding is about (same machine identity,
+    else same spec): a baseline recorded on other hosts makes nothing "known"."""
+    from pytest_kvmha.config.redact import redact
+    from pytest_kvmha.report.baseline import same_host
+
+    facts = {h.name: h for h in state.audit.hosts} if state.audit is not None else {}
+    names = {f.host} if f.host else set()
+    if not f.host and state.audit is not None:
+        for c in state.audit.clusters:
+            if c.name == f.cluster:
+                names = {m.host for m in c.members}
+    if not names:
+        return False
+    for name in names:
+        h = facts.get(name)
+        if h is None or not same_host(state.baseline_hosts.get(name), (redact(h.spec), h.identity)):
+            return False
+    return True
 
 
 def waiver_match(state: KvmhaSession, f: Finding) -> Match:
@@ -61,3 +89,56 @@ def waiver_statuses(state: KvmhaSession) -> list[tuple[Waiver, str, int]]:
 
 def stale(state: KvmhaSession) -> list[Waiver]:
     return [w for w, status, _ in waiver_statuses(state) if status == "stale"]
+
+
+GATING = (FAILED, ERRORED)
+
+
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """The one verdict of a run: what the terminal, the JSON, Markdown, HTML and JUnit print and
+    what decides the exit status (``passed`` is ``exit_status == 0``)."""
+
+    passed: bool
+    exit_status: int
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"passed": self.passed, "exit_status": self.exit_status, "reason": self.reason}
+
+
+def decide(
+    gates: Mapping[str, str],
+    *,
+    errors: Sequence[str],
+    strict_stale: int,
+    exit_status: int,
+) -> RunVerdict:
+    """The verdict from each selected item's gate outcome (what-if items included: a refused
+    plan is a ``KVMHA-PLAN-001`` error there), the run's errors, the stale waivers under
+    --kvmha-strict-waivers and pytest's own exit status (tests beside the audit, usage errors).
+    A reason to fail with pytest's status still 0 makes the status 1: the verdict decides."""
+    reasons = []
+    failed = sorted(n for n, g in gates.items() if g == FAILED)
+    errored = sorted(n for n, g in gates.items() if g == ERRORED)
+    refused = [n for n in errored if "/KVMHA-PLAN-001[" in n]
+    if refused:
+        reasons.append(f"plan refused: {', '.join(refused)}")
+    if failed:
+        reasons.append(f"{len(failed)} gating failure(s): {_few(failed)}")
+    rest = [n for n in errored if n not in refused]
+    if rest:
+        reasons.append(f"{len(rest)} error(s): {_few(rest)}")
+    reasons += list(errors)
+    if strict_stale:
+        reasons.append(f"{strict_stale} stale waiver(s) under --kvmha-strict-waivers")
+    if reasons and exit_status == 0:
+        exit_status = 1
+    if exit_status and not reasons:
+        reasons.append(f"pytest exit status {exit_status} (tests beside the audit, or stopped)")
+    return RunVerdict(exit_status == 0, exit_status, "; ".join(reasons) or "nothing gating")
+
+
+def _few(nodeids: Sequence[str], most: int = 5) -> str:
+    more = len(nodeids) - most
+    return ", ".join(nodeids[:most]) + (f" and {more} more" if more > 0 else "")

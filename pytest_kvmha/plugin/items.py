@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
-from pytest_kvmha.plugin.gate import BELOW, KNOWN, WAIVED, gate_of, waiver_match
+from pytest_kvmha.plugin.gate import BELOW, GATING, KNOWN, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
 
 if TYPE_CHECKING:
@@ -96,8 +96,11 @@ class KvmhaItem(pytest.Item):
         # imported here: pytest imports it as a plugin first (pytest_configure)
         from pytest_kvmha.report.junit import junit_properties
 
+        # what the finding does to the gate, decided once: the run's verdict and JUnit's
+        # "gating" property both read it (a waived or known failure does not gate)
+        self.gate = gate_of(state, finding, culprit)
         self.user_properties += junit_properties(
-            finding, state.fail_on, regression=bool(culprit), whatif=whatif
+            finding, state.fail_on, gating=self.gate in GATING, whatif=whatif
         )
         # -k kvm-a: every item touching kvm-a, cluster items of members on it included
         self.extra_keyword_matches.update(_hosts_of(state, finding))
@@ -112,7 +115,7 @@ class KvmhaItem(pytest.Item):
         f = self.finding
         if f.status == FAIL:
             state = self.state
-            gate = gate_of(state, f, self.culprit)
+            gate = self.gate
             if gate == WAIVED:
                 waiver = waiver_match(state, f).waiver
                 assert waiver is not None  # WAIVED means an active waiver matched

@@ -45,6 +45,8 @@ def run(config: pytest.Config, state: KvmhaSession) -> None:
     )
     if state.replay_from is None and wanted is None:
         state.not_contacted = _not_contacted(config, inventory)
+    if state.replay_from is None:  # a worker reads the controller's copies, not the specs
+        _check_replays(inventory, state)
     # Workers replay the controller's bundles (no host contact); their reports are not written.
     record = config.getoption("kvmha_record") if state.replay_from is None else None
 
@@ -123,6 +125,31 @@ def _inventories(config: pytest.Config, state: KvmhaSession) -> tuple[Inventory,
             if table.startswith("[") and not table.startswith("[["):
                 state.lines.setdefault(table.strip("[] ").replace('"', ""), number)
     return inventory, wanted
+
+
+def _check_replays(inventory: Inventory, state: KvmhaSession) -> None:
+    """A ``replay://`` path that is not a recorded bundle is a usage error saying so, before
+    any host is contacted (the parent folder of bundles: one spec per host)."""
+    for target in inventory.hosts:
+        parts = urlsplit(target.spec)
+        if parts.scheme != "replay" or target.name in state.not_contacted:
+            continue  # a host no selected item needs is not read, nor its recording
+        directory = Path(parts.netloc + parts.path)
+        if (directory / "bundle.json").is_file():
+            continue
+        why = "no such directory" if not directory.exists() else "not a recorded bundle"
+        hosts = sorted(p.parent.name for p in directory.glob("*/bundle.json"))
+        if directory.is_dir() and hosts:
+            why += (
+                f" (no bundle.json); it holds the bundles of {', '.join(hosts)}: "
+                "give one replay:// spec per host, e.g. replay://"
+                f"{directory / hosts[0]}"
+            )
+        elif directory.is_dir():
+            why += " (no bundle.json)"
+        message = f"host {target.name}: {redact(target.spec)}: {why}"
+        state.errors.append(message)
+        raise pytest.UsageError(message)
 
 
 def _checks() -> Sequence[Check]:

@@ -47,10 +47,24 @@ def audit_items_wanted(config: pytest.Config) -> bool:
         return False
     if config.getoption("kvmha_audit") or config.stash.get(NODEIDS, []):
         return True  # asked for, or kvmha node ids given as arguments
+    if explicit_audit(config):
+        return True
     return config.args_source not in (
         pytest.Config.ArgsSource.ARGS,
         pytest.Config.ArgsSource.TESTPATHS,
     )
+
+
+def explicit_audit(config: pytest.Config) -> bool:
+    """An audit asked for on the command line is never left out: an inventory or host given
+    there with only the ini's ``testpaths`` (no test path typed), or with a report asked for
+    (``--kvmha-report*``: the report of an audit is written whenever one is asked for)."""
+    given = config.getoption("kvmha_inventory") or config.getoption("kvmha_host")
+    if not given:
+        return False
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS:
+        return True
+    return any(config.getoption(f"kvmha_{n}") for n in ("report", "report_md", "report_html"))
 
 
 def chosen(items: list[pytest.Item], nodeids: list[str]) -> list[pytest.Item]:

@@ -15,13 +15,28 @@ import pytest
 
 from pytest_kvmha.config.options import option
 from pytest_kvmha.config.waivers import Waiver, WaiverError, load_waivers
-from pytest_kvmha.model import Finding, Key, Severity
+from pytest_kvmha.model import Finding, Key, Severity, key_of
 from pytest_kvmha.plugin import run, xdist
-from pytest_kvmha.plugin.gate import KNOWN, gate_of, stale, waiver_match, waiver_statuses
+from pytest_kvmha.plugin.gate import (
+    GATING,
+    KNOWN,
+    RunVerdict,
+    audited_by_baseline,
+    decide,
+    gate_of,
+    stale,
+    waiver_match,
+    waiver_statuses,
+)
 from pytest_kvmha.plugin.items import KvmhaCollector, KvmhaItem
 from pytest_kvmha.plugin.selection import chosen
 from pytest_kvmha.report.assemble import ReportPaths, WaiverReport, assemble_report, write_reports
-from pytest_kvmha.report.baseline import baseline_json, load_baseline
+from pytest_kvmha.report.baseline import (
+    HostId,
+    baseline_json,
+    load_baseline,
+    load_baseline_hosts,
+)
 
 if TYPE_CHECKING:
     from pytest_kvmha.audit.engine import Audit
@@ -46,6 +61,7 @@ class KvmhaSession:
     whatif: WhatIf | None = None
     baseline: dict[Key, str] | None = None  # finding status of --kvmha-baseline
     baseline_path: str | None = None
+    baseline_hosts: dict[str, HostId] = field(default_factory=dict)  # name -> (spec, identity)
     lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
     digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
     started: float = field(default_factory=time.time)
@@ -61,6 +77,9 @@ class KvmhaSession:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> collection cost
     not_contacted: dict[str, str] = field(default_factory=dict)  # host -> why
     reports_written: bool = False
+    # node id -> gate outcome of every selected audit item (what-if items included)
+    gates: dict[str, str] = field(default_factory=dict)
+    verdict: RunVerdict | None = None
 
     def configure_gate(self) -> None:
         """Waivers and baseline gating (usage errors name the file, entry and field)."""
@@ -68,8 +87,14 @@ class KvmhaSession:
         self.today = dt.date.today()
         waivers = option(config, "waivers")
         if waivers:
+            from pytest_kvmha.model import CheckDiscoveryError, discover_checks
+
             try:
-                self.waivers = load_waivers(waivers)
+                ids = [c.id for c in discover_checks()]
+            except CheckDiscoveryError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            try:
+                self.waivers = load_waivers(waivers, ids)
             except WaiverError as exc:
                 raise pytest.UsageError(f"--kvmha-waivers: {exc}") from None
             self.waivers_path = waivers
@@ -89,7 +114,9 @@ class KvmhaSession:
         baseline = self.config.getoption("kvmha_baseline")
         if baseline:
             try:
-                self.baseline = load_baseline(json.loads(Path(baseline).read_text()), baseline)
+                doc = json.loads(Path(baseline).read_text())
+                self.baseline = load_baseline(doc, baseline)
+                self.baseline_hosts = load_baseline_hosts(doc, baseline)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
             self.baseline_path = baseline
@@ -124,6 +151,7 @@ class KvmhaSession:
         if self.audit is not None:
             items = [i for i in session.items if isinstance(i, KvmhaItem)]
             self.selected = [i.finding for i in items if not i.whatif]
+            self.gates = {i.nodeid: i.gate for i in items}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -148,7 +176,12 @@ class KvmhaSession:
             if exc is not None:
                 if not isinstance(exc, pytest.UsageError):
                     self.errors.append(f"audit failed: {type(exc).__name__}: {exc}")
-                self.write_reports()  # pytest skips sessionfinish when sessionstart fails
+                # pytest skips sessionfinish when sessionstart fails
+                usage = isinstance(exc, pytest.UsageError)
+                self.decide(
+                    pytest.ExitCode.USAGE_ERROR if usage else pytest.ExitCode.INTERNAL_ERROR
+                )
+                self.write_reports()
                 raise exc
 
     @pytest.hookimpl(optionalhook=True)
@@ -160,6 +193,7 @@ class KvmhaSession:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         if self.audit is not None:
             self.selected = xdist.workers_selection(self.audit.findings, ids)
+            self.gates = {f.nodeid: gate_of(self, f) for f in self.selected}
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.rundir is not None:
@@ -167,10 +201,24 @@ class KvmhaSession:
             self.rundir = None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.strict_waivers and stale(self):
-            if session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        self.write_reports()
+        self.decide(int(session.exitstatus))
+        try:
+            self.write_reports()
+        except OSError as exc:  # the summary is still printed; the run fails
+            self.errors.append(f"report not written: {exc}")
+            self.decide(int(session.exitstatus))
+        assert self.verdict is not None
+        if self.verdict.exit_status != session.exitstatus:
+            session.exitstatus = self.verdict.exit_status
+
+    def decide(self, exit_status: int) -> None:
+        """The run's one verdict (see plugin.gate.decide); every output prints it."""
+        self.verdict = decide(
+            self.gates,
+            errors=self.errors,
+            strict_stale=len(stale(self)) if self.strict_waivers else 0,
+            exit_status=exit_status,
+        )
 
     def write_reports(self) -> None:
         if self.reports_written or not self.reports.any():
@@ -195,13 +243,18 @@ class KvmhaSession:
                 if self.fail_on_new
                 else None
             ),
+            gating={f.nodeid for f in self.selected if self.gates.get(f.nodeid) in GATING},
+            verdict=self.verdict.as_json() if self.verdict is not None else None,
         )
         write_reports(report, self.reports)
 
     def baseline_json(self) -> dict[str, Any] | None:
         if self.baseline is None:
             return None
-        return baseline_json(self.baseline, self.selected, self.baseline_path, self.fail_on_new)
+        # A finding about a host the baseline did not audit is new, whatever the baseline says.
+        foreign = {key_of(f) for f in self.selected if not audited_by_baseline(self, f)}
+        before = {k: s for k, s in self.baseline.items() if k not in foreign}
+        return baseline_json(before, self.selected, self.baseline_path, self.fail_on_new)
 
     def waiver_report(self) -> WaiverReport:
         out = WaiverReport(self.waivers_path, self.strict_waivers)
@@ -233,5 +286,6 @@ class KvmhaSession:
             self.baseline_json(),
             self.fail_on_new,
             list(self.reports),
+            self.verdict.as_json() if self.verdict is not None else None,
         )
         write_summary(terminalreporter, summary, quiet=config.option.verbose < 0)

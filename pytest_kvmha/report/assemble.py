@@ -54,9 +54,12 @@ def assemble_report(
     baseline: dict[str, Any] | None = None,
     waivers: WaiverReport | None = None,
     known: set[str] | None = None,
+    gating: set[str] | None = None,
+    verdict: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``known``: with --kvmha-fail-on-new, the node ids of the failures the gate let pass as
-    known since the baseline (the HTML verdict uses it)."""
+    known since the baseline; ``gating``: the node ids of the findings that fail the run;
+    ``verdict``: the run's one verdict (passed, exit status, reason), printed by every format."""
     report = build_report(
         audit.hosts if audit else [],
         audit.clusters if audit else [],
@@ -68,6 +71,11 @@ def assemble_report(
         started=started,
         metrics=metrics,
     )
+    if verdict is not None:
+        report["verdict"] = verdict
+    if gating is not None:
+        for entry in report["findings"]:
+            entry["gating"] = entry["nodeid"] in gating
     if not_contacted:
         report["not_contacted"] = dict(not_contacted)
     if audit is not None and audit.discovery is not None:

@@ -36,6 +36,8 @@ def compare_status(before: Mapping[Key, str], after: Mapping[Key, str]) -> Compa
 
 def load_baseline(report: Mapping[str, Any], source: str) -> dict[Key, str]:
     """Findings of an earlier JSON report (schema kvmha-report/1)."""
+    if not isinstance(report, Mapping):
+        raise ValueError(f"{source}: not a kvmha-report/1 JSON report (a JSON {_kind(report)})")
     if report.get("schema") != "kvmha-report/1" or not isinstance(report.get("findings"), list):
         raise ValueError(f"{source}: not a kvmha-report/1 JSON report")
     out: dict[Key, str] = {}
@@ -47,6 +49,40 @@ def load_baseline(report: Mapping[str, Any], source: str) -> dict[Key, str]:
                 f"{source}: findings[{i}] lacks check/host/cluster/subject/status"
             ) from None
     return out
+
+
+def _kind(value: object) -> str:
+    return {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+# What identifies an audited host across reports: its spec (as reported, redacted) and its
+# machine identity (/etc/machine-id, from the bundle).
+HostId = tuple[str | None, str | None]
+
+
+def load_baseline_hosts(report: Mapping[str, Any], source: str) -> dict[str, HostId]:
+    """{host name: (spec, identity)} of the hosts an earlier report audited."""
+    hosts = report.get("hosts")
+    if not isinstance(hosts, list):
+        raise ValueError(f"{source}: 'hosts' must be an array")
+    out: dict[str, HostId] = {}
+    for i, h in enumerate(hosts):
+        if not isinstance(h, Mapping) or not isinstance(h.get("name"), str):
+            raise ValueError(f"{source}: hosts[{i}] lacks a name")
+        out[h["name"]] = (h.get("spec"), h.get("identity"))
+    return out
+
+
+def same_host(before: HostId | None, now: HostId) -> bool:
+    """Whether the baseline audited this host: the same machine identity when both reports
+    have one, else the same spec. A host the baseline did not audit is never "known"."""
+    if before is None:
+        return False
+    if before[1] and now[1]:
+        return before[1] == now[1]
+    return before[0] is not None and before[0] == now[0]
 
 
 def baseline_json(

@@ -50,6 +50,7 @@ def build_report(
             {
                 "name": h.name,
                 "spec": redact(h.spec),
+                "identity": h.identity,  # machine-id: a baseline proves it audited this host
                 "status": host_status(h),
                 "error": redact(h.error) if h.error else h.error,
                 "problems": {k: redact(v) for k, v in h.problems.items()} or None,
@@ -100,11 +101,15 @@ def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".kvmha-", dir=path.parent)
-    # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
-    os.fchmod(fd, 0o666 & ~_umask())
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    try:
+        # mkstemp makes 0600; a report is shared like a JUnit file: 0666 less the umask (0644).
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)  # no stray temporary file beside the report
+        raise
 
 
 def _umask() -> int:
@@ -186,6 +191,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**{s['fail']} fail, {s['error']} error, {s['pass']} pass, {s['skip']} skip** "
         f"(fail-on {report['fail_on']})",
         "",
+        *_verdict_markdown(report),
         "| host | spec | status | error |",
         "|---|---|---|---|",
     ]
@@ -204,7 +210,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if bad:
         lines += ["| status | severity | finding | detail | remediation |", "|---|---|---|---|---|"]
         lines += [
-            f"| {_cell(f['status'])} | {_cell(f['severity'])} | {md_code(f['nodeid'], in_table=True)} | "
+            f"| {_cell(f['status'] + _not_gating(f))} | {_cell(f['severity'])} | "
+            f"{md_code(f['nodeid'], in_table=True)} | "
             f"{_cell(f['detail'])} | "
             f"{_cell(f['remediation'])} |"
             for f in bad
@@ -257,6 +264,21 @@ def render_markdown(report: dict[str, Any]) -> str:
             )
             lines.append(f"- {what}: {keys}")
     return "\n".join(lines) + "\n"
+
+
+def _verdict_markdown(report: dict[str, Any]) -> list[str]:
+    """The run's one verdict (the plugin's: it decided the exit status), when there is one."""
+    v = report.get("verdict")
+    if v is None:
+        return []
+    head = "Gate passed" if v["passed"] else "Gate failed"
+    return [f"**{head}** (exit status {int(v['exit_status'])}): {_cell(v['reason'])}", ""]
+
+
+def _not_gating(f: dict[str, Any]) -> str:
+    """A row that does not fail the run says so (below the threshold, known since the
+    baseline); rows without the plugin's ``gating`` mark say nothing."""
+    return " (not gating)" if f.get("gating") is False else ""
 
 
 def _waivers_markdown(report: dict[str, Any]) -> list[str]:

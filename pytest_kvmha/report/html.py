@@ -106,7 +106,14 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
     waivers = report.get("waivers")
     stale = [w for w in waivers or () if w["status"] == "stale"]
     strict_stale = bool(stale) and bool(report.get("strict_waivers"))
-    passed = not gating and not report["errors"] and not regressions and not strict_stale
+    # The run's one verdict when the plugin wrote the report (it decided the exit status); the
+    # rule below only for a report without one (an older report read back).
+    verdict = report.get("verdict")
+    passed = (
+        bool(verdict["passed"])
+        if verdict is not None
+        else not gating and not report["errors"] and not regressions and not strict_stale
+    )
     by_severity = {
         sev: Counter(f["status"] for f in findings if f["severity"] == sev) for sev in SEVERITIES
     }
@@ -129,6 +136,7 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "r": report,
         "passed": passed,
+        "verdict": verdict,
         "gating": gating,
         "below": below,
         "waived": waived,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kvmha.model import ERROR, FAIL, Finding, Severity
+from pytest_kvmha.model import FAIL, Finding, Severity
 
 PROPERTIES = (
     "check",
@@ -40,14 +40,14 @@ PROPERTIES = (
 
 
 def junit_properties(
-    finding: Finding, fail_on: Severity, *, regression: bool = False, whatif: bool = False
+    finding: Finding, fail_on: Severity, *, gating: bool, whatif: bool = False
 ) -> list[tuple[str, object]]:
     """The properties of one audit item, in a fixed order; a missing value is ``""``.
 
-    ``gating`` says whether this finding decides the run's outcome: an error, or a failure at or
-    above ``fail_on`` (or one that a plan would introduce, ``regression``)."""
+    ``gating`` says whether this finding fails the run, as the gate decided it (an error, or a
+    failure neither waived, below ``fail_on`` nor known since the baseline): the plugin passes
+    it in, so JUnit cannot disagree with the exit status."""
     f = finding
-    gating = f.status == ERROR or (f.status == FAIL and (f.check.severity >= fail_on or regression))
     values: dict[str, object] = {
         "check": f.check.id,
         "title": f.check.title,
@@ -64,6 +64,13 @@ def junit_properties(
         "fail_on": str(fail_on),
     }
     return [(k, "" if values[k] is None else values[k]) for k in PROPERTIES]
+
+
+def _below(severity: str, fail_on: str) -> bool:
+    try:
+        return Severity.parse(severity) < Severity.parse(fail_on)
+    except ValueError:
+        return False
 
 
 @pytest.hookimpl(trylast=True)
@@ -111,8 +118,14 @@ def rewrite_junit(path: Path) -> int:
         for outcome in case.findall("failure") + case.findall("error"):
             outcome.set("message", detail)
         if props.get("status") == FAIL and props["gating"] == "false":
+            below = _below(props.get("severity", ""), props.get("fail_on", ""))
+            why = (
+                f"failed below --kvmha-fail-on={props.get('fail_on', '')}"
+                if below
+                else "failed, waived or known since the baseline"
+            )
             note = (
-                f"{props['check']} failed below --kvmha-fail-on={props.get('fail_on', '')} "
+                f"{props['check']} {why} "
                 f"(severity {props.get('severity', '')}, not gating): {detail}"
             )
             out = case.find("system-out")

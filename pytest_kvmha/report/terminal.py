@@ -134,6 +134,7 @@ class AuditSummary:
     baseline: dict[str, Any] | None  # the report's "baseline"
     fail_on_new: bool
     paths: Sequence[Path | None]  # the reports written
+    verdict: dict[str, Any] | None = None  # the run's one verdict (plugin.gate.decide)
 
     def attention(self) -> bool:
         """Anything gating or to warn about (else -q prints the report paths only)."""
@@ -182,6 +183,14 @@ def write_summary(tr: Writer, s: AuditSummary, quiet: bool) -> None:
         _whatif(tr, s.whatif)
     if s.baseline is not None:
         _baseline(tr, s.baseline, s.fail_on_new)
+    if s.verdict is not None:
+        v = s.verdict
+        head = "gate passed" if v["passed"] else "gate failed"
+        tr.write_line(
+            redact(f"kvmha verdict: {head} (exit status {v['exit_status']}): {v['reason']}"),
+            red=not v["passed"],
+            green=bool(v["passed"]),
+        )
     _paths(tr, s)
 
 

@@ -504,8 +504,9 @@ def test_unneeded_hosts_by_node_id_deselect_and_keyword() -> None:
     assert unneeded_hosts(checks, inv, keyword="kvm-a") == {}
     assert unneeded_hosts(checks, inv, keyword="kvm-a and") == {}  # pytest reports it
     two = load_inventory(str(BUNDLES / "two-ok" / "clusters.toml"))  # one cluster on both hosts
-    # the cluster's items have both hosts as keywords: "not kvm-b" deselects them too
-    assert set(unneeded_hosts(checks, two, keyword="not kvm-b")) == {"kvm-b"}
+    # fw-a's member items (keyword kvm-a) stay selected by "not kvm-b" and read fw-b on kvm-b
+    assert unneeded_hosts(checks, two, keyword="not kvm-b") == {}
+    assert set(unneeded_hosts(checks, two, keyword="PKG and not kvm-b")) == {"kvm-b"}
     assert unneeded_hosts(checks, two, keyword="not kvm-b or edge-fw") == {}  # they read kvm-b
 
 

@@ -43,6 +43,14 @@ class FgcpFacts:
     # 0.0.0.0 = no address
     addresses: Mapping[str, ipaddress.IPv4Interface]
     ha_section: bool = True  # False: the text has no "config system ha" at all
+    # ``ha-eth-type`` / ``hc-eth-type`` / ``l2ep-eth-type`` as numbers; None: not shown (the
+    # documented defaults 0x8890 / 0x8891 / 0x8893 apply, see vendors.fortigate)
+    ha_eth_type: int | None = None
+    hc_eth_type: int | None = None
+    l2ep_eth_type: int | None = None
+    session_sync_dev: tuple[str, ...] = ()  # ``set session-sync-dev``; () = heartbeat links
+    # reserved management interfaces (``config ha-mgmt-interfaces`` / ``set ha-mgmt-interface``)
+    mgmt_interfaces: tuple[str, ...] = ()
 
     @property
     def heartbeat(self) -> str:

@@ -296,6 +296,8 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         raise ConfigParseError(unicast.line, "'unicast-hb' must be enable or disable")
     group_name = ha.value("group-name")
     mode = ha.value("mode")
+    mgmt = [e.value("interface") for e in _mgmt_entries(ha)]
+    single = ha.value("ha-mgmt-interface")  # FortiOS 5.x: one reserved interface
     return FgcpFacts(
         group_id=_int(ha, "group-id", 0, 1023),
         group_name=" ".join(group_name) if group_name is not None else None,
@@ -307,4 +309,24 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         hb_interval=_int(ha, "hb-interval", 1, 1000),
         hb_lost_threshold=_int(ha, "hb-lost-threshold", 1, 1000),
         addresses=MappingProxyType(addresses),
+        ha_eth_type=_ethertype(ha, "ha-eth-type"),
+        hc_eth_type=_ethertype(ha, "hc-eth-type"),
+        l2ep_eth_type=_ethertype(ha, "l2ep-eth-type"),
+        session_sync_dev=ha.value("session-sync-dev") or (),
+        mgmt_interfaces=tuple(v[0] for v in [*mgmt, single] if v),
     )
+
+
+def _mgmt_entries(ha: FortiBlock) -> list[FortiBlock]:
+    block = ha.blocks.get("ha-mgmt-interfaces")
+    return list(block.entries.values()) if block is not None else []
+
+
+def _ethertype(block: FortiBlock, key: str) -> int | None:
+    """An Ethertype key: 4 hex digits without ``0x`` (FortiOS API schema, system/ha)."""
+    s = block.settings.get(key)
+    if s is None:
+        return None
+    if len(s.values) != 1 or not re.fullmatch(r"[0-9a-fA-F]{4}", s.values[0]):
+        raise ConfigParseError(s.line, f"'{key}' must be 4 hex digits (e.g. 8890)")
+    return int(s.values[0], 16)

@@ -183,7 +183,10 @@ def test_hb2_harmless_filter_passes(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
     add_nwfilter(
-        hb, "ha-guard", "a5e1f0c2-0000-4000-8000-000000000000", ["allow-arp", "no-ip-multicast"]
+        hb,
+        "ha-guard",
+        "a5e1f0c2-0000-4000-8000-000000000000",
+        ["allow-incoming-ipv4", "no-other-rarp-traffic"],  # as the lab recorded them
     )
     use_filter(hb, "fw-b", B_IF1, "ha-guard")
     assert statuses(run(d)) == expected("two-ok")

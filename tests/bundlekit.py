@@ -281,7 +281,7 @@ def add_nwfilter(hb: HostBundle, name: str, uuid: str, refs: list[str]) -> None:
     )
     _list_nwfilter(hb, uuid, name)
     for ref in refs:
-        _recorded_filter(hb, ref)
+        recorded_filter(hb, ref)
 
 
 def _list_nwfilter(hb: HostBundle, uuid: str, name: str) -> None:
@@ -295,7 +295,7 @@ def _list_nwfilter(hb: HostBundle, uuid: str, name: str) -> None:
 _STANDARD = BUNDLES / "mac-filter" / "kvm-a" / "sections"
 
 
-def _recorded_filter(hb: HostBundle, name: str) -> None:
+def recorded_filter(hb: HostBundle, name: str) -> None:
     """Give the edited host libvirt's standard filter ``name`` (and what it nests) as the lab
     recorded it, when the host's own recording did not fetch it."""
     mine = hb.dir / "sections" / "nwfilter"
@@ -307,11 +307,12 @@ def _recorded_filter(hb: HostBundle, name: str) -> None:
             add_section(hb, f"nwfilter/{p.name}", text)
             _list_nwfilter(hb, p.name, name)
             for ref in re.findall(r"<filterref filter='([^']+)'", text):
-                _recorded_filter(hb, ref)
+                recorded_filter(hb, ref)
             return
 
 
 def use_filter(hb: HostBundle, domain: str, mac: str, name: str) -> None:
+    recorded_filter(hb, name)  # as the collector would have fetched it
     hb.edit_domain(
         domain,
         edit_nic(

@@ -135,7 +135,7 @@ def _heartbeat_frames(
 def _vmac_frames(group_id: int, idx: int, estimate: bool) -> list[Frame]:
     """The primary's gratuitous ARPs from the virtual MAC (sent on failover, then its traffic):
     traced from every member, as failover moves the MAC."""
-    how = " (interface index estimated)" if estimate else ""
+    how = ", interface index estimated" if estimate else ""
     return [
         Frame(
             vmac,

@@ -6,6 +6,7 @@ is traced as unicast (and a drop of its TCP/703 heartbeat fails)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,40 @@ def test_unicast_cluster_decided_by_configs_is_traced_as_unicast(
     failing = _failing(got)
     assert set(failing) == {"fw-a:If2", "fw-b:If2"}, failing
     assert "FGCP unicast heartbeat TCP/703 169.254.90." in failing["fw-a:If2"]
+
+
+@pytest.mark.parametrize(
+    ("standard", "dropped"),
+    [
+        ("no-arp-mac-spoofing", "drops FGCP virtual MAC 00:09:0f:09:00:00"),
+        ("no-other-l2-traffic", "drops FGCP heartbeat 0x8890 broadcast from"),
+    ],
+)
+def test_standard_filters_on_a_broadcast_member_fail_hb2(
+    lab: Lab, tmp_path: Path, standard: str, dropped: str
+) -> None:
+    """libvirt's own shipped filters, on a NIC of a running member (libvirtd instantiates them):
+    HB-002 judges what they drop, and says what libvirt does on an Open vSwitch port."""
+    two = SCENARIOS["two-ok"]
+    b = two.members[1]
+    nics = tuple(replace(n, filterref=standard) if k == 0 else n for k, n in enumerate(b.nics))
+    # defined, not started: libvirt refuses to start a domain whose Open vSwitch (virtualport)
+    # NIC has a filterref ("filterref is not supported for network interfaces with virtualport
+    # type openvswitch", libvirt 9.0 here); HB-002 reads the domain's XML and the filters
+    scenario = replace(two, members=(two.members[0], replace(b, nics=nics, start=False)))
+    reset(lab)
+    scenario.build(lab)
+    path = tmp_path / "clusters.toml"
+    path.write_text(scenario.inventory(lab))
+    _, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={path}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    hb2 = {f["subject"]: f for f in report["findings"] if f["check"] == "KVMHA-HB-002"}
+    assert hb2["fw-a"]["status"] == "pass", out
+    f = hb2["fw-b"]
+    assert f["status"] == "fail", out
+    assert f"filter {standard} {dropped}" in f["detail"], f["detail"]
+    assert (
+        "filterref is not supported for network interfaces with virtualport type" in (f["detail"])
+    )
+    assert f["severity"] == "medium"

@@ -17,8 +17,9 @@ from pytest_kvmha.topology import Cluster, Member
 from pytest_kvmha.topology.traceplan import Leg, NotTraceable, member_legs
 
 OVS_TRACE = (
-    "ovs-vswitchd(8) (ofproto/trace, dpif/show); ovs-fields(7); FortiGate-VM KVM Administration "
-    "Guide, High availability (heartbeat Ethertypes 0x8890/0x8891, virtual MACs)"
+    "ovs-vswitchd(8) (ofproto/trace, dpif/show); ovs-fields(7); FortiOS Administration Guide, "
+    "Heartbeat packet EtherTypes (0x8890-0x8893) and Cluster virtual MAC addresses; cOS Core "
+    "Administration Guide, HA Mechanisms (UDP 999 heartbeats); see pytest_kvmha/vendors"
 )
 
 
@@ -219,7 +220,13 @@ def _trunk_hint(leg: Leg) -> list[str]:
         ofproto/trace runs the vendor's heartbeat frames through the bridges' real OpenFlow
         tables (nothing is sent, no flow is added) and shows where each frame leaves: on one
         server into the peer's port; on two servers out of an uplink with the pair's VLAN, and
-        from the other server's uplink with that VLAN into the peer's port.""",
+        from the other server's uplink with that VLAN into the peer's port. The frames are the
+        ones the vendor documents for that pair (pytest_kvmha/vendors), decided by the members'
+        configurations when all are known: FGCP heartbeat, hc, session sync and config sync
+        (0x8890-0x8893 or their configured Ethertypes) on heartbeat interfaces, the virtual
+        MAC's gratuitous ARP on data interfaces, unicast heartbeats between the peer
+        addresses; cOS Core's UDP 999 heartbeats (TTL 255, to the broadcast address) on every
+        interface and the shared MAC on data interfaces.""",
     remediation="Remove the OpenFlow rule that drops or re-tags the heartbeat (ovs-ofctl "
     "del-flows BRIDGE --strict 'priority=P,MATCH'), or make the uplink trunk the pair's VLAN.",
     source=OVS_TRACE,
@@ -229,6 +236,12 @@ def heartbeat_path(cluster: Cluster, member: Member, index: int, pair: PairSpec)
         legs = member_legs(cluster, member, index, pair)
     except NotTraceable as exc:
         return skipped(str(exc))
+    if not legs:
+        return skipped(
+            f"{member.label} sends no HA frame on pair {pair.name} by its vendor's model "
+            "(a data pair of a unicast-heartbeat cluster, or a reserved management interface): "
+            "nothing to trace"
+        )
     changed = sorted(
         {leg.host.name for leg in legs if leg.host.traces and leg.host.traces.simulated}
     )

@@ -279,10 +279,40 @@ def add_nwfilter(hb: HostBundle, name: str, uuid: str, refs: list[str]) -> None:
         f"<filter name='{name}' chain='root'>\n  <uuid>{uuid}</uuid>\n{body}"
         "  <rule action='accept' direction='inout' priority='500'/>\n</filter>\n",
     )
+    _list_nwfilter(hb, uuid, name)
+    for ref in refs:
+        recorded_filter(hb, ref)
+
+
+def _list_nwfilter(hb: HostBundle, uuid: str, name: str) -> None:
     hb.edit("virsh-nwfilters", lambda t: t + f" {uuid}   {name}\n")
+    if (hb.dir / "sections" / "nwfilter-fetched").exists():  # the collector fetched a subset
+        hb.edit("nwfilter-fetched", lambda t: t + f"{uuid}\n")
+
+
+# A recorded host whose NIC references clean-traffic: the collector fetched libvirt's standard
+# filters that nest there (it fetches only the filters domain NICs reference, and theirs).
+_STANDARD = BUNDLES / "mac-filter" / "kvm-a" / "sections"
+
+
+def recorded_filter(hb: HostBundle, name: str) -> None:
+    """Give the edited host libvirt's standard filter ``name`` (and what it nests) as the lab
+    recorded it, when the host's own recording did not fetch it."""
+    mine = hb.dir / "sections" / "nwfilter"
+    if mine.is_dir() and any(f"name='{name}'" in p.read_text() for p in mine.iterdir()):
+        return
+    for p in sorted((_STANDARD / "nwfilter").iterdir()):
+        text = p.read_text()
+        if f"<filter name='{name}'" in text:
+            add_section(hb, f"nwfilter/{p.name}", text)
+            _list_nwfilter(hb, p.name, name)
+            for ref in re.findall(r"<filterref filter='([^']+)'", text):
+                recorded_filter(hb, ref)
+            return
 
 
 def use_filter(hb: HostBundle, domain: str, mac: str, name: str) -> None:
+    recorded_filter(hb, name)  # as the collector would have fetched it
     hb.edit_domain(
         domain,
         edit_nic(

@@ -68,9 +68,13 @@ TRACE_PREFIX = "trace/"  # ``trace/<key>``: one ofproto/trace per key (see trace
 # fixed script; this keeps anything a shell or ovs-appctl's own parser would read out of them).
 BRIDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _MAC = r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"
-# The only flows the planner writes: an OpenFlow port number, an optional VLAN, two MACs and an
-# Ethertype (see traceplan.flow).
+_IP = r"\d{1,3}(?:\.\d{1,3}){3}"
+# The only flows the planner writes: an OpenFlow port number, an optional VLAN, two MACs, an
+# Ethertype, and optionally IPv4 addresses, protocol, TTL and ports, or ARP opcode and sender
+# (see traceplan.flow and topology.traffic.Frame).
 FLOW = re.compile(
     rf"in_port=\d{{1,5}}(?:,dl_vlan=\d{{1,4}})?,dl_src={_MAC},dl_dst={_MAC},dl_type=0x[0-9a-f]{{4}}"
+    rf"(?:,nw_src={_IP})?(?:,nw_dst={_IP})?(?:,nw_proto=\d{{1,3}})?(?:,nw_ttl=\d{{1,3}})?"
+    rf"(?:,udp_src=\d{{1,5}})?(?:,(?:tp|udp)_dst=\d{{1,5}})?(?:,arp_op=\d)?(?:,arp_sha={_MAC})?"
 )
 TRACE_KEY = re.compile(r"t[0-9a-f]{20}")

@@ -21,6 +21,8 @@ from pytest_kvmha.config.toml import load_toml
 VENDORS = ("cos-core", "fortigate")
 NETWORK_SCHEMES = ("ssh", "paramiko")  # host[:port] in the URL; checked before any contact
 HEARTBEATS = ("broadcast", "unicast")
+CLUSTER_KEYS = ("vendor", "heartbeat", "group_id", "members", "pairs", "uplinks", "trunk_bridge")
+PAIR_KEYS = ("name", "bridge", "vlan", "heartbeat")
 SCHEMES = (
     "local",
     "ssh",
@@ -58,7 +60,9 @@ class PairSpec:
     name: str
     bridge: str | None = None
     vlan: int | None = None
-    # The pair carries the firewalls' heartbeat or sync traffic; None: not said.
+    # ``heartbeat = true``: the pair carries the cluster's heartbeat (FGCP hbdev, cOS Core sync);
+    # false: a data pair; None: not said (for clusters without firewall configurations the
+    # planner then traces both kinds of traffic on it)
     heartbeat: bool | None = None
 
 
@@ -74,16 +78,24 @@ class ClusterSpec:
     uplinks: Mapping[str, str] = field(default_factory=dict)
     trunk_bridge: str | None = None
     heartbeat_declared: bool = False  # the inventory said "heartbeat = ..." (else the default)
+    # FGCP group-id / cOS Core cluster ID, for clusters whose members' configurations are not
+    # read (the configurations decide when every member has one); None: the vendor default
+    group_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
+        extra = {"group_id": self.group_id} if self.group_id is not None else {}
         return {
             "name": self.name,
             "vendor": self.vendor,
             "heartbeat": self.heartbeat,
             "discovered": self.discovered,
             "members": [{"host": m.host, "domain": m.domain, "role": m.role} for m in self.members],
-            "pairs": [{"name": p.name, "bridge": p.bridge, "vlan": p.vlan} for p in self.pairs],
-        }
+            "pairs": [
+                {"name": p.name, "bridge": p.bridge, "vlan": p.vlan}
+                | ({"heartbeat": p.heartbeat} if p.heartbeat is not None else {})
+                for p in self.pairs
+            ],
+        } | extra
 
     def label(self, member: MemberSpec) -> str:
         """The member's name in subjects and node ids: its domain, or ``domain@host`` when
@@ -194,10 +206,9 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
         for key in table:
-            if key not in ("vendor", "heartbeat", "members", "pairs", "uplinks", "trunk_bridge"):
+            if key not in CLUSTER_KEYS:
                 raise InventoryError(
-                    f"{where}: unknown key '{key}' "
-                    "(expected vendor, heartbeat, members, pairs, uplinks, trunk_bridge)"
+                    f"{where}: unknown key '{key}' (expected {', '.join(CLUSTER_KEYS)})"
                 )
         vendor = _str(table, "vendor", where) or ""
         if vendor not in VENDORS:
@@ -243,20 +254,25 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             pwhere = f"{where}: pairs[{i}]"
             if not isinstance(p, dict):
                 raise InventoryError(f"{pwhere}: must be a table")
+            for key in p:
+                if key not in PAIR_KEYS:
+                    raise InventoryError(
+                        f"{pwhere}: unknown key '{key}' (expected {', '.join(PAIR_KEYS)})"
+                    )
+            hb = p.get("heartbeat")
+            if hb is not None and not isinstance(hb, bool):
+                raise InventoryError(f"{pwhere}: key 'heartbeat' must be true or false")
             vlan = p.get("vlan")
             if vlan is not None and (
                 not isinstance(vlan, int) or isinstance(vlan, bool) or not 1 <= vlan <= 4094
             ):
                 raise InventoryError(f"{pwhere}: key 'vlan' must be an integer 1..4094")
-            carries = p.get("heartbeat")
-            if carries is not None and not isinstance(carries, bool):
-                raise InventoryError(f"{pwhere}: key 'heartbeat' must be true or false")
             pairs.append(
                 PairSpec(
                     _str(p, "name", pwhere, required=False) or f"If{i + 1}",
                     _str(p, "bridge", pwhere, required=False),
                     vlan,
-                    carries,
+                    hb,
                 )
             )
         if len({p.name for p in pairs}) != len(pairs):
@@ -280,12 +296,22 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 dict(uplinks),
                 _str(table, "trunk_bridge", where, required=False),
                 heartbeat_declared=declared is not None,
+                group_id=_group_id(table, where),
             )
         )
     return Inventory(_with_firewalls(hosts, clusters), tuple(clusters), source)
 
 
 MEMBER_KEYS = ("host", "domain", "role", "config", "console", "vendor")
+
+
+def _group_id(table: dict[str, Any], where: str) -> int | None:
+    gid = table.get("group_id")
+    if gid is None:
+        return None
+    if not isinstance(gid, int) or isinstance(gid, bool) or not 0 <= gid <= 1023:
+        raise InventoryError(f"{where}: key 'group_id' must be an integer 0..1023")
+    return gid
 
 
 def _firewall_keys(

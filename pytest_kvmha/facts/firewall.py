@@ -47,14 +47,28 @@ class FgcpFacts:
     ha_section: bool = True  # False: the text has no "config system ha" at all
     # --- read as shown; None / absent = not shown (the firmware default applies) ---
     hb_interval_unit: str | None = None  # hb-interval-in-milliseconds: "100ms" | "10ms"
-    eth_types: Mapping[str, int] = field(default_factory=dict)  # ha-eth-type etc. -> Ethertype
-    # ``set session-sync-dev "port5" ...``: interfaces session sync is offloaded to (empty: the
-    # heartbeat interfaces carry it). FortiOS CLI Reference, "config system ha".
-    session_sync_dev: tuple[str, ...] = ()
+    # ``ha-eth-type`` / ``hc-eth-type`` / ``l2ep-eth-type`` as numbers; None: not shown (the
+    # documented defaults 0x8890 / 0x8891 / 0x8893 apply, see vendors.fortigate)
+    ha_eth_type: int | None = None
+    hc_eth_type: int | None = None
+    l2ep_eth_type: int | None = None
+    session_sync_dev: tuple[str, ...] = ()  # ``set session-sync-dev``; () = heartbeat links
+    # reserved management interfaces (``config ha-mgmt-interfaces`` / ``set ha-mgmt-interface``)
+    mgmt_interfaces: tuple[str, ...] = ()
 
     @property
     def heartbeat(self) -> str:
         return "unicast" if self.unicast_hb else "broadcast"
+
+    @property
+    def eth_types(self) -> Mapping[str, int]:
+        """The Ethertype keys the configuration shows, by their CLI names."""
+        shown = {
+            "ha-eth-type": self.ha_eth_type,
+            "hc-eth-type": self.hc_eth_type,
+            "l2ep-eth-type": self.l2ep_eth_type,
+        }
+        return {key: value for key, value in shown.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,9 +106,27 @@ class LibvirtNetwork:
 
 
 @dataclass(frozen=True, slots=True)
+class NwRule:
+    """One ``<rule>`` of an nwfilter (libvirt formatnwfilter, "Filtering rules"): its first
+    protocol element (``mac``, ``arp``, ``ip``, ...; None: no element, every frame) and that
+    element's attributes; ``negated``: ``match='no'``."""
+
+    action: str  # drop | reject | accept | return | continue
+    direction: str  # in | out | inout
+    priority: int  # default 500; lower runs first
+    protocol: str | None
+    attrs: Mapping[str, str]
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NwFilter:
     name: str
     references: tuple[str, ...]
+    chain: str = "root"
+    priority: int | None = None  # the chain's priority; None: its protocol's default
+    # rules and filterrefs in document order: an NwRule, or (filter name, priority) of a ref
+    entries: tuple[NwRule | tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -259,6 +259,8 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
     group_name = ha.value("group-name")
     mode = ha.value("mode")
     sync_dev = ha.value("session-sync-dev")  # a list of names (FortiOS CLI, "config system ha")
+    mgmt = [e.value("interface") for e in _mgmt_entries(ha)]
+    single = ha.value("ha-mgmt-interface")  # FortiOS 5.x: one reserved interface
     return FgcpFacts(
         group_id=_int(ha, "group-id", 0, 1023),
         group_name=" ".join(group_name) if group_name is not None else None,
@@ -271,11 +273,27 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         hb_lost_threshold=_int(ha, "hb-lost-threshold", 1, 1000),
         addresses=MappingProxyType(addresses),
         hb_interval_unit=_choice(ha, "hb-interval-in-milliseconds", fortigate.HB_INTERVAL_UNITS_MS),
-        eth_types=MappingProxyType(
-            {k: t for k in fortigate.DEFAULT_ETH_TYPES if (t := _eth_type(ha, k)) is not None}
-        ),
+        ha_eth_type=_ethertype(ha, "ha-eth-type"),
+        hc_eth_type=_ethertype(ha, "hc-eth-type"),
+        l2ep_eth_type=_ethertype(ha, "l2ep-eth-type"),
         session_sync_dev=tuple(name for name in sync_dev or () if name),  # full-config: ""
+        mgmt_interfaces=tuple(v[0] for v in [*mgmt, single] if v),
     )
+
+
+def _mgmt_entries(ha: FortiBlock) -> list[FortiBlock]:
+    block = ha.blocks.get("ha-mgmt-interfaces")
+    return list(block.entries.values()) if block is not None else []
+
+
+def _ethertype(block: FortiBlock, key: str) -> int | None:
+    """An Ethertype key: 4 hex digits without ``0x`` (FortiOS API schema, system/ha)."""
+    s = block.settings.get(key)
+    if s is None:
+        return None
+    if len(s.values) != 1 or not re.fullmatch(r"[0-9a-fA-F]{4}", s.values[0]):
+        raise ConfigParseError(s.line, f"'{key}' must be 4 hex digits (e.g. 8890)")
+    return int(s.values[0], 16)
 
 
 def _hbdev(s: Setting) -> tuple[HbDev, ...]:
@@ -299,16 +317,3 @@ def _choice(block: FortiBlock, key: str, allowed: Mapping[str, object]) -> str |
     if len(s.values) != 1 or s.values[0] not in allowed:
         raise ConfigParseError(s.line, f"'{key}' must be one of " + ", ".join(allowed))
     return s.values[0]
-
-
-_HEX4 = re.compile(r"[0-9a-fA-F]{1,4}")
-
-
-def _eth_type(block: FortiBlock, key: str) -> int | None:
-    """``set ha-eth-type 8890``: the CLI writes the Ethertype as 4 hex digits without 0x."""
-    s = block.settings.get(key)
-    if s is None:
-        return None
-    if len(s.values) != 1 or not _HEX4.fullmatch(s.values[0]):
-        raise ConfigParseError(s.line, f"'{key}' must be an Ethertype in hex (8890)")
-    return int(s.values[0], 16)

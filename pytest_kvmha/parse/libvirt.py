@@ -7,6 +7,7 @@ refused when it holds a control character (:func:`pytest_kvmha.parse.evidence.re
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any
 
 from lxml import etree
 
@@ -16,6 +17,7 @@ from pytest_kvmha.facts.host import (
     DomainNic,
     LibvirtNetwork,
     NwFilter,
+    NwRule,
     PciAddress,
     PciController,
     VlanSetting,
@@ -190,4 +192,47 @@ def parse_nwfilter(xml: str, what: str) -> NwFilter:
         raise FactError(f"{what}: expected <filter name=...>")
     refs = tuple(r.get("filter", "") for r in root.findall("filterref") if r.get("filter"))
     refuse_control_chars(what, name=root.get("name"), filterref=refs)
-    return NwFilter(root.get("name", ""), refs)
+    entries: list[NwRule | tuple[str, int]] = []
+    for el in root:
+        if el.tag == "filterref" and el.get("filter"):
+            entries.append((el.get("filter", ""), _nw_priority(el, what, 500) or 0))
+        elif el.tag == "rule":
+            entries.append(_nw_rule(el, what))
+    return NwFilter(
+        root.get("name", ""),
+        refs,
+        chain=root.get("chain") or "root",
+        priority=_nw_priority(root, what, None),
+        entries=tuple(entries),
+    )
+
+
+def _nw_priority(el: Any, what: str, default: int | None) -> int | None:
+    text = el.get("priority")
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise FactError(f"{what}: priority {text!r:.40} is not an integer") from None
+
+
+def _nw_rule(el: Any, what: str) -> NwRule:
+    action, direction = el.get("action", ""), el.get("direction", "")
+    if action not in ("drop", "reject", "accept", "return", "continue"):
+        raise FactError(f"{what}: rule action {action!r:.40} is not one libvirt knows")
+    if direction not in ("in", "out", "inout"):
+        raise FactError(f"{what}: rule direction {direction!r:.40} is not in, out or inout")
+    child = next((c for c in el if isinstance(c.tag, str)), None)
+    attrs = {} if child is None else {k: v for k, v in child.attrib.items() if k != "match"}
+    refuse_control_chars(what, **attrs)
+    priority = _nw_priority(el, what, 500)
+    assert priority is not None
+    return NwRule(
+        action,
+        direction,
+        priority,
+        None if child is None else child.tag,
+        MappingProxyType(attrs),
+        child is not None and child.get("match") == "no",
+    )

@@ -6,7 +6,8 @@ For every interface pair of an audited cluster and every member (both directions
 - two servers: on the member's host, from its port out of an uplink with the pair's VLAN; on
   the peer's host, from that host's uplink with the pair's VLAN into the peer's port.
 
-The frames are the vendor's heartbeats (:func:`frames`, from :mod:`pytest_kvmha.vendors`). The collector runs the planned traces
+The frames are the HA frames the vendor model says the member sends on the pair
+(:func:`pytest_kvmha.topology.traffic.member_frames`). The collector runs the planned traces
 (:func:`plan_traces`) and the check (``checks/trace.py``) plans again from the same facts
 (:func:`member_legs`) and reads each trace back by its key, so that a live audit and the replay
 of its recording evaluate the very same traces.
@@ -23,18 +24,9 @@ from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.topology import Cluster, Member, Placement, uplinks
-from pytest_kvmha.vendors import cos_core, fortigate
+from pytest_kvmha.topology.traffic import BROADCAST, Frame, member_frames
 
-BROADCAST = "ff:ff:ff:ff:ff:ff"
-IPV4 = 0x0800  # unicast heartbeats are IP (``unicast-hb``)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    src: str
-    dst: str
-    ethertype: int
-    label: str  # for findings: "FGCP 0x8890 broadcast from the virtual MAC 00:09:0f:09:00:00"
+__all__ = ["BROADCAST", "Frame", "Leg", "NotTraceable", "TraceSpec", "member_legs", "plan_traces"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,34 +68,12 @@ class NotTraceable(Exception):
     """The heartbeat path does not exist to be traced (a member is not running): a skip."""
 
 
-def frames(spec: ClusterSpec, src: str, peer_mac: str, index: int) -> tuple[Frame, ...]:
-    """The heartbeat frames a member sends on pair ``index`` (``src`` its MAC there)."""
-    if spec.heartbeat == "unicast":
-        return (Frame(src, peer_mac, IPV4, f"unicast IPv4 heartbeat {src} -> {peer_mac}"),)
-    # cOS Core's heartbeat: IP to the broadcast address
-    plain = (
-        Frame(src, BROADCAST, cos_core.HEARTBEAT_ETHERTYPE, f"broadcast heartbeat from {src}"),
-    )
-    if spec.vendor == "cos-core":
-        return plain
-    # The group id comes from the inventory when it has one (FGCP default 0).
-    group = getattr(spec, "group_id", None) or 0
-    vmac = fortigate.virtual_mac(int(group), index)
-    fgcp = tuple(
-        Frame(mac, BROADCAST, et, f"FGCP {et:#06x} broadcast from {what} {mac}")
-        for et in fortigate.HEARTBEAT_ETHERTYPES
-        for mac, what in ((src, "the member MAC"), (vmac, "the virtual MAC"))
-    )
-    # A discovered cluster's vendor is unknown: both kinds of heartbeat must get through.
-    return fgcp if spec.vendor == "fortigate" else fgcp + plain
-
-
 def flow(ofport: int, frame: Frame, vlan: int | None = None) -> str:
     tag = f",dl_vlan={vlan}" if vlan is not None else ""
     text = (
         f"in_port={ofport}{tag},dl_src={frame.src.lower()},dl_dst={frame.dst.lower()},"
         f"dl_type={frame.ethertype:#06x}"
-    )
+    ) + "".join(f",{k}={v.lower()}" for k, v in frame.fields)
     if not FLOW.fullmatch(text):  # MACs from the domain XML are parsed, but fail closed
         raise MissingFacts(f"cannot write a safe trace flow for {frame.label}")
     return text
@@ -162,7 +132,8 @@ def member_legs(cluster: Cluster, member: Member, index: int, pair: PairSpec) ->
     host = member.host
     for q, qp in placed:
         assert qp.port is not None and qp.bridge is not None and qp.nic.mac
-        for fr in frames(cluster.spec, mine.nic.mac.lower(), qp.nic.mac.lower(), index):
+        sent = member_frames(cluster, member, index, pair, mine.nic.mac.lower(), qp.nic.mac.lower())
+        for fr in sent:
             if q.host.identity == host.identity and q.host.name == host.name:
                 spec = TraceSpec(_bridge(host, mine.bridge), flow(_ofport(host, mine.port), fr))
                 legs.append(Leg("peer", host, spec, fr, None, qp.port.name, q.label))

@@ -1,7 +1,12 @@
 """What Clavister cOS Core puts on the wire for HA and calls its interfaces.
 
 Each fact names the Clavister document it comes from; the planner and the checks ask here
-instead of spelling a vendor's numbers out themselves.
+instead of spelling a vendor's numbers out themselves. Where a document could not be read to
+the end, the fact says so and the planner traces every reading.
+
+The model, per interface pair of a cluster: heartbeats on every physical interface (the sync
+interface included, twice as often there), from each member; data traffic on the other
+interfaces from the cluster's shared MAC, used by the active member and moved on failover.
 """
 
 from __future__ import annotations
@@ -9,11 +14,39 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# cOS Core Administration Guide, "HA Mechanisms" (Heartbeat Characteristics): cluster
-# heartbeats are IP, UDP from port 999 to port 999 with TTL 255, sent to the broadcast address
-# of each interface (and twice as often on the sync interface). They are traced as IPv4 frames
-# to the Ethernet broadcast address.
+# cOS Core Administration Guide, "HA Mechanisms" (Heartbeat Characteristics): "The source IP is
+# the interface address of the sending firewall. The destination IP is the broadcast address on
+# the sending interface. The IP TTL is always 255 [...] It is a UDP packet, sent from port 999,
+# to port 999." (Heartbeat Frequency): "Heartbeats are sent over the sync interface as well as
+# all other interfaces", "the sync interface sends twice as many heartbeats". Clavister KB "cOS
+# Core High Availability Cluster troubleshooting": "Heartbeats are NOT sent out on non-physical
+# interfaces such as VLAN's, IPSec tunnels, GRE tunnels".
 HEARTBEAT_ETHERTYPE = 0x0800
+HEARTBEAT_UDP_PORT = 999
+HEARTBEAT_TTL = 255
+# The same section goes on with the destination MAC, but the sentence was cut off in every copy
+# read; an older note calls it a multicast address (unconfirmed). The destination IP is a
+# broadcast address, so the Ethernet broadcast is traced, and named unconfirmed in findings.
+HEARTBEAT_DST_MAC = "ff:ff:ff:ff:ff:ff"
+HEARTBEAT_DST_MAC_CONFIRMED = False
+
+# Shared MACs: "The first part of the constructed address is always 10:00:00. The second part is
+# based on the configuration and contains the cluster ID." The active unit "broadcasts
+# gratuitous ARP queries on all interfaces using the shared MAC address as the sender" (RadiSys
+# SEG-100 manual, an OEM build of cOS Core, ch. 9 "High Availability: Shared IP addresses and
+# ARP"). cOS Core 15.00 Administration Guide, 13.7 "HA Advanced Settings": "Use Unique Shared
+# Mac: Use a unique shared MAC address for each interface", default enabled. The byte layout
+# after 10:00:00 is not documented in what was read: the planner uses 10:00:00:c1:4a:<cluster
+# id> for the interfaces (the layout an older note gives, unconfirmed), so a rule on the
+# 10:00:00 prefix or on the whole address is caught only if the layout is right; the label
+# says so.
+SHARED_MAC_PREFIX = "10:00:00"
+DEFAULT_CLUSTER_ID = 0  # D-Link NetDefendOS (OEM cOS Core) manual §11.3: "the default value is 0"
+
+
+def shared_mac(cluster_id: int) -> str:
+    """The shared MAC as traced (see the note above: only the 10:00:00 prefix is confirmed)."""
+    return f"{SHARED_MAC_PREFIX}:c1:4a:{cluster_id & 0xFF:02x}"
 
 
 def nic_number(ethernet: Sequence[str], interface: str) -> int:

@@ -1,27 +1,141 @@
 """What FortiGate (FortiOS, FGCP clustering) puts on the wire and calls its interfaces.
 
 Each fact names the Fortinet document it comes from; the planner and the checks ask here
-instead of spelling a vendor's numbers out themselves.
+instead of spelling a vendor's numbers out themselves. Where two documents disagree, both
+readings are kept and the caller traces both.
+
+The model, per interface of a member (names as FortiOS shows them, ``portN``):
+
+- heartbeat interfaces (``hbdev``): heartbeat, "hc" and configuration-sync frames, from the
+  interface's own MAC; session sync too unless ``session-sync-dev`` is set;
+- ``session-sync-dev`` interfaces: session-sync frames from their own MAC;
+- data interfaces (neither heartbeat nor reserved management): the cluster's virtual MAC,
+  which the primary uses for all its traffic (gratuitous ARPs first) and which moves to the
+  other member on failover;
+- reserved management interfaces (``ha-mgmt-interfaces``): their own MAC only;
+- unicast heartbeat (``unicast-hb enable``): IPv4 between the heartbeat interface addresses, no
+  virtual MACs.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-# FortiOS Administration Guide, "HA heartbeat interface" and "Heartbeat packet EtherTypes":
-# FGCP heartbeats are layer 2 frames with EtherType 0x8890 (heartbeat, ``ha-eth-type``) and
-# 0x8891 (``hc-eth-type``: traffic redistribution; the transparent-mode heartbeat of older
-# releases), broadcast on the heartbeat interfaces. Both are traced.
-HEARTBEAT_ETHERTYPES = (0x8890, 0x8891)
+# FortiOS 8.0.0 Administration Guide, "Heartbeat packet EtherTypes" (table); FortiOS 5.0 Help,
+# "HA heartbeat and communication between cluster units: Heartbeat packet Ethertypes".
+# 0x8890: the heartbeat (units find each other and check each other's status); key
+# ``ha-eth-type``, default 8890.
+HEARTBEAT = 0x8890
+# 0x8891, key ``hc-eth-type``, default 8891. The sources disagree on what it is for: the 5.0
+# Help (and FortiOS's own help string for the key) says "HA heartbeat packets for Transparent
+# mode clusters", the 8.0.0 guide says "Traffic redistribution from primary to subordinate"
+# (active-active). Either way the frame must pass, so it is traced in both readings' place.
+HC = 0x8891
+# 0x8892: session synchronization, over the heartbeat interfaces unless ``session-sync-dev`` is
+# set. The 8.0.0 table names no key that changes it. (IEEE assigned 0x8892 to PROFINET, so
+# capture tools name these frames so.)
+SESSION_SYNC = 0x8892
+# 0x8893: HA telnet sessions, i.e. configuration synchronization (and ``execute ha manage``);
+# key ``l2ep-eth-type``, default 8893.
+CONFIG_SYNC = 0x8893
+
+# The keys of ``config system ha`` that override the defaults above: 4 hex digits, no ``0x``
+# (FortiOS API schema for system/ha, FIELDS_WITH_DEFAULTS: "ha-eth-type": "8890",
+# "hc-eth-type": "8891", "l2ep-eth-type": "8893").
+ETHERTYPE_KEYS = {"ha-eth-type": HEARTBEAT, "hc-eth-type": HC, "l2ep-eth-type": CONFIG_SYNC}
+
+# What each frame is called in findings (the text names the frame that died).
+NAMES = {
+    HEARTBEAT: "heartbeat",
+    HC: "hc (transparent-mode heartbeat / A-A traffic redistribution)",
+    SESSION_SYNC: "session sync",
+    CONFIG_SYNC: "config sync",
+}
+
+# FortiOS 5.0 Help, "Cluster virtual MAC addresses: How the virtual MAC address is determined":
+# ``00-09-0f-09-<group-id hex>-<vcluster integer><idx>``. FortiOS 7.0 New Features, "Extended
+# HA VMAC address range 7.0.2": group ids 256-1023 use the prefix e0:23:ff:fc; Fortinet
+# Community, "Technical Tip: HA Cluster virtual MAC addresses" (194239) splits them into
+# e0:23:ff:fc (256-511), e0:23:ff:fd (512-767), e0:23:ff:fe (768-1023). The two disagree for
+# 512-1023: the tip's split is the only one in which 1024 ids fit one byte, so it is used, and
+# the 7.0.2 page's single prefix is traced as well (:func:`virtual_macs`).
+_PREFIXES = ("00:09:0f:09", "e0:23:ff:fc", "e0:23:ff:fd", "e0:23:ff:fe")
+EXTENDED_PREFIX = "e0:23:ff:fc"  # the 7.0.2 New Features reading: one prefix for 256-1023
+MAX_GROUP_ID = 1023  # CLI Reference 7.x config system ha: group-id 0-1023 (0-255 before 7.0.2)
+DEFAULT_GROUP_ID = 0  # FortiOS API schema default; FortiOS 6.0 Cookbook "Configuring clustering"
 
 
-def virtual_mac(group_id: int, index: int) -> str:
-    """FGCP virtual MAC ``00:09:0f:09:<group-id>:<index>``, shared by both members.
+def virtual_mac(group_id: int, index: int, prefix: str | None = None) -> str:
+    """FGCP virtual MAC of interface index ``index`` in virtual cluster 1 (vcluster integer 0:
+    the only one a FortiGate-VM without virtual clustering has; the sources disagree on
+    vcluster 2's offset, 0x20 or 0x80, and it is not modelled)."""
+    if not 0 <= group_id <= MAX_GROUP_ID:
+        raise ValueError(f"FGCP group-id {group_id} is outside 0..{MAX_GROUP_ID}")
+    head = prefix or _PREFIXES[group_id // 256]
+    return f"{head}:{group_id % 256:02x}:{index & 0xFF:02x}"
 
-    FortiOS Administration Guide, "Cluster virtual MAC addresses": ``00-09-0f-09-<group-id in
-    hex>-<vcluster integer + interface index>`` for group IDs 0-255 in virtual cluster 1."""
-    return f"00:09:0f:09:{group_id & 0xFF:02x}:{index & 0xFF:02x}"
 
+def virtual_macs(group_id: int, index: int) -> tuple[str, ...]:
+    """Every reading of the virtual MAC: one, except for group ids 512-1023 where the 7.0.2 page
+    (e0:23:ff:fc) and the community tip (fd / fe) disagree."""
+    macs = [virtual_mac(group_id, index)]
+    if group_id >= 256 and (other := virtual_mac(group_id, index, EXTENDED_PREFIX)) not in macs:
+        macs.append(other)
+    return tuple(macs)
+
+
+# The interface index of the formula is FortiOS's internal index ("hash map order",
+# ``phy_index`` in ``diagnose sys ha mac``: Fortinet Community, "Technical Tip: Verifying
+# physical and HA Virtual MAC addresses of FortiGate interfaces"). On a FortiGate-VM portN is
+# taken as index N-1: the 6.0 Cookbook's example counts 00, 01, 02 up the ports, but no document
+# states it for the VM (an estimate, named so in findings).
+def interface_index(interface: str) -> int | None:
+    n = nic_number(interface)
+    return n - 1 if n is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Ethertypes:
+    """The four FGCP Ethertypes of one cluster, defaults or as ``config system ha`` sets them."""
+
+    heartbeat: int = HEARTBEAT
+    hc: int = HC
+    session_sync: int = SESSION_SYNC
+    config_sync: int = CONFIG_SYNC
+
+    def heartbeat_link(self, with_session_sync: bool) -> tuple[tuple[int, str], ...]:
+        """(Ethertype, name) of the frames on a heartbeat interface."""
+        out = [
+            (self.heartbeat, NAMES[HEARTBEAT]),
+            (self.hc, NAMES[HC]),
+            (self.config_sync, NAMES[CONFIG_SYNC]),
+        ]
+        if with_session_sync:
+            out.append((self.session_sync, NAMES[SESSION_SYNC]))
+        return tuple(out)
+
+
+# Destinations. An FGCP heartbeat capture (FortiOS 4.x, ``diagnose sniffer packet``; a
+# third-party write-up, no Fortinet document states it for 6.x/7.x) shows 0x8890 broadcast to
+# ff:ff:ff:ff:ff:ff from the unit's own MAC, and 0x8893 unicast between the two units' MACs.
+# FortiGate-VM KVM Administration Guide, "High availability": heartbeat links need MAC
+# spoofing and promiscuous mode allowed. Fortinet Community, "Disabling EtherType 0x8892
+# (PROFINET) Broadcasts for Session-Sync" calls the session-sync frames broadcasts. So:
+# heartbeat, hc and session sync are traced broadcast; config sync both to the peer's MAC (the
+# capture) and broadcast (nothing else states its destination).
+
+# FortiOS 7.2.10 Administration Guide, "Cluster virtual MAC addresses": "The MAC address of a
+# reserved management interface does not change to a VMAC address" (``ha-mgmt-interfaces``).
+# No Fortinet document read says that hbdev interfaces get no VMAC; ``diagnose sys ha mac``
+# lists one for the ``ha`` port. The planner follows the KVM guide's split (heartbeat links:
+# the members' own MACs; data interfaces: the virtual MAC) and names it as a choice.
+#
+# FortiGate-VM KVM Administration Guide, "High availability": unicast heartbeat has two members,
+# no virtual MACs, and the heartbeat interfaces in one network with addresses
+# (``unicast-hb-peerip``). FortiOS 6.4.0 "Ports and protocols", FGCP: the heartbeat listens on
+# TCP/703 (unicast/cloud HA), TCP/23 or Ethernet 0x8890.
+UNICAST_HEARTBEAT_TCP_PORT = 703
 
 # FortiGate-VM KVM Administration Guide: the VM's interfaces port1, port2 ... are its NICs in
 # PCI order, so portN is the N-th NIC.
@@ -99,10 +213,8 @@ DEFAULT_HB_INTERVAL_UNIT = "100ms"
 # can be 20)" in the Fortinet tip "Changing the HA heartbeat timers to prevent false failover";
 # 20 in the current API schema. A key left out is "the default", equal to either value.
 DEFAULT_HB_LOST_THRESHOLDS = (6, 20)
-# Heartbeat Ethertypes and their keys, hex without 0x as the CLI writes them (FortiOS
-# Administration Guide "HA heartbeat interface Ethertypes"; CLI reference "config system ha":
-# ha-eth-type 8890, hc-eth-type 8891, l2ep-eth-type 8893).
-DEFAULT_ETH_TYPES = {"ha-eth-type": 0x8890, "hc-eth-type": 0x8891, "l2ep-eth-type": 0x8893}
+# The Ethertype keys and their defaults when "show" leaves them out: ETHERTYPE_KEYS above.
+DEFAULT_ETH_TYPES = ETHERTYPE_KEYS
 # hbdev without a priority ("set hbdev "port3""): the documents give the syntax as pairs of
 # name and priority (CLI reference 7.4.1, range 0-512 in older references) and say nothing of a
 # name alone. It is read as a heartbeat interface whose priority is not given, and a priority
@@ -143,3 +255,8 @@ def is_secret_key(key: str) -> bool:
         or k.startswith("key-")
         or "-key-" in k
     )
+
+
+def port_name(n: int) -> str:
+    """The FortiGate-VM interface of the VM's ``n``-th NIC (1-based)."""
+    return f"port{n}"

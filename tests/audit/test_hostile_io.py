@@ -31,7 +31,7 @@ from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import build_report, render_markdown, write_report
 
-from ..bundlekit import HostBundle, copy_scenario, run, statuses
+from ..bundlekit import HostBundle, copy_scenario, recorded_filter, run, statuses
 from ..hostilekit import MARKDOWN_PAYLOAD, hostile_copy
 
 OVS1, VIRT3 = "KVMHA-OVS-001", "KVMHA-VIRT-003"
@@ -100,8 +100,10 @@ def test_control_characters_in_link_nwfilter_and_network_names_are_refused(tmp_p
     d = copy_scenario("two-ok", tmp_path)
     hb = HostBundle(d / "kvm-a")
     hb.edit_json("links", lambda doc: doc[0].__setitem__("ifname", "lo\u2028x"))
-    (flt,) = [n for n in hb.sections("nwfilter/") if "name='allow-arp'" in hb.text(n)][:1]
-    hb.edit(flt, lambda x: x.replace("name='allow-arp'", "name='allow&#10;arp'"))
+    recorded_filter(hb, "no-mac-spoofing")  # the collector fetched only referenced filters
+    hb = HostBundle(d / "kvm-a")  # re-read with it
+    (flt,) = [n for n in hb.sections("nwfilter/") if "name='no-mac-spoofing'" in hb.text(n)][:1]
+    hb.edit(flt, lambda x: x.replace("name='no-mac-spoofing'", "name='no-mac&#10;spoofing'"))
     facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))
     assert "contains control characters" in facts.problems["links"]
     assert "contains control characters" in facts.problems["nwfilters"]

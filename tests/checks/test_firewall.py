@@ -414,12 +414,23 @@ def test_good_fortigate_pair(tmp_path: Path) -> None:
         "heartbeat over If2 (fw-a port2 = NIC #2 (If2), fw-b port2 = NIC #2 (If2)) "
         "on bridge br2-external VLAN 102"
     )
+    # the configurations (unicast, hbdev port2) decide what is traced: If1 is a data pair with
+    # no virtual MACs, If2 carries the unicast heartbeat the recording (inventory-decided) lacks
+    traced = {
+        f.subject: (f.status, f.detail) for f in result.findings if f.check.id == "KVMHA-TRACE-001"
+    }
+    assert traced["fw-a:If1"][0] == traced["fw-b:If1"][0] == "skip"
+    assert traced["fw-a:If2"][0] == "error"
+    assert (
+        "no trace of FGCP unicast heartbeat TCP/703 169.254.90.1 -> 169.254.90.2"
+        in (traced["fw-a:If2"][1])
+    )
     # every other finding is what the recorded scenario gives without configurations
     plain = run(BUNDLES / "two-ok" / "clusters.toml")
     others = {
         (f.check.id, f.subject): f.status
         for f in plain.findings
-        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-HB-"))
+        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-HB-", "KVMHA-TRACE-"))
     }
     assert others.items() <= {(f.check.id, f.subject): f.status for f in result.findings}.items()
 

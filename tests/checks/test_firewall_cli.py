@@ -217,7 +217,9 @@ def test_show_and_show_full_configuration_compare_equal(tmp_path: Path, a: str, 
             hb_interval=2,
             hb_interval_unit="100ms",
             hb_lost_threshold=20,
-            eth_types=full.eth_types,
+            ha_eth_type=full.ha_eth_type,
+            hc_eth_type=full.hc_eth_type,
+            l2ep_eth_type=full.l2ep_eth_type,
         )
     # ... and KVMHA-FW-002 compares them equal, mixed either way
     result = run(write_inventory(tmp_path, "fortigate", fgt(a, b)))

@@ -18,12 +18,15 @@ from typing import Any
 import pytest
 
 from ..bundlekit import (
+    HostBundle,
     add_nwfilter,
+    add_section,
     copy_scenario,
     drop_section,
     edit_toml,
     finding,
     host,
+    recorded_filter,
     run,
     use_filter,
 )
@@ -175,7 +178,10 @@ def test_hb2_nested_spoofing_filter(
     result = run(d)
     assert statuses(result) == expected("two-ok", {(HB2, "fw-b"): "fail"})
     f = finding(result, HB2, "fw-b")
-    assert f.detail == f"fw-b: NIC #1 ({B_IF1}) filter {chain}"
+    assert f.detail.startswith(f"fw-b: NIC #1 ({B_IF1}) filter {chain}"), f.detail
+    assert "drops FGCP virtual MAC 00:09:0f:09:00:00" in f.detail
+    assert "(rule no-mac-spoofing: drop out <mac/> (priority 500))" in f.detail
+    assert "on an Open vSwitch port the filter does not protect" in f.detail
     assert f.remediation == f"virsh edit fw-b  # NIC {B_IF1}: remove <filterref filter='ha-guard'/>"
 
 
@@ -183,7 +189,10 @@ def test_hb2_harmless_filter_passes(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
     add_nwfilter(
-        hb, "ha-guard", "a5e1f0c2-0000-4000-8000-000000000000", ["allow-arp", "no-ip-multicast"]
+        hb,
+        "ha-guard",
+        "a5e1f0c2-0000-4000-8000-000000000000",
+        ["allow-incoming-ipv4", "no-other-rarp-traffic"],  # as the lab recorded them
     )
     use_filter(hb, "fw-b", B_IF1, "ha-guard")
     assert statuses(run(d)) == expected("two-ok")
@@ -219,6 +228,71 @@ def test_hb2_spoofing_filter_found_with_undefined_sibling_last(tmp_path: Path) -
     )
     use_filter(hb, "fw-b", B_IF1, "ha-guard")
     assert statuses(run(d)) == expected("two-ok", {(HB2, "fw-b"): "fail"})
+
+
+@pytest.mark.parametrize(
+    ("standard", "dropped"),
+    [
+        ("no-arp-mac-spoofing", "FGCP virtual MAC 00:09:0f:09:00:00"),
+        ("no-other-l2-traffic", "FGCP heartbeat 0x8890 broadcast from"),
+    ],
+)
+def test_hb2_standard_filters_judged_by_what_they_drop(
+    tmp_path: Path, standard: str, dropped: str
+) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    _custom(hb, f"  <filterref filter='{standard}'/>\n")  # nothing accepted before it
+    recorded_filter(hb, standard)
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(HB2, "fw-b"): "fail"})
+    detail = finding(result, HB2, "fw-b").detail
+    assert f"filter site -> {standard} drops {dropped}" in detail, detail
+
+
+def _custom(hb: HostBundle, rules: str) -> None:
+    uuid = "a5e1f0c2-0000-4000-8000-0000000000aa"
+    add_section(
+        hb,
+        f"nwfilter/{uuid}",
+        f"<filter name='site' chain='root'>\n  <uuid>{uuid}</uuid>\n{rules}</filter>\n",
+    )
+    hb.edit("virsh-nwfilters", lambda t: t + f" {uuid}   site\n")
+    hb.edit("nwfilter-fetched", lambda t: t + f"{uuid}\n")
+    use_filter(hb, "fw-b", B_IF1, "site")
+
+
+@pytest.mark.parametrize(
+    ("rules", "status"),
+    [
+        # drops IPv6 only: none of the HA frames
+        ("  <rule action='drop' direction='out'><mac protocolid='ipv6'/></rule>\n", "pass"),
+        # drops everything, but only towards the VM
+        ("  <rule action='drop' direction='in' priority='1000'/>\n", "pass"),
+        # the documentation's form: drop what is not from $MAC (match='no')
+        (
+            "  <rule action='drop' direction='out'><mac match='no' srcmacaddr='$MAC'/></rule>\n",
+            "fail",
+        ),
+        # FGCP's Ethertype by number
+        ("  <rule action='drop' direction='inout'><mac protocolid='0x8893'/></rule>\n", "fail"),
+        # accepted first (lower priority), then a catch-all drop: nothing reaches the drop
+        (
+            "  <rule action='accept' direction='out' priority='100'/>\n"
+            "  <rule action='drop' direction='out' priority='1000'/>\n",
+            "pass",
+        ),
+    ],
+    ids=["ipv6-only", "inbound-only", "match-no-mac", "fgcp-ethertype", "accept-first"],
+)
+def test_hb2_custom_filter_semantics(tmp_path: Path, rules: str, status: str) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    _custom(host(d, "kvm-b"), rules)
+    result = run(d)
+    assert statuses(result)[(HB2, "fw-b")] == status
+    if "match='no'" in rules:  # only the frames from another MAC: the virtual MAC's
+        detail = finding(result, HB2, "fw-b").detail
+        assert "drops FGCP virtual MAC" in detail and "FGCP heartbeat" not in detail, detail
 
 
 # --- KVMHA-HB-003 ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ LOSS: dict[str, dict[str, list[str]]] = {
     "two-ok": {},
     "trace-drop": {
         "fw-b:If1": [
-            "FGCP 0x8890",
+            "FGCP heartbeat 0x8890 broadcast from",
             "on kvm-b: dropped by rule bridge br1-internal table 0 priority 100 "
             "match dl_type=0x8890 actions drop",
         ],

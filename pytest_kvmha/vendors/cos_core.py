@@ -19,3 +19,10 @@ def nic_number(ethernet: Sequence[str], interface: str) -> int:
     """N for one of the Ethernet interfaces ``show Interface EthernetInterface`` lists: the
     N-th of them is the VM's N-th NIC (cOS Core KVM Installation Guide, ch. 7)."""
     return list(ethernet).index(interface) + 1
+
+
+# The MTU of an Ethernet interface left at its default. UNVERIFIED for cOS Core: its CLI
+# reference was not found; cOS Stream documents ``set Interface EthernetInterface if1 MTU=9000``
+# as the change from the Ethernet default (cOS Stream 4.00 Administration Guide, "Jumbo
+# Frames"). 1500 is Ethernet's own payload size (IEEE 802.3).
+DEFAULT_MTU = 1500

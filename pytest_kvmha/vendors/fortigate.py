@@ -32,3 +32,10 @@ def nic_number(interface: str) -> int | None:
     """N for a FortiGate-VM interface ``portN`` (the VM's N-th NIC); None for any other name."""
     match = _PORT.fullmatch(interface)
     return int(match.group(1)) if match is not None else None
+
+
+# The MTU of an interface without ``set mtu-override enable`` / ``set mtu N``: "the default
+# <value> is 1500" (FortiGate-6000 7.4.1 Administration Guide, "Setting the MTU for a data
+# interface"); ``set mtu`` is only accepted after ``mtu-override enable``, so a ``show`` without
+# it means 1500. The FortiGate-VM guides name no other default.
+DEFAULT_MTU = 1500

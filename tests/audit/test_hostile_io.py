@@ -31,7 +31,7 @@ from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.report.document import build_report, render_markdown, write_report
 
-from ..bundlekit import HostBundle, copy_scenario, run, statuses
+from ..bundlekit import HostBundle, copy_scenario, fetch_listed_filter, run, statuses
 from ..hostilekit import MARKDOWN_PAYLOAD, hostile_copy
 
 OVS1, VIRT3 = "KVMHA-OVS-001", "KVMHA-VIRT-003"
@@ -100,6 +100,7 @@ def test_control_characters_in_link_nwfilter_and_network_names_are_refused(tmp_p
     d = copy_scenario("two-ok", tmp_path)
     hb = HostBundle(d / "kvm-a")
     hb.edit_json("links", lambda doc: doc[0].__setitem__("ifname", "lo\u2028x"))
+    fetch_listed_filter(hb, "allow-arp")  # as the collector does for a referenced filter
     (flt,) = [n for n in hb.sections("nwfilter/") if "name='allow-arp'" in hb.text(n)][:1]
     hb.edit(flt, lambda x: x.replace("name='allow-arp'", "name='allow&#10;arp'"))
     facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))

@@ -272,3 +272,28 @@ def test_a_bad_mtu_is_damaged_evidence(tmp_path: Path) -> None:
     result = run(d)
     assert finding(result, MTU, "If1").status == "error"
     assert json.dumps(-1) in finding(result, MTU, "If1").detail
+
+
+def test_the_trace_names_an_output_spanning_tree_skipped(tmp_path: Path) -> None:
+    """Egress blocked: ofproto/trace prints ``>> STP not in forwarding state, skipping output``
+    under NORMAL and delivers nothing (the lab's STP bridge blocks at ingress instead)."""
+    d = copy_scenario("two-ok", tmp_path)
+    traces = d / "kvm-b" / "sections" / "trace"
+    edited = 0
+    for path in sorted(traces.iterdir()):
+        text = path.read_text()
+        if 'bridge("br1-internal")' not in text:
+            continue
+        lines = text.splitlines()
+        out = []
+        for ln in lines:
+            if ln.startswith("Datapath actions: "):
+                ln = "Datapath actions: drop"
+            out.append(ln)
+            if ln.strip() == "NORMAL" and not any("STP not" in x for x in out):
+                out.append("     >> STP not in forwarding state, skipping output")
+        path.write_text("\n".join(out) + "\n")
+        edited += 1
+    assert edited
+    t = finding(run(d), TRACE, "fw-a:If1")
+    assert t.status == "fail" and "spanning tree: STP not in forwarding state" in t.detail, t.detail

@@ -14,6 +14,8 @@ from pytest_kvmha.facts.trace import TraceResult, TraceRule
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.remediation import command, comment, inert
 from pytest_kvmha.topology import Cluster, Member
+from pytest_kvmha.topology.bonds import port_name as bond_port
+from pytest_kvmha.topology.stp import trace_stop
 from pytest_kvmha.topology.traceplan import Leg, NotTraceable, member_legs
 
 OVS_TRACE = (
@@ -58,7 +60,7 @@ def _name(host: HostFacts, bridge: str, port: int) -> str:
         raise MissingFacts(
             f"{host.name}: datapath port {port} of bridge {bridge} is not in dpif/show"
         )
-    return name
+    return bond_port(host, name)
 
 
 def _where(result: TraceResult) -> str:
@@ -257,6 +259,8 @@ def heartbeat_path(cluster: Cluster, member: Member, index: int, pair: PairSpec)
         problem, fix = _judge(leg)
         if problem is None:
             continue
+        if leg.spec is not None and (stop := trace_stop(leg, _trace(leg))):
+            problem = f"on {leg.host.name}: {stop} (see KVMHA-OVS-003)"
         lost += 1
         frames = problems.setdefault(problem, [])
         if leg.frame.label not in frames:

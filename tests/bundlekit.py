@@ -311,6 +311,22 @@ def recorded_filter(hb: HostBundle, name: str) -> None:
             return
 
 
+def fetch_listed_filter(hb: HostBundle, name: str) -> None:
+    """What the collector does for a listed filter a NIC's chain now references: dump it. Bundles
+    hold only the referenced filters' XML; this writes a leaf filter's (one accept rule)."""
+    (uuid,) = [
+        ln.split()[0] for ln in hb.text("virsh-nwfilters").splitlines() if ln.split()[1:] == [name]
+    ]
+    add_section(
+        hb,
+        f"nwfilter/{uuid}",
+        f"<filter name='{name}' chain='root'>\n  <uuid>{uuid}</uuid>\n"
+        "  <rule action='accept' direction='inout' priority='500'/>\n</filter>\n",
+    )
+    hb.edit("nwfilter-fetched", lambda t: t + f"{uuid}\n")
+    reload(hb)
+
+
 def use_filter(hb: HostBundle, domain: str, mac: str, name: str) -> None:
     recorded_filter(hb, name)  # as the collector would have fetched it
     hb.edit_domain(

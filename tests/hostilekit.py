@@ -75,6 +75,8 @@ def hostile_copy(
         for path in sorted((host_dir / "sections").rglob("*")):
             if path.name == "virsh-nwfilters":
                 path.write_text(_rename_filter_list(path.read_text(), renames))
+            elif path.name in ("ovs-bonds", "ovs-lacp"):
+                path.write_text(_rename_bond_text(path.read_text(), renames))
             elif path.is_file():
                 path.write_text(_rename_section(path.read_text(), renames))
     inv = target / "clusters.toml"
@@ -108,6 +110,23 @@ def _rename_section(text: str, renames: dict[str, str]) -> str:
             return text
         return json.dumps(_rename_json(doc, renames))
     return text
+
+
+def _rename_bond_text(text: str, renames: dict[str, str]) -> str:
+    """bond/show and lacp/show name bonds and members as OVS prints them: ``---- NAME ----``,
+    ``member NAME: enabled``, ``member: NAME: current attached``, ``mac(NAME)``."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        for old, new in renames.items():
+            for before, after in (
+                ("---- ", " ----"),
+                ("member ", ":"),
+                ("member: ", ":"),
+                ("(", ")"),
+            ):
+                line = line.replace(before + old + after, before + new + after)
+        out.append(line)
+    return "".join(out)
 
 
 def _rename_filter_list(text: str, renames: dict[str, str]) -> str:

@@ -22,6 +22,8 @@ TRUNK_BRIDGE = "br-trunk"
 UPLINK = ("up-a", "up-b")  # the wire between the servers: its end on kvm-a, on kvm-b
 # wiring="per-pair": one wire per pair, each end on that pair's bridge (kvm-a end, kvm-b end)
 PAIR_UPLINKS = (("up1-a", "up1-b"), ("up2-a", "up2-b"))
+# "bonded" trunk wiring: two wires, bonded on each side into the port named UPLINK[h]
+BOND_WIRES = (("bond-a1", "bond-b1"), ("bond-a2", "bond-b2"))
 
 Key = tuple[str, str]  # (check id, subject)
 
@@ -88,6 +90,11 @@ class Scenario:
     # (host, bridge, flow) OpenFlow rules added after building (``ovs-ofctl add-flow``), as an
     # SDN controller or a forgotten debugging session leaves them
     flows: tuple[tuple[int, str, str], ...] = ()
+    # (host, bridge, "column=value") set on an OVS Bridge after building (e.g. stp_enable=true)
+    bridge_settings: tuple[tuple[int, str, str], ...] = ()
+    bonded: bool = False  # "trunk" wiring over a bond of two wires (BOND_WIRES) on each side
+    links_down: tuple[tuple[int, str], ...] = ()  # (host, ifname) set down after building
+    mtus: tuple[tuple[int, str, int], ...] = ()  # (host, ifname, MTU) set after building
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
@@ -144,7 +151,10 @@ class Scenario:
                 host.add_bridge(bridge)
         if self.two_servers:
             a, b = lab.hosts[0], lab.hosts[1]
-        if self.two_servers and (self.bare or self.wiring == "trunk"):
+        if self.two_servers and self.bonded:
+            for end_a, end_b in BOND_WIRES:
+                lab.wire(a, end_a, b, end_b)
+        elif self.two_servers and (self.bare or self.wiring == "trunk"):
             lab.wire(a, UPLINK[0], b, UPLINK[1])
         if self.two_servers and not self.bare and self.wiring == "per-pair":
             for k, (_, bridge, vlan) in enumerate(PAIRS):
@@ -153,9 +163,15 @@ class Scenario:
                     host.add_port(bridge, uplink, f"trunks=[{vlan}]")
         elif self.two_servers and not self.bare:
             trunks = "trunks=[" + ",".join(str(v) for _, _, v in PAIRS) + "]"
-            for host, uplink in ((a, UPLINK[0]), (b, UPLINK[1])):
+            for side, (host, uplink) in enumerate(((a, UPLINK[0]), (b, UPLINK[1]))):
                 host.add_bridge(TRUNK_BRIDGE)
-                host.add_port(TRUNK_BRIDGE, uplink, trunks)
+                if self.bonded:
+                    members = [wire[side] for wire in BOND_WIRES]
+                    host.ovs_vsctl(
+                        "--may-exist", "add-bond", TRUNK_BRIDGE, uplink, *members, trunks
+                    )
+                else:
+                    host.add_port(TRUNK_BRIDGE, uplink, trunks)
                 for k, (_, bridge, _) in enumerate(PAIRS, start=1):
                     inner, outer = f"patch-{k}-in", f"patch-{k}-out"
                     host.ovs_vsctl(
@@ -199,6 +215,12 @@ class Scenario:
             lab.hosts[h].ovs_vsctl("set", "Port", port, setting)
         for h, bridge, flow in self.flows:
             lab.hosts[h].run(["ovs-ofctl", "add-flow", bridge, flow])
+        for h, bridge, setting in self.bridge_settings:
+            lab.hosts[h].ovs_vsctl("set", "Bridge", bridge, setting)
+        for h, ifname, mtu in self.mtus:
+            lab.hosts[h].run(["ip", "link", "set", "dev", ifname, "mtu", str(mtu)])
+        for h, ifname in self.links_down:
+            lab.hosts[h].run(["ip", "link", "set", "dev", ifname, "down"])
         for h, ifname in self.promisc_off:
             lab.hosts[h].set_promisc(ifname, False)
         for h in self.unreachable:
@@ -233,7 +255,7 @@ def _reset_host(host: LabHost) -> None:
         host.virsh("net-undefine", uuid)
     for bridge in host.ovs_vsctl("list-br").split():
         host.ovs_vsctl("--if-exists", "del-br", bridge)
-    for ifname in UPLINK + tuple(i for wire in PAIR_UPLINKS for i in wire):
+    for ifname in UPLINK + tuple(i for wire in PAIR_UPLINKS + BOND_WIRES for i in wire):
         host.run(["ip", "link", "del", ifname], check=False)
     host.set_package_installed("bridge-utils", False, purged=True)
 
@@ -267,9 +289,16 @@ def _expect(
         e[("KVMHA-FW-001", d)] = "skip"
     for h in hosts:
         e[("KVMHA-HB-001", h)] = "pass" if two_servers else "skip"
+        e[("KVMHA-OVS-004", h)] = "skip"  # no bonded uplink
         e[("KVMHA-VLAN-002", h)] = "pass" if two_servers else "skip"
     for name, _, _ in PAIRS:
-        for check in ("KVMHA-OVS-002", "KVMHA-VIRT-002", "KVMHA-VIRT-003"):
+        for check in (
+            "KVMHA-OVS-002",
+            "KVMHA-OVS-003",
+            "KVMHA-OVS-005",
+            "KVMHA-VIRT-002",
+            "KVMHA-VIRT-003",
+        ):
             e[(check, name)] = "pass"
         e[("KVMHA-VLAN-001", name)] = "pass" if two_servers else "skip"
         for d in domains:
@@ -324,6 +353,8 @@ def _bare_two() -> dict[Key, str]:
             e[key] = "fail"
         if key[0] == "KVMHA-TRACE-001":
             e[key] = "skip"  # stopped domains: no port to trace from
+        if key[0] in ("KVMHA-OVS-003", "KVMHA-OVS-004", "KVMHA-OVS-005"):
+            e[key] = "skip"  # no OVS bridge: no switch path to judge
     return e
 
 
@@ -341,6 +372,8 @@ def _unreachable_b() -> dict[Key, str]:
                 "KVMHA-TOPO-001",
                 "KVMHA-TOPO-002",
                 "KVMHA-OVS-002",
+                "KVMHA-OVS-003",
+                "KVMHA-OVS-005",
                 "KVMHA-VIRT-002",
                 "KVMHA-VIRT-003",
                 "KVMHA-VLAN-001",
@@ -576,6 +609,42 @@ SCENARIOS: dict[str, Scenario] = {
                 "fw-b:If1",
                 *_TWO_IF2,
             ),
+        ),
+        Scenario(
+            "stp-on",
+            "two-ok, but STP is on on kvm-b's br1-internal (its ports still listening)",
+            _TWO,
+            vendor="fortigate",
+            bridge_settings=((1, "br1-internal", "stp_enable=true"),),
+            expected=_traced(
+                _variant(TWO_OK, KVMHA_OVS_003__If1="fail"), "fail", "fw-a:If1", "fw-b:If1"
+            ),
+        ),
+        Scenario(
+            "bond-ok",
+            "two-ok, but the servers are joined by two wires, bonded on each side (add-bond "
+            "up-a bond-a1 bond-a2, active-backup)",
+            _TWO,
+            vendor="fortigate",
+            bonded=True,
+            expected=_variant(TWO_OK, KVMHA_OVS_004__kvm_a="pass", KVMHA_OVS_004__kvm_b="pass"),
+        ),
+        Scenario(
+            "bond-member-down",
+            "bond-ok, but the second wire is down (bond-a2 set down on kvm-a)",
+            _TWO,
+            vendor="fortigate",
+            bonded=True,
+            links_down=((0, BOND_WIRES[1][0]),),
+            expected=_variant(TWO_OK, KVMHA_OVS_004__kvm_a="fail", KVMHA_OVS_004__kvm_b="fail"),
+        ),
+        Scenario(
+            "mtu-step",
+            "two-ok, but kvm-a's uplink up-a has MTU 1400",
+            _TWO,
+            vendor="fortigate",
+            mtus=((0, UPLINK[0], 1400),),
+            expected=_variant(TWO_OK, KVMHA_OVS_005__If1="fail", KVMHA_OVS_005__If2="fail"),
         ),
         Scenario(
             "unreachable",

@@ -29,6 +29,8 @@ VIRSH_PAUSED = "virsh-paused"
 VIRSH_NETWORKS = "virsh-networks"
 VIRSH_NWFILTERS = "virsh-nwfilters"
 NWFILTER_FETCHED = "nwfilter-fetched"  # the UUIDs of the filters followed from domain NICs
+OVS_BONDS = "ovs-bonds"  # ovs-appctl bond/show: every bond's state (empty without bonds)
+OVS_LACP = "ovs-lacp"  # ovs-appctl lacp/show: every LACP port's negotiation (empty without)
 MKTEMP = "mktemp"  # only when the script could not make its private directory
 # Dumps of many UUIDs over one virsh connection come as ``batch-<kind>`` and are recorded as
 # ``<kind>/<uuid>``, one section per object.
@@ -40,8 +42,28 @@ BATCHED = ("domain-inactive", "domain-live", "network", "nwfilter")
 # Restricting columns keeps bundles small on hosts with hundreds of ports.
 OVS_COLUMNS = {
     "Open_vSwitch": ("_uuid", "ovs_version", "cur_cfg", "next_cfg"),
-    "Bridge": ("_uuid", "name", "ports", "datapath_type"),
-    "Port": ("_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode"),
+    "Bridge": (
+        "_uuid",
+        "name",
+        "ports",
+        "datapath_type",
+        "stp_enable",
+        "rstp_enable",
+        "other_config",
+    ),
+    "Port": (
+        "_uuid",
+        "name",
+        "interfaces",
+        "tag",
+        "trunks",
+        "vlan_mode",
+        "other_config",
+        "status",
+        "rstp_status",
+        "bond_mode",
+        "lacp",
+    ),
     "Interface": (
         "_uuid",
         "name",
@@ -51,7 +73,16 @@ OVS_COLUMNS = {
         "ofport",
         "error",
         "mac_in_use",
+        "mtu",
+        "mtu_request",
     ),
+}
+# Columns added after bundles were first recorded: a bundle without them is read, and the facts
+# they give are "not collected" (OvsState.missing_columns), so the checks that need them err.
+OVS_LATER_COLUMNS = {
+    "Bridge": ("stp_enable", "rstp_enable", "other_config"),
+    "Port": ("other_config", "status", "rstp_status", "bond_mode", "lacp"),
+    "Interface": ("mtu", "mtu_request"),
 }
 
 

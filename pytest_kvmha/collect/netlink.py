@@ -33,6 +33,7 @@ def collect_links_netlink(bundle: EvidenceBundle) -> None:
                 "flags": [n for bit, n in flag_names.items() if flags & bit],
                 "address": msg.get_attr("IFLA_ADDRESS"),
                 "promiscuity": msg.get_attr("IFLA_PROMISCUITY"),
+                "mtu": msg.get_attr("IFLA_MTU"),
             }
             if kind:
                 entry["linkinfo"] = {"info_kind": kind}

@@ -96,6 +96,8 @@ if command -v ovs-vsctl >/dev/null 2>&1; then
   sec ovs-version ovs-vsctl --version
   sec ovs-vswitchd ovs-appctl --timeout=5 version
 @OVS_TABLES@
+  sec ovs-bonds ovs-appctl --timeout=5 bond/show
+  sec ovs-lacp ovs-appctl --timeout=5 lacp/show
 else
   sec ovs-version sh -c 'echo "ovs-vsctl: command not found" >&2; exit 127'
 fi

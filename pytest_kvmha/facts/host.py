@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pytest_kvmha.facts.trace import TraceEvidence
 
+from pytest_kvmha.facts.bond import BondState
 from pytest_kvmha.facts.firewall import FirewallConfig
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -70,6 +71,7 @@ class DomainNic:
     filterref: str | None
     trust_guest_rx_filters: bool
     address: PciAddress | None
+    mtu: int | None = None  # <mtu size='N'/> (libvirt 3.1.0+); None: not set
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class OvsInterface:
     external_ids: Mapping[str, str]
     ofport: int | None
     error: str | None
+    mtu: int | None = None  # what OVS reports (read-only); None: none, or not collected
+    mtu_request: int | None = None  # the knob a client sets
 
     @property
     def peer(self) -> str | None:
@@ -158,6 +162,17 @@ class OvsPort:
     trunks: tuple[int, ...]
     vlan_mode: str | None
     interfaces: tuple[OvsInterface, ...]
+    # None: the column was not collected (see OvsState.missing_columns)
+    other_config: Mapping[str, str] | None = None
+    status: Mapping[str, str] | None = None  # stp_state etc. while STP runs
+    rstp_status: Mapping[str, str] | None = None  # rstp_port_state etc. while RSTP runs
+    bond_mode: str | None = None
+    lacp: str | None = None  # active | passive | off; None: unset (off)
+
+    @property
+    def is_bond(self) -> bool:
+        """A Port with several interfaces is a bond (ovs-vswitchd.conf.db(5), Port interfaces)."""
+        return len(self.interfaces) > 1
 
     @property
     def effective_vlan_mode(self) -> str:
@@ -183,6 +198,9 @@ class OvsBridge:
     uuid: str
     datapath_type: str
     ports: tuple[OvsPort, ...]
+    stp_enable: bool | None = None  # None: not collected
+    rstp_enable: bool | None = None
+    other_config: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +211,11 @@ class OvsState:
     version: str | None
     bridges: tuple[OvsBridge, ...]
     problem: str | None = None  # why the state is incomplete, if it is
+    # "Table.column" of the columns an older bundle does not carry: their facts are unknown
+    missing_columns: tuple[str, ...] = ()
+    # bond/show + lacp/show by bond (Port) name; None: not collected, see ``bonds_problem``
+    bonds: Mapping[str, BondState] | None = None
+    bonds_problem: str | None = None
     # Lookup indexes, derived from ``bridges``: joins stay linear on hosts with thousands of ports.
     _by_name: Mapping[str, OvsBridge] = field(init=False, repr=False, compare=False)
     _port_by_iface: Mapping[str, OvsPort] = field(init=False, repr=False, compare=False)
@@ -244,6 +267,7 @@ class Link:
     promiscuity: int | None
     kind: str | None
     mac: str | None
+    mtu: int | None = None
 
     @property
     def promiscuous(self) -> bool:

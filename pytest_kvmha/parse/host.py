@@ -14,6 +14,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from pytest_kvmha.bundle.contract import OVS_BONDS, OVS_LACP
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.facts.firewall import FirewallConfig
 from pytest_kvmha.facts.host import Domain, HostFacts, LibvirtNetwork, NwFilter
@@ -65,6 +66,8 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
 
     packages = attempt("packages", lambda: parse_packages(packages_section()))
     ovs = attempt("ovs", lambda: build_ovs(s))
+    if ovs is not None and ovs.bonds is None and any(n in s for n in (OVS_BONDS, OVS_LACP)):
+        problems[OVS_BONDS] = f"{bundle.host}: {ovs.bonds_problem}"  # collected, but damaged
     links = attempt("links", lambda: parse_links(section_ok(s, "links").stdout))
     domains: dict[str, Domain] | None = attempt(
         "libvirt", lambda: _domains(s, problems, bundle.host)

@@ -89,6 +89,15 @@ def _vlan(el: etree._Element | None, what: str) -> VlanSetting | None:
     return VlanSetting(tuple(tags), el.get("trunk") == "yes", native)
 
 
+def _mtu(el: etree._Element | None, what: str) -> int | None:
+    if el is None:
+        return None
+    size = el.get("size", "")
+    if not size.isdigit() or not 0 < int(size) < 2**31:
+        raise FactError(f"{what}: <mtu size={size!r}> is not a byte count")
+    return int(size)
+
+
 def parse_domain(xml: str, *, source: str, what: str) -> Domain:
     root = parse_xml(xml, what)
     if root.tag != "domain":
@@ -126,6 +135,7 @@ def parse_domain(xml: str, *, source: str, what: str) -> Domain:
                 filterref=filt.get("filter") if filt is not None else None,
                 trust_guest_rx_filters=el.get("trustGuestRxFilters") == "yes",
                 address=_pci(el.find("address"), nwhat),
+                mtu=_mtu(el.find("mtu"), nwhat),
             )
         )
     controllers = []

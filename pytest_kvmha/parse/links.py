@@ -42,8 +42,11 @@ def parse_links(text: str) -> dict[str, Link]:
         mac = entry.get("address")
         if mac is not None and type(mac) is not str:
             raise FactError(f"{where}: 'address' must be a string, found {show(mac)}")
+        mtu = entry.get("mtu")  # iproute2 prints it for every link; None: not reported
+        if mtu is not None and (type(mtu) is not int or not 0 <= mtu < 2**32):
+            raise FactError(f"{where}: 'mtu' must be a byte count, found {show(mtu)}")
         links[name] = Link(
-            name=name, flags=frozenset(flags), promiscuity=promiscuity, kind=kind, mac=mac
+            name=name, flags=frozenset(flags), promiscuity=promiscuity, kind=kind, mac=mac, mtu=mtu
         )
     refuse_control_chars("links", link=list(links.values()))
     return links

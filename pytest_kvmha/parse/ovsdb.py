@@ -7,9 +7,10 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from pytest_kvmha.bundle.contract import OVS_COLUMNS
+from pytest_kvmha.bundle.contract import OVS_COLUMNS, OVS_LATER_COLUMNS
 from pytest_kvmha.bundle.store import Section
 from pytest_kvmha.facts.host import OvsBridge, OvsInterface, OvsPort, OvsState
+from pytest_kvmha.parse.bonds import build_bonds
 from pytest_kvmha.parse.evidence import FactError, load_json, present, refuse_control_chars, show
 
 # Cells follow RFC 7047: an atom (string, integer, real, boolean, ["uuid", x]), ["set", [atoms]]
@@ -169,6 +170,16 @@ class _OvsRow:
             raise self._bad(column, "a set of uuids")
         return tuple(str(v) for v in values)
 
+    def known(self, column: str) -> bool:
+        """Whether ``column`` was collected (a column added later may be absent)."""
+        return column in self.cells
+
+    def boolean(self, column: str) -> bool:
+        value = self._get(column)
+        if type(value) is not bool:
+            raise self._bad(column, "true or false")
+        return value
+
     def str_map(self, column: str) -> Mapping[str, str]:
         value = self._get(column)
         if not isinstance(value, dict) or not all(
@@ -178,11 +189,12 @@ class _OvsRow:
         return MappingProxyType(dict(value))
 
 
-def _ovs_table(sec: Section, table: str) -> list[_OvsRow]:
+def _ovs_table(sec: Section, table: str) -> tuple[list[str], list[_OvsRow]]:
     """A table's rows, each with a distinct ``_uuid`` and (where it has one) a distinct name."""
     what = f"ovs-{table}"
     headings, cells = _ovs_rows(sec.stdout, what)
-    missing = [c for c in OVS_COLUMNS[table] if c not in headings]
+    later = OVS_LATER_COLUMNS.get(table, ())
+    missing = [c for c in OVS_COLUMNS[table] if c not in headings and c not in later]
     if missing:  # even in an empty table: the output is not what was asked for
         raise FactError(f"{what}: column {', '.join(map(repr, missing))} missing from the headings")
     rows = [_OvsRow(what, n, c, r) for n, (c, r) in enumerate(cells, 1)]
@@ -198,7 +210,7 @@ def _ovs_table(sec: Section, table: str) -> list[_OvsRow]:
             if name in names:  # OVS keeps names unique per table
                 raise row.error("name", f"{show(name)} is also row {names[name]}")
             names[name] = row.number
-    return rows
+    return headings, rows
 
 
 def build_ovs(sections: Mapping[str, Section]) -> OvsState:
@@ -211,6 +223,7 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
     vswitchd = present(sections, "ovs-vswitchd")
     vswitchd_ok = vswitchd is not None and vswitchd.rc == 0
     tables: dict[str, list[_OvsRow]] = {}
+    headings: dict[str, list[str]] = {}
     for table in ("Open_vSwitch", "Bridge", "Port", "Interface"):
         sec = present(sections, f"ovs-{table}")
         if sec is None:
@@ -224,7 +237,7 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
                 (),
                 problem=f"ovs-vsctl list {table} failed (rc {sec.rc}): {sec.stderr.strip()}",
             )
-        tables[table] = _ovs_table(sec, table)
+        headings[table], tables[table] = _ovs_table(sec, table)
     ifaces = {}
     for row in tables["Interface"]:
         row.optional_string("mac_in_use")  # not used, but a damaged row is damaged evidence
@@ -237,6 +250,10 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
             external_ids=row.str_map("external_ids"),
             ofport=row.optional_int("ofport", -1, 65535),
             error=row.optional_string("error"),
+            mtu=row.optional_int("mtu", 0, 2**31 - 1) if row.known("mtu") else None,
+            mtu_request=(
+                row.optional_int("mtu_request", 1, 2**31 - 1) if row.known("mtu_request") else None
+            ),
         )
     ports: dict[str, OvsPort] = {}
     for row in tables["Port"]:
@@ -257,6 +274,11 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
             trunks=row.int_set("trunks", 0, 4095),
             vlan_mode=vlan_mode,
             interfaces=tuple(members),
+            other_config=row.str_map("other_config") if row.known("other_config") else None,
+            status=row.str_map("status") if row.known("status") else None,
+            rstp_status=row.str_map("rstp_status") if row.known("rstp_status") else None,
+            bond_mode=row.optional_string("bond_mode") if row.known("bond_mode") else None,
+            lacp=row.optional_string("lacp") if row.known("lacp") else None,
         )
     bridges = []
     for row in tables["Bridge"]:
@@ -272,6 +294,9 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
                 uuid=row.uuid(),
                 datapath_type=row.string("datapath_type") or "system",
                 ports=tuple(sorted(bports, key=lambda p: p.name)),
+                stp_enable=row.boolean("stp_enable") if row.known("stp_enable") else None,
+                rstp_enable=row.boolean("rstp_enable") if row.known("rstp_enable") else None,
+                other_config=row.str_map("other_config") if row.known("other_config") else None,
             )
         )
     refuse_control_chars("ovs", bridge=bridges)
@@ -290,6 +315,16 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
         problem = (
             f"ovs-vswitchd has not applied the database (cur_cfg {cur_cfg} != next_cfg {next_cfg})"
         )
+    missing = tuple(
+        f"{table}.{column}"
+        for table, columns in OVS_LATER_COLUMNS.items()
+        for column in columns
+        if column not in headings[table]
+    )
+    try:
+        bonds, bonds_problem = build_bonds(sections), None
+    except FactError as exc:
+        bonds, bonds_problem = None, str(exc)
     return OvsState(
         installed=True,
         db_answers=True,  # every table above was listed
@@ -297,4 +332,7 @@ def build_ovs(sections: Mapping[str, Section]) -> OvsState:
         version=version,
         bridges=tuple(sorted(bridges, key=lambda b: b.name)),
         problem=problem,
+        missing_columns=missing,
+        bonds=bonds,
+        bonds_problem=bonds_problem,
     )

@@ -24,6 +24,7 @@ from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.topology import Cluster, Member, Placement, uplinks
+from pytest_kvmha.topology.bonds import entry_ofport
 from pytest_kvmha.topology.traffic import BROADCAST, Frame, member_frames
 
 __all__ = ["BROADCAST", "Frame", "Leg", "NotTraceable", "TraceSpec", "member_legs", "plan_traces"]
@@ -80,6 +81,8 @@ def flow(ofport: int, frame: Frame, vlan: int | None = None) -> str:
 
 
 def _ofport(host: HostFacts, port: OvsPort) -> int:
+    if (entry := entry_ofport(host, port)) is not None:
+        return entry
     for iface in port.interfaces:
         if iface.ofport is not None and 0 < iface.ofport < 0xFF00:
             return iface.ofport

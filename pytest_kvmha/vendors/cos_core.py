@@ -84,3 +84,8 @@ PCI_PROPERTIES = {
 SECRET_PROPERTY = re.compile(
     r"psk|pass(?:word|phrase|wd)|pwd|secret|pre-?shared|key|community", re.IGNORECASE
 )
+# The MTU of an Ethernet interface left at its default. UNVERIFIED for cOS Core: its CLI
+# reference was not found; cOS Stream documents ``set Interface EthernetInterface if1 MTU=9000``
+# as the change from the Ethernet default (cOS Stream 4.00 Administration Guide, "Jumbo
+# Frames"). 1500 is Ethernet's own payload size (IEEE 802.3).
+DEFAULT_MTU = 1500

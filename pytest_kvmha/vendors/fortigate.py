@@ -260,3 +260,10 @@ def is_secret_key(key: str) -> bool:
 def port_name(n: int) -> str:
     """The FortiGate-VM interface of the VM's ``n``-th NIC (1-based)."""
     return f"port{n}"
+
+
+# The MTU of an interface without ``set mtu-override enable`` / ``set mtu N``: "the default
+# <value> is 1500" (FortiGate-6000 7.4.1 Administration Guide, "Setting the MTU for a data
+# interface"); ``set mtu`` is only accepted after ``mtu-override enable``, so a ``show`` without
+# it means 1500. The FortiGate-VM guides name no other default.
+DEFAULT_MTU = 1500

@@ -86,13 +86,23 @@ def test_unreadable_bundle_json_errors_that_host_only(
 @pytest.mark.parametrize(
     ("section", "changes"),
     [
-        ("links", {(HB1, "kvm-a"): "error", (HOST0, "links"): "error"}),
+        (
+            "links",
+            {
+                (HB1, "kvm-a"): "error",
+                (HOST0, "links"): "error",
+                ("KVMHA-OVS-005", "If1"): "error",
+                ("KVMHA-OVS-005", "If2"): "error",
+            },
+        ),
         ("packages", {(PKG, "kvm-a"): "error", (HOST0, "packages"): "error"}),
         (
             "identity",
             {
                 (HOST0, "identity"): "error",
                 (TOPO2, "edge-fw"): "error",
+                ("KVMHA-OVS-005", "If1"): "error",
+                ("KVMHA-OVS-005", "If2"): "error",
                 (VLAN1, "If1"): "error",
                 (VLAN1, "If2"): "error",
                 (VLAN2, "kvm-a"): "error",
@@ -118,6 +128,11 @@ def test_unreadable_bundle_json_errors_that_host_only(
                 (VLAN1, "If2"): "error",
                 (VLAN2, "kvm-a"): "error",
                 (VLAN2, "kvm-b"): "error",
+                ("KVMHA-OVS-003", "If1"): "error",
+                ("KVMHA-OVS-003", "If2"): "error",
+                ("KVMHA-OVS-005", "If1"): "error",
+                ("KVMHA-OVS-005", "If2"): "error",
+                ("KVMHA-OVS-004", "kvm-a"): "error",
             },
         ),
     ],

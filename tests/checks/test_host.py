@@ -182,6 +182,11 @@ OVS_DEPENDENT_A = {
     (VLAN2, "kvm-a"): "error",
     # kvm-b's uplink is judged per pair from every member's placement, fw-a's included
     (VLAN2, "kvm-b"): "error",
+    ("KVMHA-OVS-003", "If1"): "error",
+    ("KVMHA-OVS-003", "If2"): "error",
+    ("KVMHA-OVS-005", "If1"): "error",
+    ("KVMHA-OVS-005", "If2"): "error",
+    ("KVMHA-OVS-004", "kvm-a"): "error",
 }
 
 

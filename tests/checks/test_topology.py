@@ -65,6 +65,11 @@ FW_B_GONE = {
     (VLAN1, "If2"): "error",
     (VLAN2, "kvm-a"): "error",
     (VLAN2, "kvm-b"): "error",
+    ("KVMHA-OVS-003", "If1"): "error",
+    ("KVMHA-OVS-003", "If2"): "error",
+    ("KVMHA-OVS-005", "If1"): "error",
+    ("KVMHA-OVS-005", "If2"): "error",
+    ("KVMHA-OVS-004", "kvm-b"): "error",
 }
 
 
@@ -99,6 +104,9 @@ def test_topo_nic_count_mismatch(tmp_path: Path) -> None:
             (VLAN1, "If1"): "error",
             (VLAN2, "kvm-a"): "error",
             (VLAN2, "kvm-b"): "error",
+            ("KVMHA-OVS-003", "If2"): "error",
+            ("KVMHA-OVS-004", "kvm-b"): "error",
+            ("KVMHA-OVS-005", "If2"): "error",
         },
     )
     assert (
@@ -195,6 +203,8 @@ def test_topo_identity_unknown_is_an_error(tmp_path: Path, edit: Any, message: s
         "two-ok",
         {
             (TOPO2, "edge-fw"): "error",
+            ("KVMHA-OVS-005", "If1"): "error",  # equal on both servers needs both identities
+            ("KVMHA-OVS-005", "If2"): "error",
             (VLAN1, "If1"): "error",
             (VLAN1, "If2"): "error",
             (VLAN2, "kvm-a"): "error",

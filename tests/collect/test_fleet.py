@@ -422,10 +422,13 @@ def test_bundle_metrics_round_trip(tmp_path: Path) -> None:
     back = EvidenceBundle.read(b.write(tmp_path / "h"))
     assert (back.bytes_received, back.bytes_sent, back.retries) == (12345, 678, b.retries)
     assert (back.round_trips, back.seconds) == (1, 0.25)
-    old = EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-a")  # recorded before metrics existed
-    assert "bytes_received" not in json.loads(
-        (BUNDLES / "two-ok" / "kvm-a" / "bundle.json").read_text()
-    )
+    shutil.copytree(BUNDLES / "two-ok" / "kvm-a", tmp_path / "old")
+    meta_path = tmp_path / "old" / "bundle.json"
+    recorded = json.loads(meta_path.read_text())
+    for key in ("bytes_received", "bytes_sent", "retries"):  # as recorded before metrics existed
+        recorded.pop(key, None)
+    meta_path.write_text(json.dumps(recorded))
+    old = EvidenceBundle.read(tmp_path / "old")
     assert (old.bytes_received, old.bytes_sent, old.retries) == (0, 0, [])
     meta = json.loads((tmp_path / "h" / "bundle.json").read_text())
     meta["retries"] = ["not a table"]

@@ -266,31 +266,46 @@ def test_max_parallel_accepted(pytester: pytest.Pytester, lab_copy: Path) -> Non
 
 
 def test_collect_all_bounds_concurrent_collections() -> None:
-    """Each collection waits until three run at once (or no host is left to start): the peak
-    is three by counting, not by a timing overlap; a pool that ran more would show more."""
-    running, peak, started = 0, 0, 0
-    cond = threading.Condition()
+    """The collections block until three run; then no fourth starts (a broken bound starts
+    the others at once, so the short wait can only miss it on a stalled runner, never fail a
+    good pool); released, all finish, in input order, each reported once."""
+    running, peak = 0, 0
+    cond, gate = threading.Condition(), threading.Event()
     targets = [HostTarget(f"h{i}", "local://") for i in range(20)]
 
     def collect_one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
-        nonlocal running, peak, started
+        nonlocal running, peak
         with cond:
             running += 1
-            started += 1
             peak = max(peak, running)
             cond.notify_all()
-            cond.wait_for(lambda: running >= 3 or started == len(targets), timeout=30)
+        gate.wait(30)
         with cond:
             running -= 1
         return EvidenceBundle(target.name, "local://", "local", "t")
 
     arrived: list[int] = []
-    out = collect_all(
-        targets,
-        CollectOptions(timeout=10, max_parallel=3),
-        collect_one,
-        on_bundle=lambda i, b: arrived.append(i),
+    out: list[EvidenceBundle] = []
+    worker = threading.Thread(
+        target=lambda: out.extend(
+            collect_all(
+                targets,
+                CollectOptions(timeout=60, max_parallel=3),
+                collect_one,
+                on_bundle=lambda i, b: arrived.append(i),
+            )
+        )
     )
+    worker.start()
+    try:
+        with cond:
+            assert cond.wait_for(lambda: running >= 3, timeout=30)
+        time.sleep(0.5)
+        with cond:
+            assert (running, peak) == (3, 3)
+    finally:
+        gate.set()
+        worker.join(60)
     assert [b.host for b in out] == [t.name for t in targets]
     assert peak == 3
     assert sorted(arrived) == list(range(20))

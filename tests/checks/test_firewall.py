@@ -18,7 +18,12 @@ from pytest_kvmha.audit.engine import Audit, audit
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
 from pytest_kvmha.collect.pool import collect_all
-from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.inventory import (
+    InventoryError,
+    MemberSpec,
+    inventory_from_specs,
+    load_inventory,
+)
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
@@ -28,6 +33,7 @@ from pytest_kvmha.parse.firewall import parse_firewall_section, section_name
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import MARKER, strip_secrets
+from pytest_kvmha.topology.cluster import Member, nic_in_pci_order
 
 DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 BUNDLES = Path(__file__).parent.parent / "bundles"
@@ -729,3 +735,43 @@ def test_fortios_console_prompts_are_not_statements() -> None:
     )
     facts = fgcp_facts(parse_fortios(text))
     assert facts.group_id == 3 and str(facts.addresses["port2"]) == "10.0.0.1/30"
+
+
+# --- portN -> NIC: the guest's interface order is PCI order -----------------------------------
+
+
+def _member_with_nics_in_pci_order(tmp_path: Path, slots: list[int]) -> Member:
+    """fw-a of two-ok with its NICs (document order) moved to the given PCI slots."""
+
+    from ..bundlekit import copy_scenario as _copy
+    from ..bundlekit import host as _host
+
+    d = _copy("two-ok", tmp_path)
+    hb = _host(d, "kvm-a")
+
+    def move(xml: str) -> str:
+        blocks = xml.split("<interface ")
+        for k, slot in enumerate(slots, start=1):
+            blocks[k] = re.sub(r"slot='0x[0-9a-f]+'", f"slot='{slot:#04x}'", blocks[k], count=1)
+        return "<interface ".join(blocks)
+
+    hb.edit_domain("fw-a", move)
+    facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))
+    return Member(MemberSpec("kvm-a", "fw-a", "master"), facts)
+
+
+@pytest.mark.parametrize(
+    ("slots", "order"),
+    [([5, 6], [0, 1]), ([6, 5], [1, 0])],
+    ids=["document-order", "reversed"],
+)
+def test_nic_in_pci_order_maps_portN_to_the_nth_nic_by_pci_address(
+    tmp_path: Path, slots: list[int], order: list[int]
+) -> None:
+    """port1 is the NIC at the lowest PCI address, port2 the next (FortiGate-VM portN, cOS
+    Core's N-th Ethernet interface); n outside 1..#NICs is no NIC."""
+    m = _member_with_nics_in_pci_order(tmp_path, slots)
+    assert [nic_in_pci_order(m, n) for n in (1, 2)] == order
+    for n in (0, 3):
+        with pytest.raises(IndexError):
+            nic_in_pci_order(m, n)

@@ -7,10 +7,12 @@ tests/data/fwconfig: a good pair per vendor and one file per defect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import (
+    ClusterSpec,
     InventoryError,
     MemberSpec,
     inventory_from_specs,
@@ -26,14 +29,23 @@ from pytest_kvmha.config.inventory import (
 )
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.config.target import CollectOptions
-from pytest_kvmha.model import discover_checks
+from pytest_kvmha.facts.firewall import FgcpFacts, FirewallConfig
+from pytest_kvmha.model import MissingFacts, discover_checks
 from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.firewall import parse_firewall_section, section_name
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import MARKER, strip_secrets
-from pytest_kvmha.topology.cluster import Member, nic_in_pci_order
+from pytest_kvmha.topology.cluster import (
+    Cluster,
+    Member,
+    config_heartbeat,
+    member_firewall,
+    nic_in_pci_order,
+)
+
+from ..bundlekit import HostBundle, copy_scenario
 
 DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 BUNDLES = Path(__file__).parent.parent / "bundles"
@@ -743,11 +755,8 @@ def test_fortios_console_prompts_are_not_statements() -> None:
 def _member_with_nics_in_pci_order(tmp_path: Path, slots: list[int]) -> Member:
     """fw-a of two-ok with its NICs (document order) moved to the given PCI slots."""
 
-    from ..bundlekit import copy_scenario as _copy
-    from ..bundlekit import host as _host
-
-    d = _copy("two-ok", tmp_path)
-    hb = _host(d, "kvm-a")
+    d = copy_scenario("two-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
 
     def move(xml: str) -> str:
         blocks = xml.split("<interface ")
@@ -775,3 +784,65 @@ def test_nic_in_pci_order_maps_portN_to_the_nth_nic_by_pci_address(
     for n in (0, 3):
         with pytest.raises(IndexError):
             nic_in_pci_order(m, n)
+
+
+# --- the firewall helpers the checks share (member_firewall, config_heartbeat) -----------------
+
+
+def _fgcp(unicast: bool) -> FgcpFacts:
+    return FgcpFacts(
+        group_id=1, group_name="g", mode="a-p", hbdev=(), unicast_hb=unicast,
+        unicast_hb_peerip=None, unicast_hb_netmask=None, hb_interval=None,
+        hb_lost_threshold=None, addresses={},
+    )  # fmt: skip
+
+
+def _fw_member(tmp_path: Path, domain: str, found: FirewallConfig | None, **host: Any) -> Member:
+    facts = parse_bundle(EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-a"))
+    firewalls = {firewall_key(domain): found} if found is not None else {}
+    facts = dataclasses.replace(facts, firewalls=firewalls, **host)
+    return Member(MemberSpec("kvm-a", domain, "master", config=str(tmp_path / "x.conf")), facts)
+
+
+def _fw_cluster(*members: Member) -> Cluster:
+    spec = ClusterSpec("c", "fortigate", "broadcast", tuple(m.spec for m in members), ())
+    return Cluster(spec, members)
+
+
+def test_member_firewall_of_an_unreachable_host_says_why(tmp_path: Path) -> None:
+    m = _fw_member(tmp_path, "fw-a", None, status="unreachable", error="kvm-a: ssh: timed out")
+    with pytest.raises(MissingFacts, match="^kvm-a: ssh: timed out$"):
+        member_firewall(m)
+
+
+def test_config_heartbeat_needs_every_member_and_one_mode(tmp_path: Path) -> None:
+    def fw(domain: str, unicast: bool | None) -> Member:
+        found = FirewallConfig(
+            domain, "fortigate", _fgcp(unicast) if unicast is not None else None,
+            None if unicast is not None else f"{domain}: unreadable",
+        )  # fmt: skip
+        return _fw_member(tmp_path, domain, found)
+
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", True))) == "unicast"
+    # a member whose configuration cannot be read: the inventory decides (no error here)
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", None))) is None
+    # the members disagree: no mode from the configuration (KVMHA-FW-003 reports it)
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", False))) is None
+    assert config_heartbeat(_fw_cluster(fw("fw-a", False), fw("fw-b", True))) is None
+
+
+def test_nic_in_pci_order_names_the_nic_without_an_address(tmp_path: Path) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+
+    def drop_second(xml: str) -> str:
+        blocks = xml.split("<interface ")
+        blocks[2] = re.sub(r"\s*<address type='pci'[^>]*/>", "", blocks[2], count=1)
+        return "<interface ".join(blocks)
+
+    hb.edit_domain("fw-a", drop_second)
+    m = Member(
+        MemberSpec("kvm-a", "fw-a", "master"), parse_bundle(EvidenceBundle.read(d / "kvm-a"))
+    )
+    with pytest.raises(MissingFacts, match="fw-a on kvm-a: NIC #2 has no PCI address"):
+        nic_in_pci_order(m, 1)

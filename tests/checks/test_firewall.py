@@ -809,10 +809,21 @@ def _fw_cluster(*members: Member) -> Cluster:
     return Cluster(spec, members)
 
 
-def test_member_firewall_of_an_unreachable_host_says_why(tmp_path: Path) -> None:
-    m = _fw_member(tmp_path, "fw-a", None, status="unreachable", error="kvm-a: ssh: timed out")
+@pytest.mark.parametrize("status", ["unreachable", "error"])
+def test_member_firewall_of_a_host_not_read_says_why(tmp_path: Path, status: str) -> None:
+    m = _fw_member(tmp_path, "fw-a", None, status=status, error="kvm-a: ssh: timed out")
     with pytest.raises(MissingFacts, match="^kvm-a: ssh: timed out$"):
         member_firewall(m)
+
+
+def test_member_firewall_declared_but_not_collected(tmp_path: Path) -> None:
+    m = _fw_member(tmp_path, "fw-a", None)
+    with pytest.raises(MissingFacts) as exc:
+        member_firewall(m)
+    assert str(exc.value) == (
+        f"fw-a on kvm-a: firewall configuration (config {tmp_path / 'x.conf'}) is not in the "
+        "evidence bundle"
+    )
 
 
 def test_config_heartbeat_needs_every_member_and_one_mode(tmp_path: Path) -> None:
@@ -831,18 +842,23 @@ def test_config_heartbeat_needs_every_member_and_one_mode(tmp_path: Path) -> Non
     assert config_heartbeat(_fw_cluster(fw("fw-a", False), fw("fw-b", True))) is None
 
 
-def test_nic_in_pci_order_names_the_nic_without_an_address(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("drop", "named"), [([2], 2), ([1, 2], 1)], ids=["second", "both"])
+def test_nic_in_pci_order_names_the_nic_without_an_address(
+    tmp_path: Path, drop: list[int], named: int
+) -> None:
+    """The first NIC (document order, 1-based) without a PCI address is named."""
     d = copy_scenario("two-ok", tmp_path)
     hb = HostBundle(d / "kvm-a")
 
-    def drop_second(xml: str) -> str:
+    def drop_addresses(xml: str) -> str:
         blocks = xml.split("<interface ")
-        blocks[2] = re.sub(r"\s*<address type='pci'[^>]*/>", "", blocks[2], count=1)
+        for k in drop:
+            blocks[k] = re.sub(r"\s*<address type='pci'[^>]*/>", "", blocks[k], count=1)
         return "<interface ".join(blocks)
 
-    hb.edit_domain("fw-a", drop_second)
+    hb.edit_domain("fw-a", drop_addresses)
     m = Member(
         MemberSpec("kvm-a", "fw-a", "master"), parse_bundle(EvidenceBundle.read(d / "kvm-a"))
     )
-    with pytest.raises(MissingFacts, match="fw-a on kvm-a: NIC #2 has no PCI address"):
+    with pytest.raises(MissingFacts, match=f"^fw-a on kvm-a: NIC #{named} has no PCI address "):
         nic_in_pci_order(m, 1)

@@ -862,3 +862,20 @@ def test_nic_in_pci_order_names_the_nic_without_an_address(
     )
     with pytest.raises(MissingFacts, match=f"^fw-a on kvm-a: NIC #{named} has no PCI address "):
         nic_in_pci_order(m, 1)
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [(None, "fw-a: no firewall facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
+    ids=["no-facts", "problem-with-facts"],
+)
+def test_member_firewall_without_usable_facts_is_missing(
+    tmp_path: Path, problem: str | None, message: str
+) -> None:
+    """Declared and collected, but no facts (or facts with a problem): an error, never read as
+    'not declared' (a skip)."""
+    facts = _fgcp(False) if problem is not None else None
+    m = _fw_member(tmp_path, "fw-a", FirewallConfig("fw-a", "fortigate", facts, problem))
+    with pytest.raises(MissingFacts) as exc:
+        member_firewall(m)
+    assert str(exc.value) == message

@@ -109,6 +109,7 @@ def _judge(leg: Leg) -> tuple[str | None, list[str]]:
     bridge = leg.spec.bridge
     start_vlan = leg.vlan if leg.kind == "from-uplink" else None
     outs = [(_name(leg.host, bridge, d.port), d.vlan) for d in result.deliveries(start_vlan)]
+    _consistent(leg.host, result, outs)
     fixes = _culprits(result, host)
     rewrote = [r for r in result.vlan_rules()]
     via = f" after rule {inert(rewrote[0].describe())}" if rewrote else ""
@@ -174,6 +175,28 @@ def _judge(leg: Leg) -> tuple[str | None, list[str]]:
         f"(it only reaches {', '.join(sorted({n for n, _ in outs}))}; see KVMHA-VLAN-002)",
         fixes or _trunk_hint(leg),
     )
+
+
+def _consistent(host: HostFacts, result: TraceResult, outs: list[tuple[str, int | None]]) -> None:
+    """MissingFacts when the trace contradicts the collected port configuration.
+
+    The trace phase is a second round trip: a port reconfigured in between (or evidence
+    edited after the recording) leaves a trace of another configuration under the same key,
+    since the key is a digest of bridge and flow. Where only NORMAL switched the frame, OVS
+    tags a frame on egress only with a VLAN the port carries (ovs-vswitchd.conf.db(5), Port:
+    vlan_mode, trunks); a tagged delivery by a port that does not carry that VLAN is a trace
+    of other evidence, judged as none (an error, never a pass)."""
+    if host.ovs is None or any(a != "NORMAL" for r in result.rules for a in r.actions):
+        return  # explicit OpenFlow actions may output any VLAN anywhere
+    for name, vlan in outs:
+        bridge = host.ovs.bridge_of_port(name)
+        port = next((p for p in bridge.ports if p.name == name), None) if bridge else None
+        if vlan is not None and port is not None and not port.carries_vlan(vlan):
+            raise MissingFacts(
+                f"{host.name}: the recorded trace leaves by {name} tagged with VLAN {vlan}, "
+                f"which {name} does not carry ({port.effective_vlan_mode}, trunks "
+                f"{list(port.trunks) or 'all'}): the trace is of another configuration"
+            )
 
 
 def _other_uplinks(leg: Leg, names: list[str]) -> list[str]:

@@ -138,6 +138,9 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
     if not cluster.two_servers():
         return skipped("single-server cluster: no uplink between servers")
     problems, carried, fixes, untagged = [], [], [], []
+    # Every VLAN an uplink misses, per uplink: one command per port, since two ``set ...
+    # trunks=`` in a row leave only the second VLAN carried.
+    missing: dict[str, tuple[OvsPort, list[int]]] = {}
     for k, pair in enumerate(cluster.pairs()):
         for m, p in cluster.placements(k):
             if m.host.name != host.name:
@@ -167,9 +170,11 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
                     for port, _ in ups
                 )
                 problems.append(f"pair {pair.name}: VLAN {vlan} not carried by {names}")
-                fixes += [_carry(port, vlan) for port, _ in ups]
+                for port, _ in ups:
+                    missing.setdefault(port.name, (port, []))[1].append(vlan)
             else:
                 carried.append(f"{vlan}")
+    fixes += [_carry(port, vlans) for port, vlans in missing.values()]
     if problems:
         return failed(
             f"{host.name}: " + "; ".join(problems),
@@ -182,22 +187,25 @@ def uplink_trunks(cluster: Cluster, host: HostFacts) -> Verdict:
     return passed(f"{host.name}: uplinks carry VLANs {', '.join(sorted(set(carried), key=int))}")
 
 
-def _carry(port: OvsPort, vlan: int) -> str:
-    """The command that makes ``port`` carry ``vlan`` tagged."""
-    p = port.name
-    if port.effective_vlan_mode in ("access", "dot1q-tunnel"):
-        trunks = ",".join(str(v) for v in sorted({*port.trunks, vlan}))
+def _carry(port: OvsPort, vlans: list[int]) -> str:
+    """One command that makes ``port`` carry every VLAN of ``vlans`` tagged and keeps the VLANs
+    it trunks already (ovs-vswitchd.conf.db(5), Port: tag, trunks, vlan_mode)."""
+    p, want = port.name, sorted(set(vlans))
+    mode = port.effective_vlan_mode
+    if mode in ("access", "dot1q-tunnel"):
+        # Such a port carries no VLAN tagged: it becomes a trunk of what it must carry. Two
+        # commands would not do: a second ``set ... trunks=`` replaces the first one's set.
+        trunks = ",".join(str(v) for v in sorted({*port.trunks, *want}))
         return command(
-            "ovs-vsctl",
-            "clear",
-            "port",
-            p,
-            "tag",
-            "--",
-            "set",
-            "port",
-            p,
-            "vlan_mode=trunk",
+            "ovs-vsctl", "clear", "port", p, "tag", "--", "set", "port", p, "vlan_mode=trunk",
             f"trunks={trunks}",
-        )
-    return command("ovs-vsctl", "add", "port", p, "trunks", vlan)
+        )  # fmt: skip
+    argv: list[object] = ["ovs-vsctl"]
+    if port.tag is not None and port.tag in want:
+        # A trunk's native VLAN leaves tagged only in native-tagged mode; it is always trunked.
+        argv += ["set", "port", p, "vlan_mode=native-tagged"]
+    rest = [v for v in want if v != port.tag and port.trunks and v not in port.trunks]
+    if rest:
+        # An empty trunks set carries every VLAN: adding to it would narrow it.
+        argv += [*(["--"] if len(argv) > 1 else []), "add", "port", p, "trunks", *rest]
+    return command(*argv)

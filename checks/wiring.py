@@ -191,6 +191,13 @@ def pci_addresses_match(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
             for m, n in nics[1:]
             if a0 is not None and n.address != a0
         ]
+        if a0 is not None and any(m.domain().is_q35 for m, _ in nics):
+            # Moved onto the master's bus, the NIC sits behind that bus's controller: unless
+            # it matches the master's, the pair is still misaligned after the move.
+            master = _root_port(first, a0.bus)
+            differ = [m for m, _ in nics[1:] if _root_port(m, a0.bus) != master]
+            if differ:
+                fixes.append(_copy_root_port(first, differ, a0.bus))
         return failed(
             f"pair {pair.name}: PCI addresses differ ({found})",
             expected=f"the same address on both (as {first.label}: {a0})",
@@ -220,6 +227,8 @@ def _copy_root_port(master: Member, others: list[Member], bus: int) -> str:
         else "its <target chassis=... port=.../>"
     )
     model = xml_attr(ctrl.model if ctrl is not None else "pcie-root-port")
+    if ctrl is not None and ctrl.address is not None:
+        target += f" at PCI address {ctrl.address}"
     return "\n".join(
         command(
             "virsh",

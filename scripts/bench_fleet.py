@@ -40,6 +40,7 @@ from xml.sax.saxutils import quoteattr
 
 # the namespace lab's process helpers: same kind of daemons, same namespaces, ended by PID
 from pytest_kvmha.testing import processes
+from pytest_kvmha.testing.requirements import find_binary
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 STATE_FILE = "fleet.json"
@@ -553,7 +554,7 @@ class Fleet:
         if os.geteuid() != 0:
             raise FleetError("the fleet needs root (network namespaces)")
         for binary in ("ip", "unshare", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "virsh"):
-            if shutil.which(binary) is None:
+            if find_binary(binary) is None:  # the lab's lookup: PATH, then sbin
                 raise FleetError(f"the fleet needs {binary!r}")
         t0 = time.monotonic()
         stale = cleanup_stale(self.plan.tag, self.workdir)

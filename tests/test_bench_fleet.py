@@ -17,6 +17,7 @@ import pytest
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.parse.libvirt import parse_domain
 from pytest_kvmha.testing import lab_slot
+from pytest_kvmha.testing.requirements import missing_requirements, require
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_fleet as bf  # noqa: E402
@@ -237,23 +238,26 @@ def test_render_table_and_ratios() -> None:
 # ---- live -----------------------------------------------------------------------------------
 
 
-def _fleet_requirements() -> list[str]:
-    import os
+FLEET_BINARIES = (
+    "ip",
+    "unshare",
+    "ovsdb-server",
+    "ovs-vswitchd",
+    "ovs-vsctl",
+    "virsh",
+    "ssh",
+    "sshd",
+)
 
-    missing = [] if os.geteuid() == 0 else ["root"]
-    for b in ("ip", "unshare", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "virsh", "ssh"):
-        if shutil.which(b) is None:
-            missing.append(b)
-    if not Path("/usr/sbin/sshd").exists():
-        missing.append("sshd")
-    return missing
+
+def _fleet_requirements() -> list[str]:
+    """The lab's own lookup (PATH, then sbin): what the fleet needs that is missing."""
+    return missing_requirements(FLEET_BINARIES, schema=False)
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bf.Fleet]:
-    missing = _fleet_requirements()
-    if missing:
-        pytest.skip("the fleet needs: " + ", ".join(missing))
+    require(_fleet_requirements(), "the fleet")  # a skip here, a failure under CI=true
     slot = lab_slot()
     # own names and addresses: apart from the lab slots (10.250) and from scripts/bench.py
     plan = bf.plan_fleet(2, tag=f"fltest{slot}", veth_prefix="kvft", first_block=12288 + 16 * slot)

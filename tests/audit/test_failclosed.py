@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 from pytest_kvmha.collect.host import collect
 from pytest_kvmha.collect.script import batch_script
+from pytest_kvmha.collect.transport import remote_command
+from pytest_kvmha.config.hosts import check_virsh_uri
 from pytest_kvmha.config.inventory import InventoryError, parse_inventory
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.parse.host import parse_bundle
@@ -179,9 +182,27 @@ def test_inventory_virsh_uri_key() -> None:
 
 
 def test_script_stays_fixed_text() -> None:
-    """The pinned URI never enters the script: it is an argument of ``sh -c``."""
-    assert "qemu:///system" in batch_script("ab" * 8)  # the fallback, a constant
-    assert "LIBVIRT_DEFAULT_URI" in batch_script("ab" * 8)
+    """The pinned URI never enters the script: it is an argument of ``sh -c``, after it."""
+    script = batch_script("ab" * 8)
+    assert "qemu:///system" in script  # the fallback, a constant
+    assert "LIBVIRT_DEFAULT_URI" in script
+    pinned = "test:///default?x=1&y=2"
+    line = remote_command(script, 30, check_virsh_uri(pinned))
+    assert pinned not in script
+    assert line.endswith(" " + shlex.quote(pinned)) and line.count(pinned) == 1
+    assert shlex.quote(script) in line  # the script's text, unchanged
+
+
+def test_pinned_uri_is_read_from_the_argument(tmp_path: Path) -> None:
+    """The script, run with the pinned URI as $1, reports it as the inventory's URI."""
+    pinned = "test:///default"
+    script = batch_script("ab" * 8, skip_links=True)
+    env = {**os.environ, "PATH": str(tmp_path) + ":" + os.environ["PATH"]}
+    env.pop("LIBVIRT_DEFAULT_URI", None)
+    out = subprocess.run(
+        ["sh", "-c", script, "kvmha", pinned], env=env, capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "\ninventory\n" + pinned + "\n" in out
 
 
 def test_hostile_uri_refused_before_any_command() -> None:
@@ -353,5 +374,9 @@ def test_hostile_environment_uri_stays_data(tmp_path: Path) -> None:
     flag = tmp_path / "pwned"
     env = {**os.environ, "LIBVIRT_DEFAULT_URI": f"test:///default $(touch {flag})"}
     script = batch_script("cd" * 8, skip_links=True)
-    subprocess.run(["sh", "-c", script, "kvmha"], env=env, capture_output=True, timeout=60)
+    out = subprocess.run(
+        ["sh", "-c", script, "kvmha"], env=env, capture_output=True, text=True, timeout=60
+    ).stdout
     assert not flag.exists()
+    # ... and it was read: reported as the environment's URI, byte for byte.
+    assert f"\nenv\ntest:///default $(touch {flag})\n" in out

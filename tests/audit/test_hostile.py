@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.remediation import command, comment, inert, xml_attr
 from tests.scenarios import SCENARIOS
 
@@ -123,7 +124,28 @@ def test_names_with_newlines_are_errors_not_commands(
     malformed evidence: its findings are errors, and no remediation line holds a newline."""
     directory, renames = hostile_copy(scenario, tmp_path, payload=NEWLINE_PAYLOAD, inventory=False)
     result = run(directory)
-    assert any(f.status == "error" for f in result.findings) or not renames
+    problems = {h.name: "\n".join(h.problems.values()) for h in result.hosts}
+    members = [
+        (m.host, m.domain)
+        for c in load_inventory(directory / "clusters.toml").clusters
+        for m in c.members
+    ]
+    assert members
+    for host_name, domain in members:
+        if domain not in renames:
+            continue  # a member the recording does not define
+        # The newline name itself is recorded as a problem of its host, shown escaped ...
+        assert repr(renames[domain]) in problems[host_name], (domain, problems[host_name])
+        # ... and every finding about that member is an error, none passes or fails on it.
+        about = [f for f in result.findings if f.subject.split(":")[0] == domain]
+        assert about, domain
+        # (KVMHA-FW-001 skips a member with no firewall configuration declared: it reads no
+        # host evidence for it.)
+        judged = [f for f in about if not (f.check.id == "KVMHA-FW-001" and f.status == "skip")]
+        assert {f.status for f in judged} == {"error"}, [
+            (f.check.id, f.subject, f.status) for f in judged
+        ]
+    assert {f.status for f in result.findings if f.check.id == "KVMHA-HOST-000"} == {"error"}
     for f in result.findings:
         for line in (f.remediation or "").splitlines() if f.status == "fail" else ():
             assert_inert(line, recorders, tmp_path / "argv")

@@ -15,10 +15,21 @@ from ..bundlekit import statuses as _statuses
 Key = tuple[str, str]
 
 
-# KVMHA-TRACE-001 reads traces recorded for the unedited bundle: the edits here change what it
-# plans, so it errs or skips (never passes); its own tests are tests/checks/test_trace.py.
+# KVMHA-TRACE-001 reads traces recorded for the unedited bundle, keyed by a digest of bridge and
+# flow: an edit to trunks or tags keeps the key, so the recorded trace is judged against edited
+# configuration. Where they contradict, it errs (test_trace.py,
+# test_trace_contradicting_the_edited_ports_errs); a leg the edit does not touch may still pass
+# on its trace. Asserted for every edited-bundle test: it passes only where it passed on the
+# recording, never newly; its exact statuses are tests/checks/test_trace.py's.
 def statuses(result: Any) -> dict[Key, str]:
-    return untraced(_statuses(result))
+    found = _statuses(result)
+    scenario = Path(result.hosts[0].spec.removeprefix("replay://")).parent.name
+    recorded = SCENARIOS[scenario].expected
+    new = sorted(
+        k for k, v in found.items() if k[0] == TRACE and v == "pass" and recorded.get(k) != "pass"
+    )
+    assert not new, f"KVMHA-TRACE-001 passes on edited evidence where the recording did not: {new}"
+    return untraced(found)
 
 
 def expected(scenario: str, changes: Mapping[Key, str | None] = {}) -> dict[Key, str]:
@@ -49,6 +60,7 @@ A_UUID, [(A_IF1, A_VNET1), (A_IF2, A_VNET2)] = live_nics("two-ok", "kvm-a", "fw-
 B_UUID, [(B_IF1, B_VNET1), (B_IF2, B_VNET2)] = live_nics("two-ok", "kvm-b", "fw-b")
 
 PKG = "KVMHA-PKG-001"
+TRACE = "KVMHA-TRACE-001"
 OVS1, OVS2 = "KVMHA-OVS-001", "KVMHA-OVS-002"
 TOPO1, TOPO2 = "KVMHA-TOPO-001", "KVMHA-TOPO-002"
 VIRT1, VIRT2, VIRT3 = "KVMHA-VIRT-001", "KVMHA-VIRT-002", "KVMHA-VIRT-003"

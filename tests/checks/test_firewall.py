@@ -7,10 +7,12 @@ tests/data/fwconfig: a good pair per vendor and one file per defect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,16 +20,32 @@ from pytest_kvmha.audit.engine import Audit, audit
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.collect.firewall import FirewallSource, check_console, console_argv
 from pytest_kvmha.collect.pool import collect_all
-from pytest_kvmha.config.inventory import InventoryError, inventory_from_specs, load_inventory
+from pytest_kvmha.config.inventory import (
+    ClusterSpec,
+    InventoryError,
+    MemberSpec,
+    inventory_from_specs,
+    load_inventory,
+)
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.config.target import CollectOptions
-from pytest_kvmha.model import discover_checks
+from pytest_kvmha.facts.firewall import FgcpFacts, FirewallConfig
+from pytest_kvmha.model import MissingFacts, discover_checks
 from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.firewall import parse_firewall_section, section_name
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import MARKER, strip_secrets
+from pytest_kvmha.topology.cluster import (
+    Cluster,
+    Member,
+    config_heartbeat,
+    member_firewall,
+    nic_in_pci_order,
+)
+
+from ..bundlekit import HostBundle, copy_scenario
 
 DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 BUNDLES = Path(__file__).parent.parent / "bundles"
@@ -750,3 +768,135 @@ def test_fortios_console_prompts_are_not_statements() -> None:
     )
     facts = fgcp_facts(parse_fortios(text))
     assert facts.group_id == 3 and str(facts.addresses["port2"]) == "10.0.0.1/30"
+
+
+# --- portN -> NIC: the guest's interface order is PCI order -----------------------------------
+
+
+def _member_with_nics_in_pci_order(tmp_path: Path, slots: list[int]) -> Member:
+    """fw-a of two-ok with its NICs (document order) moved to the given PCI slots."""
+
+    d = copy_scenario("two-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+
+    def move(xml: str) -> str:
+        blocks = xml.split("<interface ")
+        for k, slot in enumerate(slots, start=1):
+            blocks[k] = re.sub(r"slot='0x[0-9a-f]+'", f"slot='{slot:#04x}'", blocks[k], count=1)
+        return "<interface ".join(blocks)
+
+    hb.edit_domain("fw-a", move)
+    facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))
+    return Member(MemberSpec("kvm-a", "fw-a", "master"), facts)
+
+
+@pytest.mark.parametrize(
+    ("slots", "order"),
+    [([5, 6], [0, 1]), ([6, 5], [1, 0])],
+    ids=["document-order", "reversed"],
+)
+def test_nic_in_pci_order_maps_portN_to_the_nth_nic_by_pci_address(
+    tmp_path: Path, slots: list[int], order: list[int]
+) -> None:
+    """port1 is the NIC at the lowest PCI address, port2 the next (FortiGate-VM portN, cOS
+    Core's N-th Ethernet interface); n outside 1..#NICs is no NIC."""
+    m = _member_with_nics_in_pci_order(tmp_path, slots)
+    assert [nic_in_pci_order(m, n) for n in (1, 2)] == order
+    for n in (0, 3):
+        with pytest.raises(IndexError):
+            nic_in_pci_order(m, n)
+
+
+# --- the firewall helpers the checks share (member_firewall, config_heartbeat) -----------------
+
+
+def _fgcp(unicast: bool) -> FgcpFacts:
+    return FgcpFacts(
+        group_id=1, group_name="g", mode="a-p", hbdev=(), unicast_hb=unicast,
+        unicast_hb_peerip=None, unicast_hb_netmask=None, hb_interval=None,
+        hb_lost_threshold=None, addresses={},
+    )  # fmt: skip
+
+
+def _fw_member(tmp_path: Path, domain: str, found: FirewallConfig | None, **host: Any) -> Member:
+    facts = parse_bundle(EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-a"))
+    firewalls = {firewall_key(domain): found} if found is not None else {}
+    facts = dataclasses.replace(facts, firewalls=firewalls, **host)
+    return Member(MemberSpec("kvm-a", domain, "master", config=str(tmp_path / "x.conf")), facts)
+
+
+def _fw_cluster(*members: Member) -> Cluster:
+    spec = ClusterSpec("c", "fortigate", "broadcast", tuple(m.spec for m in members), ())
+    return Cluster(spec, members)
+
+
+@pytest.mark.parametrize("status", ["unreachable", "error"])
+def test_member_firewall_of_a_host_not_read_says_why(tmp_path: Path, status: str) -> None:
+    m = _fw_member(tmp_path, "fw-a", None, status=status, error="kvm-a: ssh: timed out")
+    with pytest.raises(MissingFacts, match="^kvm-a: ssh: timed out$"):
+        member_firewall(m)
+
+
+def test_member_firewall_declared_but_not_collected(tmp_path: Path) -> None:
+    m = _fw_member(tmp_path, "fw-a", None)
+    with pytest.raises(MissingFacts) as exc:
+        member_firewall(m)
+    assert str(exc.value) == (
+        f"fw-a on kvm-a: firewall configuration (config {tmp_path / 'x.conf'}) is not in the "
+        "evidence bundle"
+    )
+
+
+def test_config_heartbeat_needs_every_member_and_one_mode(tmp_path: Path) -> None:
+    def fw(domain: str, unicast: bool | None) -> Member:
+        found = FirewallConfig(
+            domain, "fortigate", _fgcp(unicast) if unicast is not None else None,
+            None if unicast is not None else f"{domain}: unreadable",
+        )  # fmt: skip
+        return _fw_member(tmp_path, domain, found)
+
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", True))) == "unicast"
+    # a member whose configuration cannot be read: the inventory decides (no error here)
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", None))) is None
+    # the members disagree: no mode from the configuration (KVMHA-FW-003 reports it)
+    assert config_heartbeat(_fw_cluster(fw("fw-a", True), fw("fw-b", False))) is None
+    assert config_heartbeat(_fw_cluster(fw("fw-a", False), fw("fw-b", True))) is None
+
+
+@pytest.mark.parametrize(("drop", "named"), [([2], 2), ([1, 2], 1)], ids=["second", "both"])
+def test_nic_in_pci_order_names_the_nic_without_an_address(
+    tmp_path: Path, drop: list[int], named: int
+) -> None:
+    """The first NIC (document order, 1-based) without a PCI address is named."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+
+    def drop_addresses(xml: str) -> str:
+        blocks = xml.split("<interface ")
+        for k in drop:
+            blocks[k] = re.sub(r"\s*<address type='pci'[^>]*/>", "", blocks[k], count=1)
+        return "<interface ".join(blocks)
+
+    hb.edit_domain("fw-a", drop_addresses)
+    m = Member(
+        MemberSpec("kvm-a", "fw-a", "master"), parse_bundle(EvidenceBundle.read(d / "kvm-a"))
+    )
+    with pytest.raises(MissingFacts, match=f"^fw-a on kvm-a: NIC #{named} has no PCI address "):
+        nic_in_pci_order(m, 1)
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [(None, "fw-a: no firewall facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
+    ids=["no-facts", "problem-with-facts"],
+)
+def test_member_firewall_without_usable_facts_is_missing(
+    tmp_path: Path, problem: str | None, message: str
+) -> None:
+    """Declared and collected, but no facts (or facts with a problem): an error, never read as
+    'not declared' (a skip)."""
+    facts = _fgcp(False) if problem is not None else None
+    m = _fw_member(tmp_path, "fw-a", FirewallConfig("fw-a", "fortigate", facts, problem))
+    with pytest.raises(MissingFacts) as exc:
+        member_firewall(m)
+    assert str(exc.value) == message

@@ -229,8 +229,9 @@ def test_hb2_spoofing_filter_found_despite_an_undefined_sibling(tmp_path: Path) 
     assert statuses(run(d))[(HB2, "fw-b")] == "fail"
 
 
-def test_hb2_spoofing_filter_found_with_undefined_sibling_last(tmp_path: Path) -> None:
-    """The mirror of the xfail above: with the undefined reference first, it fails as it should."""
+def test_hb2_spoofing_filter_found_with_undefined_sibling_first(tmp_path: Path) -> None:
+    """The mirror of the test above: the undefined reference first, the spoofing filter after
+    it; it fails as well."""
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-b")
     add_nwfilter(

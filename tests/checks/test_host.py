@@ -154,12 +154,6 @@ def test_pkg_unknown_state_is_an_error(tmp_path: Path, edit: Any, message: str) 
     assert message in finding(result, PKG, "kvm-a").detail
 
 
-def test_pkg_manager_none_as_collected_says_why(tmp_path: Path) -> None:
-    d = copy_scenario("two-ok", tmp_path)
-    set_section(host(d, "kvm-a"), "packages", stdout="manager=none\n", rc=3)
-    assert "no known package manager" in finding(run(d), PKG, "kvm-a").detail
-
-
 def test_pkg_dpkg_unpacked_counts_as_installed(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     host(d, "kvm-a").edit(

@@ -656,7 +656,8 @@ def test_virt2_q35_root_port_remediation_without_chassis(tmp_path: Path) -> None
     assert f.status == "fail"
     assert f.remediation == (
         "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
-        "model='pcie-root-port'> with its <target chassis=... port=.../>"
+        "model='pcie-root-port'> with its <target chassis=... port=.../> at PCI address "
+        "0000:00:02.1"
     )
 
 
@@ -672,7 +673,8 @@ def test_virt2_q35_root_port_remediation_copies_chassis_and_port(tmp_path: Path)
     assert f.status == "fail"
     assert f.remediation == (
         "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
-        "model='pcie-root-port'> with <target chassis='2' port='0x11'/>"
+        "model='pcie-root-port'> with <target chassis='2' port='0x11'/> at PCI address "
+        "0000:00:02.1"
     )
 
 

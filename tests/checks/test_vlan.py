@@ -26,6 +26,7 @@ from ..bundlekit import (
     run,
     stop_domain,
 )
+from ..remedykit import apply_remediation
 from .checkkit import (
     A_IF1,
     A_IF2,
@@ -218,7 +219,41 @@ def test_vlan2_access_uplink_remediation_changes_the_mode(tmp_path: Path) -> Non
     d = copy_scenario("two-ok", tmp_path)
     _access_uplink(host(d, "kvm-a"))
     remediation = finding(run(d), VLAN2, "kvm-a").remediation
-    assert "vlan_mode" in remediation or "clear port up-a tag" in remediation
+    # One command: two ``set ... trunks=`` in a row would leave only the second VLAN carried.
+    assert remediation == (
+        "ovs-vsctl clear port up-a tag -- set port up-a vlan_mode=trunk trunks=101,102"
+    )
+    apply_remediation(d, "kvm-a", remediation)
+    assert statuses(run(d)) == expected("two-ok")
+
+
+@pytest.mark.parametrize(
+    ("tag", "trunks", "mode", "command"),
+    [
+        # the trunk already carries 103: it keeps it
+        (101, [103], "access", "ovs-vsctl clear port up-a tag -- set port up-a vlan_mode=trunk "
+         "trunks=101,102,103"),
+        # native-untagged sends its native VLAN 101 untagged; 102 is missing from the set
+        (101, [103], "native-untagged", "ovs-vsctl set port up-a vlan_mode=native-tagged -- add "
+         "port up-a trunks 102"),
+        # an empty trunks set carries all: only the native VLAN's mode changes
+        (102, [], "native-untagged", "ovs-vsctl set port up-a vlan_mode=native-tagged"),
+        (None, [103], "trunk", "ovs-vsctl add port up-a trunks 101 102"),
+    ],
+    ids=["access-keeps-trunks", "native-untagged", "native-untagged-all", "trunk"],
+)  # fmt: skip
+def test_vlan2_uplink_remediation_applied_carries_both(
+    tmp_path: Path, tag: int | None, trunks: list[int], mode: str, command: str
+) -> None:
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-a")
+    hb.edit_ovs_row("Port", "up-a", "tag", tag if tag is not None else ["set", []])
+    hb.edit_ovs_row("Port", "up-a", "trunks", ["set", trunks])
+    hb.edit_ovs_row("Port", "up-a", "vlan_mode", mode)
+    f = finding(run(d), VLAN2, "kvm-a")
+    assert (f.status, f.remediation) == ("fail", command)
+    apply_remediation(d, "kvm-a", f.remediation)
+    assert statuses(run(d)) == expected("two-ok")
 
 
 def test_vlan2_native_tagged_uplink_carries_its_native_vlan(tmp_path: Path) -> None:

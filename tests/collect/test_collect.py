@@ -49,7 +49,16 @@ def test_forged_markers_in_section_output_cannot_fake_sections() -> None:
 
 
 def test_script_is_fixed_text_no_host_or_inventory_names() -> None:
-    assert batch_script(B) == batch_script(B)
+    """Two boundaries give the same text but for the boundary, and no name from an inventory
+    or a recording (host, domain, bridge, port) is in it: it takes none."""
+    other = "fedcba9876543210fedcba98"
+    assert batch_script(B) != batch_script(other)
+    assert batch_script(B).replace(B, "@") == batch_script(other).replace(other, "@")
+    assert B in batch_script(B)
+    names = ["kvm-a", "kvm-b", "fw-a", "fw-b", "br1-internal", "br2-external", "up-a", "vnet"]
+    for flags in ({}, {"secure": True}, {"skip_links": True, "skip_virsh": True}):
+        text = batch_script(B, **flags)  # type: ignore[arg-type]
+        assert [n for n in names if n in text] == []
     with pytest.raises(ValueError):
         batch_script("$(reboot)")
 

@@ -266,26 +266,46 @@ def test_max_parallel_accepted(pytester: pytest.Pytester, lab_copy: Path) -> Non
 
 
 def test_collect_all_bounds_concurrent_collections() -> None:
-    running, peak, lock = 0, 0, threading.Lock()
+    """The collections block until three run; then no fourth starts (a broken bound starts
+    the others at once, so the short wait can only miss it on a stalled runner, never fail a
+    good pool); released, all finish, in input order, each reported once."""
+    running, peak = 0, 0
+    cond, gate = threading.Condition(), threading.Event()
+    targets = [HostTarget(f"h{i}", "local://") for i in range(20)]
 
     def collect_one(target: HostTarget, options: CollectOptions) -> EvidenceBundle:
         nonlocal running, peak
-        with lock:
+        with cond:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.05)
-        with lock:
+            cond.notify_all()
+        gate.wait(30)
+        with cond:
             running -= 1
         return EvidenceBundle(target.name, "local://", "local", "t")
 
-    targets = [HostTarget(f"h{i}", "local://") for i in range(20)]
     arrived: list[int] = []
-    out = collect_all(
-        targets,
-        CollectOptions(timeout=10, max_parallel=3),
-        collect_one,
-        on_bundle=lambda i, b: arrived.append(i),
+    out: list[EvidenceBundle] = []
+    worker = threading.Thread(
+        target=lambda: out.extend(
+            collect_all(
+                targets,
+                CollectOptions(timeout=60, max_parallel=3),
+                collect_one,
+                on_bundle=lambda i, b: arrived.append(i),
+            )
+        )
     )
+    worker.start()
+    try:
+        with cond:
+            assert cond.wait_for(lambda: running >= 3, timeout=30)
+        time.sleep(0.5)
+        with cond:
+            assert (running, peak) == (3, 3)
+    finally:
+        gate.set()
+        worker.join(60)
     assert [b.host for b in out] == [t.name for t in targets]
     assert peak == 3
     assert sorted(arrived) == list(range(20))
@@ -398,10 +418,11 @@ def test_authentication_failure_is_not_retried(
 def test_retries_stay_within_the_hosts_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_ssh(monkeypatch, [(255, REFUSALS[0])])
     monkeypatch.setattr(transport, "BACKOFF_BASE", 0.4)
-    t0 = time.monotonic()
-    collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=1))
-    assert time.monotonic() - t0 < 1.5
+    bundle = collect_host.collect(HostTarget("h", "ssh://root@h"), CollectOptions(timeout=1))
+    # No retry is started whose wait would pass the deadline: the waits fit in the timeout.
+    assert sum(r["delay"] for r in bundle.retries) < 1
     assert 1 < len(calls) < 1 + transport.MAX_RETRIES
+    assert len(bundle.retries) == len(calls) - 1
 
 
 def test_backoff_grows_with_jitter() -> None:
@@ -645,16 +666,23 @@ def test_xdist_workers_wait_for_a_slow_controller(
     serial = _run(pytester, f"--kvmha-inventory={inventory}")
     pytester.makeconftest(
         """
-import time, pytest_kvmha.collect.host as c
+import os, time, pytest_kvmha.collect.host as c
 real = c.collect
 def slow(target, options):
     if target.name == "kvm-b":
+        t0 = time.monotonic()
         time.sleep(4)
+        with open("slow.log", "a") as log:  # the delay happened, in this process
+            log.write(f"{os.getpid()} {target.name} {time.monotonic() - t0:.1f}\\n")
     return real(target, options)
 c.collect = slow
 """
     )
     parallel = _run(pytester, f"--kvmha-inventory={inventory}", xdist=("-n", "2"))
+    # The slow collection ran, once (the workers replay the controller's bundles), for 4 s.
+    (line,) = (pytester.path / "slow.log").read_text().splitlines()
+    _, name, took = line.split()
+    assert name == "kvm-b" and float(took) >= 4.0
     assert parallel[0].ret == serial[0].ret
     assert parallel[1] == serial[1]
     assert parallel[2] == serial[2]

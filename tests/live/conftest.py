@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_kvmha.testing import Lab, missing_requirements, slot_index, slot_prefix
+from pytest_kvmha.testing.requirements import require
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("the namespace lab needs root")
-    missing = missing_requirements()
-    if missing:
-        pytest.skip("the namespace lab needs: " + ", ".join(missing))
+    # Skips on a developer's machine without them; fails under CI=true (require).
+    require(missing_requirements(), "the namespace lab")
     lab = Lab(
         Path(tmp_path_factory.mktemp("lab")),
         hosts=2,

@@ -130,11 +130,17 @@ def depends(f: Finding, damage: Damage, host: str, b: Base) -> bool:
         return False
     if key == "links":
         return check == "KVMHA-HB-001" and f.host == host
-    if key == "traces":  # every trace of a cluster with a member on the host may run there
+    if key in ("traces", "ovs", "libvirt") or key.startswith("domain:"):
+        # Every trace of a cluster with a member on the host may run there, and its legs are
+        # planned from that host's OVS ports and domain NICs: damaged, none may pass.
         traced = b.clusters.get(f.cluster or "")
-        return (
-            check == "KVMHA-TRACE-001" and traced is not None and bool(b.members_on(traced, host))
-        )
+        members = b.members_on(traced, host) if traced is not None else []
+        if key.startswith("domain:"):
+            members = [d for d in members if d in damage.domains]
+        if check == "KVMHA-TRACE-001" and members:
+            return True
+        if key == "traces":
+            return False
     if key == "ovs" and check == "KVMHA-OVS-001":
         return f.host == host
     if key == "ovs-bonds":  # bond health; a trace into a bond errs too (not asserted here)

@@ -149,16 +149,30 @@ def test_hosts_without_inventory_discover_clusters(
 
 
 def test_record_then_replay(pytester: pytest.Pytester, recorded: Path) -> None:
+    """What --kvmha-record writes replays to the same findings, finding by finding: the same
+    inventory, its hosts pointed at the new recordings."""
     pytester.runpytest(
         f"--kvmha-inventory={recorded}", "--kvmha-record=again", "--kvmha-report=a.json"
     )
     assert (pytester.path / "again" / "kvm-a" / "bundle.json").is_file()
-    pytester.runpytest(
-        "--kvmha-host=replay://again/kvm-a",
-        "--kvmha-host=replay://again/kvm-b",
-        "--kvmha-report=b.json",
-    )
-    assert len(report(pytester, "b.json")["findings"]) > 0
+    replay = pytester.path / "again.toml"
+    text = recorded.read_text()
+    for h in ("kvm-a", "kvm-b"):
+        text = text.replace(f"replay://bundles/{h}", f"replay://again/{h}")
+    assert text.count("replay://again/") == 2
+    replay.write_text(text)
+    pytester.runpytest(f"--kvmha-inventory={replay}", "--kvmha-report=b.json")
+
+    def findings(name: str) -> list[tuple[str, str, str, str, str | None]]:
+        return sorted(
+            (f["check"], f["subject"], f["status"], f["detail"], f.get("remediation"))
+            for f in report(pytester, name)["findings"]
+        )
+
+    live, replayed = findings("a.json"), findings("b.json")
+    assert len(live) > 20
+    assert {s for _, _, s, _, _ in live} >= {"pass", "fail"}
+    assert replayed == live
 
 
 @pytest.mark.parametrize(

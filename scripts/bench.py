@@ -160,6 +160,8 @@ def bench_live(repeat: int) -> None:
     from pathlib import Path
 
     from pytest_kvmha.testing import Lab
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.scenarios
     from tests.scenarios import SCENARIOS, reset
 
     with (

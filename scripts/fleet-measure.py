@@ -26,7 +26,9 @@ from pathlib import Path
 from pytest_kvmha.collect.script import batch_script
 from pytest_kvmha.collect.transport import remote_command
 from pytest_kvmha.testing import Lab, LabHost, slot_index, slot_prefix
-from tests.scenarios import SCENARIOS, reset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.scenarios
+from tests.scenarios import SCENARIOS, reset  # noqa: E402
 
 
 def _batch_script_of(rev: str) -> Callable[[str], str]:

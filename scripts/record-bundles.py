@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,9 @@ from pytest_kvmha.config.inventory import parse_inventory
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.config.toml import tomllib  # tomli on Python 3.10
 from pytest_kvmha.testing import Lab, LabNic, firewall_domain_xml, slot_index, slot_prefix
-from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.scenarios
+from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,6 +11,7 @@ then times, over SSH with connection reuse, the batch round trip and the trace r
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ from pytest_kvmha.config.toml import tomllib  # tomli on Python 3.10
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing import Lab, slot_index, slot_prefix
 from pytest_kvmha.topology.traceplan import plan_traces
-from tests.scenarios import SCENARIOS, reset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.scenarios
+from tests.scenarios import SCENARIOS, reset  # noqa: E402
 
 
 def main() -> None:

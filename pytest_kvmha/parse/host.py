@@ -66,8 +66,14 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
 
     packages = attempt("packages", lambda: parse_packages(packages_section()))
     ovs = attempt("ovs", lambda: build_ovs(s))
-    if ovs is not None and ovs.bonds is None and any(n in s for n in (OVS_BONDS, OVS_LACP)):
-        problems[OVS_BONDS] = f"{bundle.host}: {ovs.bonds_problem}"  # collected, but damaged
+    # collected, but damaged; not when OVS itself is absent or its database does not answer
+    # (build_ovs returns before reading the bonds then, and KVMHA-OVS-001 fails instead)
+    if (
+        ovs is not None
+        and ovs.bonds_problem is not None
+        and any(n in s for n in (OVS_BONDS, OVS_LACP))
+    ):
+        problems[OVS_BONDS] = f"{bundle.host}: {ovs.bonds_problem}"
     links = attempt("links", lambda: parse_links(section_ok(s, "links").stdout))
     domains: dict[str, Domain] | None = attempt(
         "libvirt", lambda: _domains(s, problems, bundle.host)

@@ -18,7 +18,7 @@ from ..bundlekit import edit_toml, finding, host, run, use_filter
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-A_IF1, B_IF1 = "52:54:00:c6:c4:4e", "52:54:00:f8:dd:df"  # fw-a's NIC #1 on kvm-a and on kvm-b
+A_IF1, B_IF1 = "52:54:00:ff:5d:52", "52:54:00:fd:aa:8b"  # fw-a's NIC #1 on kvm-a and on kvm-b
 
 
 def twin_names(dest: Path) -> Path:

@@ -144,7 +144,11 @@ def test_fortios_nesting_vdoms_and_unset() -> None:
         ("config system ha\n    edit 1\n    next\nend\nconfig system ha\n", 5, "never closed"),
         ("config system ha\n    set group-id\nend\n", 2, "without a value"),
         ("config system ha\n    set hbdev 50 port4\nend\n", 2, "priority 50 follows no interface"),
-        ("config system ha\n    set ha-eth-type 0x8890\nend\n", 2, "Ethertype in hex"),
+        (
+            "config system ha\n    set ha-eth-type 0x8890\nend\n",
+            2,
+            "'ha-eth-type' must be 4 hex digits (e.g. 8890)",
+        ),
         ("config system ha\n    set hb-interval-in-milliseconds 1ms\nend\n", 2, "100ms, 10ms"),
         (
             "FGT # show system ha\ncommand parse error before 'system'\nCommand fail. Return code -61\n",

@@ -187,7 +187,15 @@ OVS_DEPENDENT_A = {
 def _no_ovs(hb: HostBundle) -> None:
     # the batch script's else-branch: only ovs-version, rc 127; no other OVS section
     set_section(hb, "ovs-version", stdout="", rc=127, stderr="ovs-vsctl: command not found\n")
-    for name in ("ovs-vswitchd", "ovs-Open_vSwitch", "ovs-Bridge", "ovs-Port", "ovs-Interface"):
+    for name in (
+        "ovs-vswitchd",
+        "ovs-Open_vSwitch",
+        "ovs-Bridge",
+        "ovs-Port",
+        "ovs-Interface",
+        "ovs-bonds",
+        "ovs-lacp",
+    ):
         drop_section(hb, name)
 
 

@@ -66,6 +66,13 @@ UNCOVERED: dict[Key, str] = {
         for nic in ("If1", "If2")
     },
     ("shared-bridge", "KVMHA-OVS-002", "If2"): "a <source bridge> move onto a new bridge",
+    ("bond-member-down", "KVMHA-OVS-004", "kvm-a"): "a comment: bring the bond's members up",
+    ("bond-member-down", "KVMHA-OVS-004", "kvm-b"): "a comment: bring the bond's members up",
+    ("mtu-step", "KVMHA-OVS-005", "If1"): "ip link set mtu: not interpreted on recorded links",
+    ("mtu-step", "KVMHA-OVS-005", "If2"): "ip link set mtu: not interpreted on recorded links",
+    ("stp-on", "KVMHA-OVS-003", "If1"): "ovs-vsctl set Bridge stp_enable: not interpreted",
+    ("stp-on", "KVMHA-TRACE-001", "fw-a:If1"): TRACE_ADVICE,
+    ("stp-on", "KVMHA-TRACE-001", "fw-b:If1"): RETRACE,
 }
 
 

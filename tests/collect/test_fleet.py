@@ -604,11 +604,18 @@ def test_a_referenced_filter_not_fetched_is_an_error_never_a_pass() -> None:
                 f"<filter name='site-filter' chain='root'><uuid>{site}</uuid>"
                 "<filterref filter='no-mac-spoofing'/></filter>\n"
             )
-            keep = {site} if fetched else set()
+            # fetched as the collector fetches: the site filter and what it nests (HB-002
+            # judges what the filters drop, so no-mac-spoofing's own rules are needed too)
+            nested = {
+                n.split("/")[1]
+                for n, sec in b.sections.items()
+                if n.startswith("nwfilter/") and "name='no-mac-spoofing'" in sec.stdout
+            }
+            keep = {site, *nested} if fetched else set()
             for name in [n for n in b.sections if n.startswith("nwfilter/")]:
                 if name.split("/")[1] not in keep:
                     del b.sections[name]
-            b.sections["nwfilter-fetched"] = Section("".join(u + "\n" for u in keep))
+            b.sections["nwfilter-fetched"] = Section("".join(u + "\n" for u in sorted(keep)))
 
         return change
 

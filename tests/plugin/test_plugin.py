@@ -33,9 +33,9 @@ def test_nothing_happens_without_kvmha_options(pytester: pytest.Pytester) -> Non
 
 def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "-v")
-    # dmz-fw: HB-002, VIRT-002 (high), VIRT-003 (medium) fail; kvm-b has bridge-utils;
-    # TOPO-002 (low) fails below the default threshold and only warns.
-    result.assert_outcomes(passed=33, failed=4, skipped=19, warnings=1)
+    # dmz-fw: VIRT-002 (high), HB-002 and VIRT-003 (medium) fail; kvm-b has bridge-utils;
+    # TOPO-002 (low) fails below the default threshold and only warns; OVS-004 skips (no bond).
+    result.assert_outcomes(passed=39, failed=4, skipped=22, warnings=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -54,7 +54,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     )
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
-    assert r["summary"] == {"pass": 32, "fail": 5, "error": 0, "skip": 19}
+    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 22}
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -67,13 +67,13 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
 
 @pytest.mark.parametrize(
     ("fail_on", "failed", "passed", "ret"),
-    [("critical", 0, 37, 0), ("high", 3, 34, 1), ("medium", 4, 33, 1), ("low", 5, 32, 1)],
+    [("critical", 0, 43, 0), ("high", 2, 41, 1), ("medium", 4, 39, 1), ("low", 5, 38, 1)],
 )
 def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
 ) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
-    result.assert_outcomes(passed=passed, failed=failed, skipped=19, warnings=5 - failed)
+    result.assert_outcomes(passed=passed, failed=failed, skipped=22, warnings=5 - failed)
     assert result.ret == ret
 
 
@@ -105,7 +105,8 @@ def test_select_and_deselect_by_node_id(pytester: pytest.Pytester, recorded: Pat
 
 def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-k", "medium")
-    result.assert_outcomes(passed=2, failed=1)  # VIRT-003 on both clusters
+    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond
+    result.assert_outcomes(passed=5, failed=2, skipped=3)
 
 
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -123,12 +124,14 @@ def test_unreachable_host_errors_and_report_still_written(pytester: pytest.Pytes
     r = report(pytester)
     hosts = {h["name"]: h for h in r["hosts"]}
     assert hosts["kvm-b"]["status"] == "unreachable"
-    assert "kvm-b: cannot run commands:" in hosts["kvm-b"]["error"]
+    assert "kvm-b: ssh: connect to host" in hosts["kvm-b"]["error"]
     assert hosts["kvm-a"]["status"] == "ok"
-    assert r["summary"]["error"] == 22
+    assert r["summary"]["error"] == 27  # every check that needs kvm-b: 22, and OVS-003/004/005
     result.stdout.fnmatch_lines(["ERROR kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     result.stdout.fnmatch_lines(
-        ["*host kvm-b (replay://*): unreachable - kvm-b: cannot run commands*"]
+        [
+            "*host kvm-b (replay://*): unreachable - kvm-b: ssh: connect to host * Connection refused*"
+        ]
     )
 
 
@@ -215,16 +218,22 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kvmha-list-checks")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
-    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 20
+    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 23
 
 
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
     md = (pytester.path / "audit.md").read_text()
-    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 32 pass, 19 skip** (fail-on medium)")
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 22 skip** (fail-on medium)")
     assert "| kvm-b | replay://" in md
-    rows = [line for line in md.splitlines() if line.startswith("| fail |")]
-    assert [r.split("|")[2].strip() for r in rows] == ["high", "high", "high", "medium", "low"]
+    rows = [line for line in md.splitlines() if line.startswith("| fail")]
+    assert [r.split("|")[1:3] for r in rows] == [
+        [" fail ", " high "],
+        [" fail ", " high "],
+        [" fail ", " medium "],
+        [" fail ", " medium "],
+        [" fail (not gating) ", " low "],
+    ]
     assert "`kvmha/dmz-fw/KVMHA-VIRT-002[Dmz1]`" in md
     result.stdout.fnmatch_lines(["kvmha report: audit.md"])
 

@@ -222,6 +222,7 @@ def test_several_uplinks_none_carrying_the_vlan_is_refused_by_name(tmp_path: Pat
     bridges = json.loads(kvm_a.text("ovs-Bridge"))
     ports["data"].append(
         [["uuid", "p-extra"], "eno9", ["uuid", "i-extra"], ["set", []], 101, ["set", []]]
+        + [["map", []], ["map", []], ["map", []], ["set", []], ["set", []]]
     )
     (up,) = [r for r in ifaces["data"] if r[ifaces["headings"].index("name")] == "up2-a"]
     extra = list(up)

@@ -1,5 +1,5 @@
 """Clusters one after another on the real lab: three clusters on two servers, the second one's
-heartbeat dropped by an OpenFlow rule the what-if cannot see. The rollout verifies the first and
+data pair's virtual-MAC traffic dropped by an OpenFlow rule the what-if cannot see. The rollout verifies the first and
 keeps it, rolls the second back after its audit and trace, and never touches the third."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def vlan(k: int, j: int, wrong: bool = False) -> int:
 def build(lab: Lab, tmp_path: Path) -> Path:
     """Three clusters: cK = fw-a-K (kvm-a) + fw-b-K (kvm-b), pairs If1 (heartbeat) and If2 on
     bridges cK-if1 / cK-if2 patched to one trunk bridge; every cluster's If2 runs on the wrong
-    VLAN (100K+52 instead of 100K+2) on both sides; c2's If2 drops FGCP heartbeats on kvm-b."""
+    VLAN (100K+52 instead of 100K+2) on both sides; c2's If2 drops the cluster's virtual-MAC traffic on kvm-b."""
     reset(lab)
     a, b = lab.hosts[0], lab.hosts[1]
     lab.wire(a, UPLINK[0], b, UPLINK[1])
@@ -95,7 +95,16 @@ def build(lab: Lab, tmp_path: Path) -> Path:
                 f"heartbeat = {'true' if j == 1 else 'false'}",
                 "",
             ]
-    b.run(["ovs-ofctl", "add-flow", "c2-if2", "priority=100,dl_type=0x8890,actions=drop"])
+    # If2 is a data pair: what crosses it is the active member's traffic from the cluster's
+    # virtual MACs (group-id 0: 00:09:0f:09:00:xx), which this rule drops
+    b.run(
+        [
+            "ovs-ofctl",
+            "add-flow",
+            "c2-if2",
+            "priority=100,dl_src=00:09:0f:09:00:00/ff:ff:ff:ff:ff:00,actions=drop",
+        ]
+    )
     inventory = tmp_path / "clusters.toml"
     inventory.write_text("\n".join(lines) + "\n")
     return inventory

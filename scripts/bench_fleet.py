@@ -390,8 +390,11 @@ def expected_findings(plan: FleetPlan) -> dict[Key, frozenset[str]]:
             host = plan.host(idx).name
             e[("KVMHA-HB-001", c.name, host)] = ok if two else skip
             e[("KVMHA-VLAN-002", c.name, host)] = ok if two else skip
+            e[("KVMHA-OVS-004", c.name, host)] = skip  # no bonded uplinks in the fleet
         for k, p in enumerate(c.pairs):
             e[("KVMHA-OVS-002", c.name, p.name)] = ok
+            e[("KVMHA-OVS-003", c.name, p.name)] = ok  # no spanning tree on the fleet's bridges
+            e[("KVMHA-OVS-005", c.name, p.name)] = ok  # 1500 all along
             e[("KVMHA-VIRT-002", c.name, p.name)] = fail if c.defect_pair == k else ok
             e[("KVMHA-VIRT-003", c.name, p.name)] = ok
             e[("KVMHA-VLAN-001", c.name, p.name)] = ok if two else skip

@@ -4,22 +4,18 @@ or known since the baseline), and the waivers' statuses."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
 
 from pytest_kvmha.config.waivers import Match, Waiver, match, statuses
 from pytest_kvmha.model import FAIL, Finding, key_of
-
-if TYPE_CHECKING:
-    from pytest_kvmha.plugin.session import KvmhaSession
+from pytest_kvmha.plugin.state import KvmhaState, RunVerdict
 
 PASSED, FAILED, ERRORED, SKIPPED = "pass", "fail", "error", "skip"
 WAIVED, BELOW, KNOWN = "waived", "below", "known"
 NOT_EVALUATED = "not-evaluated"  # waiver status: it may be about a host that was not contacted
 
 
-def gate_of(state: KvmhaSession, f: Finding, culprit: str | None = None) -> str:
+def gate_of(state: KvmhaState, f: Finding, culprit: str | None = None) -> str:
     """What a finding does to the gate: pass, fail, error, skip, or a failure that does not gate
     (waived; below the threshold; known since the baseline with --kvmha-fail-on-new)."""
     if f.status != FAIL:
@@ -41,7 +37,7 @@ def gate_of(state: KvmhaSession, f: Finding, culprit: str | None = None) -> str:
     return FAILED
 
 
-def audited_by_baseline(state: KvmhaSession, f: Finding) -> bool:
+def audited_by_baseline(state: KvmhaState, f: Finding) -> bool:
     """Whether the baseline audited every host the finding is about (same machine identity,
     else same spec): a baseline recorded on other hosts makes nothing "known"."""
     from pytest_kvmha.config.redact import redact
@@ -62,11 +58,11 @@ def audited_by_baseline(state: KvmhaSession, f: Finding) -> bool:
     return True
 
 
-def waiver_match(state: KvmhaSession, f: Finding) -> Match:
+def waiver_match(state: KvmhaState, f: Finding) -> Match:
     return match(state.waivers, f, state.today)
 
 
-def waiver_statuses(state: KvmhaSession) -> list[tuple[Waiver, str, int]]:
+def waiver_statuses(state: KvmhaState) -> list[tuple[Waiver, str, int]]:
     """Each waiver, its status and how many failed findings it matches.
 
     Over every finding of the audit, not the -k selection: a waiver is stale when the whole
@@ -87,24 +83,11 @@ def waiver_statuses(state: KvmhaSession) -> list[tuple[Waiver, str, int]]:
     ]
 
 
-def stale(state: KvmhaSession) -> list[Waiver]:
+def stale(state: KvmhaState) -> list[Waiver]:
     return [w for w, status, _ in waiver_statuses(state) if status == "stale"]
 
 
 GATING = (FAILED, ERRORED)
-
-
-@dataclass(frozen=True, slots=True)
-class RunVerdict:
-    """The one verdict of a run: what the terminal, the JSON, Markdown, HTML and JUnit print and
-    what decides the exit status (``passed`` is ``exit_status == 0``)."""
-
-    passed: bool
-    exit_status: int
-    reason: str
-
-    def as_json(self) -> dict[str, object]:
-        return {"passed": self.passed, "exit_status": self.exit_status, "reason": self.reason}
 
 
 def decide(

@@ -4,16 +4,14 @@ audit after a planned change), their outcome by the gate, and their failure text
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
 from pytest_kvmha.plugin.gate import BELOW, GATING, KNOWN, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
-
-if TYPE_CHECKING:
-    from pytest_kvmha.plugin.session import KvmhaSession
+from pytest_kvmha.plugin.state import KvmhaState
 
 
 class KvmhaBelowThreshold(pytest.PytestWarning):
@@ -27,7 +25,7 @@ class KvmhaKnownSinceBaseline(pytest.PytestWarning):
 class KvmhaCollector(pytest.Collector):
     """The root of all audit items: ``kvmha``."""
 
-    def __init__(self, *, state: KvmhaSession, **kwargs: Any) -> None:
+    def __init__(self, *, state: KvmhaState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
 
@@ -77,7 +75,7 @@ class KvmhaItem(pytest.Item):
         self,
         *,
         finding: Finding,
-        state: KvmhaSession,
+        state: KvmhaState,
         whatif: bool = False,
         culprit: str | None = None,
         **kwargs: Any,
@@ -196,7 +194,7 @@ def _notice(warning: Warning) -> None:
         warnings.warn(warning, stacklevel=3)
 
 
-def _hosts_of(state: KvmhaSession, f: Finding) -> set[str]:
+def _hosts_of(state: KvmhaState, f: Finding) -> set[str]:
     if f.host:
         return {f.host}
     for c in state.audit.clusters if state.audit is not None else ():
@@ -229,7 +227,7 @@ class KvmhaRepr:
         return self.text
 
 
-def _unreachable(state: KvmhaSession, f: Finding) -> str | None:
+def _unreachable(state: KvmhaState, f: Finding) -> str | None:
     """The unreachable host an error finding comes from (its reason is printed once)."""
     if f.status != ERROR or state.audit is None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,15 +27,13 @@ from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import Check, CheckDiscoveryError, discover_checks
 from pytest_kvmha.plugin.selection import NODEIDS
+from pytest_kvmha.plugin.state import KvmhaState
 from pytest_kvmha.plugin.xdist import wait_for_controller
-
-if TYPE_CHECKING:
-    from pytest_kvmha.plugin.session import KvmhaSession
 
 NOT_CONTACTED = "not-contacted"  # bundle/host status of a host no selected item needs
 
 
-def run(config: pytest.Config, state: KvmhaSession) -> None:
+def run(config: pytest.Config, state: KvmhaState) -> None:
     inventory, wanted = _inventories(config, state)
     options = CollectOptions(
         option(config, "ssh_config"),
@@ -99,7 +97,7 @@ def run(config: pytest.Config, state: KvmhaSession) -> None:
         )
 
 
-def _inventories(config: pytest.Config, state: KvmhaSession) -> tuple[Inventory, Inventory | None]:
+def _inventories(config: pytest.Config, state: KvmhaState) -> tuple[Inventory, Inventory | None]:
     """The inventory audited and the wanted one of --kvmha-plan (the audited one when no
     other is given); the inventory's table lines go to the state for the items' locations."""
     inv_path = option(config, "inventory")
@@ -127,7 +125,7 @@ def _inventories(config: pytest.Config, state: KvmhaSession) -> tuple[Inventory,
     return inventory, wanted
 
 
-def _check_replays(inventory: Inventory, state: KvmhaSession) -> None:
+def _check_replays(inventory: Inventory, state: KvmhaState) -> None:
     """A ``replay://`` path that is not a recorded bundle is a usage error saying so, before
     any host is contacted (the parent folder of bundles: one spec per host)."""
     for target in inventory.hosts:
@@ -174,7 +172,7 @@ def _progress(config: pytest.Config, inventory: Inventory) -> Progress | None:
     return show
 
 
-def _collector(state: KvmhaSession) -> Collect:
+def _collector(state: KvmhaState) -> Collect:
     """How each host's bundle is had: collected (hosts no selected item needs are not
     contacted), or on an xdist worker read back from the controller's run directory."""
     # Looked up now, not at import: a conftest may wrap pytest_kvmha.collect.host.collect.

@@ -6,21 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_kvmha.config.options import option
-from pytest_kvmha.config.waivers import Waiver, WaiverError, load_waivers
-from pytest_kvmha.model import Finding, Key, Severity, key_of
+from pytest_kvmha.config.waivers import WaiverError, load_waivers
+from pytest_kvmha.model import key_of
 from pytest_kvmha.plugin import run, xdist
 from pytest_kvmha.plugin.gate import (
     GATING,
     KNOWN,
-    RunVerdict,
     audited_by_baseline,
     decide,
     gate_of,
@@ -30,56 +27,22 @@ from pytest_kvmha.plugin.gate import (
 )
 from pytest_kvmha.plugin.items import KvmhaCollector, KvmhaItem
 from pytest_kvmha.plugin.selection import chosen
+from pytest_kvmha.plugin.state import KvmhaState
 from pytest_kvmha.report.assemble import ReportPaths, WaiverReport, assemble_report, write_reports
 from pytest_kvmha.report.baseline import (
-    HostId,
     baseline_json,
     load_baseline,
     load_baseline_hosts,
 )
 
 if TYPE_CHECKING:
-    from pytest_kvmha.audit.engine import Audit
-    from pytest_kvmha.config.inventory import Inventory
-    from pytest_kvmha.fixtures.whatif import WhatIf
+    pass
 
 STATE = pytest.StashKey["KvmhaSession"]()
 
 
-@dataclass(eq=False)
-class KvmhaSession:
-    config: pytest.Config
-    fail_on: Severity
-    reports: ReportPaths = field(default_factory=ReportPaths)
-    audit: Audit | None = None
-    selected: list[Finding] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    rounds: dict[str, int] = field(default_factory=dict)
-    inventory: Inventory | None = None
-    inventory_path: str | None = None
-    wanted: Inventory | None = None  # of --kvmha-plan
-    whatif: WhatIf | None = None
-    baseline: dict[Key, str] | None = None  # finding status of --kvmha-baseline
-    baseline_path: str | None = None
-    baseline_hosts: dict[str, HostId] = field(default_factory=dict)  # name -> (spec, identity)
-    lines: dict[str, int] = field(default_factory=dict)  # "[clusters.X]" table -> its line
-    digests: dict[str, str] = field(default_factory=dict)  # host -> evidence bundle SHA-256
-    started: float = field(default_factory=time.time)
-    waivers: tuple[Waiver, ...] = ()  # of --kvmha-waivers
-    waivers_path: str | None = None
-    strict_waivers: bool = False
-    fail_on_new: bool = False
-    today: dt.date = field(default_factory=dt.date.today)  # waiver expiry is judged against it
-    nodeids: list[str] = field(default_factory=list)  # kvmha node ids given as arguments
-    max_parallel: int = 32
-    rundir: Path | None = None  # xdist controller: the bundles handed to the workers
-    replay_from: Path | None = None  # xdist worker: where the controller put them
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # host -> collection cost
-    not_contacted: dict[str, str] = field(default_factory=dict)  # host -> why
-    reports_written: bool = False
-    # node id -> gate outcome of every selected audit item (what-if items included)
-    gates: dict[str, str] = field(default_factory=dict)
-    verdict: RunVerdict | None = None
+class KvmhaSession(KvmhaState):
+    """The run's state with the hooks that need it (registered as a plugin)."""
 
     def configure_gate(self) -> None:
         """Waivers and baseline gating (usage errors name the file, entry and field)."""

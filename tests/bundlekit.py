@@ -213,6 +213,37 @@ def remove_ovs_port(hb: HostBundle, port: str) -> None:
     reload(hb)
 
 
+def bond_uplink(
+    hb: HostBundle, port: str, uplink: Callable[[dict[str, Any]], None] = lambda _: None
+) -> None:
+    """``ovs-vsctl add-bond br-trunk PORT up-a eno3``: uplink port up-a becomes port ``port``
+    bonding two system interfaces, up-a and a new eno3; ``uplink`` edits up-a's ``ip link``
+    entry before eno3's is copied from it."""
+    ih, irows = hb.ovs_rows("Interface")
+    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
+    eno3 = json.loads(json.dumps(up))
+    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
+    eno3[ih.index("name")] = "eno3"
+    eno3[ih.index("mac_in_use")] = "66:98:a0:d0:45:92"
+    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
+
+    def bond(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if r[h.index("name")] == "up-a":
+                r[h.index("name")] = port
+                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
+
+    hb.edit_json("ovs-Port", bond)
+
+    def links(doc: Any) -> None:
+        (e,) = [e for e in doc if e["ifname"] == "up-a"]
+        uplink(e)
+        doc.append(dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92"))
+
+    hb.edit_json("links", links)
+
+
 def vm_ports(hb: HostBundle, uuid: str) -> list[str]:
     """The OVS ports libvirt created for a running domain (Interface external_ids:vm-id)."""
     ih, irows = hb.ovs_rows("Interface")

@@ -69,6 +69,29 @@ VLAN1, VLAN2 = "KVMHA-VLAN-001", "KVMHA-VLAN-002"
 HOST0 = "KVMHA-HOST-000"  # one error per problem recorded for a host
 
 
+PAIRS = ("If1", "If2")  # the recorded two-member scenarios' interface pairs
+
+
+def errors_without_ovs(kvm: str, fw: str) -> dict[Key, str]:
+    """The findings that need host ``kvm``'s Open vSwitch (its bridges, ports and uplink) for
+    member ``fw``: each errs when that host's OVS cannot be read. kvm-b's uplink is judged per
+    pair from every member's placement, so both hosts' KVMHA-VLAN-002 err."""
+    out: dict[Key, str] = {(HB1, kvm): "error", ("KVMHA-OVS-004", kvm): "error"}
+    for pair in PAIRS:
+        out[(OVS2, pair)] = out[(VIRT1, f"{fw}:{pair}")] = out[(VLAN1, pair)] = "error"
+        out[("KVMHA-OVS-003", pair)] = out[("KVMHA-OVS-005", pair)] = "error"
+    return out | {(VLAN2, "kvm-a"): "error", (VLAN2, "kvm-b"): "error"}
+
+
+def errors_without_member(kvm: str, fw: str) -> dict[Key, str]:
+    """The findings that need member ``fw``'s running domain on ``kvm`` (its NICs): what needs
+    its OVS ports, and the pair's PCI address and model and its MAC filter."""
+    out = errors_without_ovs(kvm, fw) | {(HB2, fw): "error"}
+    for pair in PAIRS:
+        out[(VIRT2, pair)] = out[(VIRT3, pair)] = "error"
+    return out
+
+
 def problem_errors(result: Any) -> dict[Key, str]:
     """The KVMHA-HOST-000 errors of the problems the parser recorded (see test_failclosed)."""
     return {(HOST0, k): "error" for h in result.hosts for k in h.problems}

@@ -2,15 +2,11 @@
 sits on an HA NIC (KVMHA-HB-002) for a broadcast heartbeat; a unicast heartbeat cluster has
 exactly two members (KVMHA-HB-003).
 
-Each test copies a recorded scenario, edits its raw evidence (tests/bundlekit.py) exactly where a
-real host would differ, audits it through the real collectors (replay://), parsers and checks,
-and asserts the exact status of the findings it is about AND that every other finding is
-unchanged from the scenario's expected statuses (tests/checks/checkkit.py).
+How the tests edit and audit a recorded scenario: tests/checks/__init__.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ from ..bundlekit import (
     HostBundle,
     add_nwfilter,
     add_section,
+    bond_uplink,
     copy_scenario,
     drop_section,
     edit_toml,
@@ -99,30 +96,7 @@ def test_hb1_uplink_netdev_missing(tmp_path: Path) -> None:
 def test_hb1_bond_uplink_members_are_checked(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-a")
-    # ovs-vsctl add-bond br-trunk bond0 up-a eno3 trunks=101,102: port bond0, two system interfaces
-    ih, irows = hb.ovs_rows("Interface")
-    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
-    eno3 = json.loads(json.dumps(up))
-    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
-    eno3[ih.index("name")] = "eno3"
-    eno3[ih.index("mac_in_use")] = "66:98:a0:d0:45:92"
-    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
-
-    def bond(doc: Any) -> None:
-        h = doc["headings"]
-        for r in doc["data"]:
-            if r[h.index("name")] == "up-a":
-                r[h.index("name")] = "bond0"
-                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
-
-    hb.edit_json("ovs-Port", bond)
-
-    def links(doc: Any) -> None:
-        (e,) = [e for e in doc if e["ifname"] == "up-a"]
-        e2 = dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92")
-        doc.append(e2)
-
-    hb.edit_json("links", links)
+    bond_uplink(hb, "bond0")  # with trunks=101,102: port bond0, two system interfaces
     result = run(d)
     # OVSDB now has a bond that bond/show (recorded before the edit) does not know
     assert statuses(result) == expected("two-ok", {("KVMHA-OVS-004", "kvm-a"): "fail"})

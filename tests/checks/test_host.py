@@ -1,14 +1,12 @@
 """checks/host.py: bridge-utils is not installed (KVMHA-PKG-001), Open vSwitch is installed
 and answering (KVMHA-OVS-001).
 
-Each test copies a recorded scenario, edits its raw evidence (tests/bundlekit.py) exactly where a
-real host would differ, audits it through the real collectors (replay://), parsers and checks,
-and asserts the exact status of the findings it is about AND that every other finding is
-unchanged from the scenario's expected statuses (tests/checks/checkkit.py).
+How the tests edit and audit a recorded scenario: tests/checks/__init__.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,10 @@ from ..bundlekit import (
     set_section,
 )
 from .checkkit import (
-    HB1,
     OVS1,
-    OVS2,
     PKG,
     VIRT1,
-    VLAN1,
-    VLAN2,
+    errors_without_ovs,
     expected,
     problem_errors,
     statuses,
@@ -165,23 +160,7 @@ def test_pkg_dpkg_unpacked_counts_as_installed(tmp_path: Path) -> None:
 
 # --- KVMHA-OVS-001 ---------------------------------------------------------------------------
 
-OVS_DEPENDENT_A = {
-    (OVS2, "If1"): "error",
-    (OVS2, "If2"): "error",
-    (VIRT1, "fw-a:If1"): "error",
-    (VIRT1, "fw-a:If2"): "error",
-    (HB1, "kvm-a"): "error",
-    (VLAN1, "If1"): "error",
-    (VLAN1, "If2"): "error",
-    (VLAN2, "kvm-a"): "error",
-    # kvm-b's uplink is judged per pair from every member's placement, fw-a's included
-    (VLAN2, "kvm-b"): "error",
-    ("KVMHA-OVS-003", "If1"): "error",
-    ("KVMHA-OVS-003", "If2"): "error",
-    ("KVMHA-OVS-005", "If1"): "error",
-    ("KVMHA-OVS-005", "If2"): "error",
-    ("KVMHA-OVS-004", "kvm-a"): "error",
-}
+OVS_DEPENDENT_A = errors_without_ovs("kvm-a", "fw-a")
 
 
 def _no_ovs(hb: HostBundle) -> None:
@@ -205,23 +184,33 @@ def _db_down(hb: HostBundle) -> None:
         set_section(hb, name, stdout="", rc=1, stderr=err)
 
 
-def test_ovs_not_installed_fails_and_dependent_checks_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("break_ovs", "detail", "remediation", "dependent"),
+    [
+        (_no_ovs, "not installed", "apt-get install -y openvswitch-switch", "not installed"),
+        (
+            _db_down,
+            "database connection failed",
+            "systemctl restart",
+            "database connection failed (No such file or directory)",
+        ),
+    ],
+    ids=["not-installed", "db-down"],
+)
+def test_ovs_down_fails_and_dependent_checks_error(
+    tmp_path: Path,
+    break_ovs: Callable[[HostBundle], None],
+    detail: str,
+    remediation: str,
+    dependent: str,
+) -> None:
     d = copy_scenario("two-ok", tmp_path)
-    _no_ovs(host(d, "kvm-a"))
+    break_ovs(host(d, "kvm-a"))
     result = run(d)
     assert statuses(result) == expected("two-ok", {(OVS1, "kvm-a"): "fail", **OVS_DEPENDENT_A})
     f = finding(result, OVS1, "kvm-a")
-    assert "not installed" in f.detail and "apt-get install -y openvswitch-switch" in f.remediation
-    assert "not installed (see KVMHA-OVS-001)" in finding(result, VIRT1, "fw-a:If1").detail
-
-
-def test_ovsdb_not_answering_fails_and_dependent_checks_error(tmp_path: Path) -> None:
-    d = copy_scenario("two-ok", tmp_path)
-    _db_down(host(d, "kvm-a"))
-    result = run(d)
-    assert statuses(result) == expected("two-ok", {(OVS1, "kvm-a"): "fail", **OVS_DEPENDENT_A})
-    f = finding(result, OVS1, "kvm-a")
-    assert "database connection failed" in f.detail and "systemctl restart" in f.remediation
+    assert detail in f.detail and remediation in f.remediation
+    assert f"{dependent} (see KVMHA-OVS-001)" in finding(result, VIRT1, "fw-a:If1").detail
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ parsers; every finding not named in the test keeps the scenario's recorded statu
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from ..bundlekit import (
     HostBundle,
     add_nwfilter,
     add_section,
+    bond_uplink,
     copy_scenario,
     domain_uuid,
     drop_vlan,
@@ -881,28 +881,11 @@ def test_hb1_bond_members_not_promiscuous_name_their_port(tmp_path: Path) -> Non
     promiscuous: each is named with its port."""
     d = copy_scenario("two-ok", tmp_path)
     hb = host(d, "kvm-a")
-    ih, irows = hb.ovs_rows("Interface")
-    (up,) = [r for r in irows if r[ih.index("name")] == "up-a"]
-    eno3 = json.loads(json.dumps(up))
-    eno3[ih.index("_uuid")] = ["uuid", "7e57b0d3-0000-4000-8000-00000000e703"]
-    eno3[ih.index("name")] = "eno3"
-    hb.edit_json("ovs-Interface", lambda doc: doc["data"].append(eno3))
 
-    def bond(doc: Any) -> None:
-        h = doc["headings"]
-        for r in doc["data"]:
-            if r[h.index("name")] == "up-a":
-                r[h.index("name")] = "m-bond"
-                r[h.index("interfaces")] = ["set", [up[0], eno3[0]]]
-
-    hb.edit_json("ovs-Port", bond)
-
-    def links(doc: Any) -> None:
-        (e,) = [e for e in doc if e["ifname"] == "up-a"]
+    def not_promiscuous(e: dict[str, Any]) -> None:
         e.update(promiscuity=0, flags=[f for f in e["flags"] if f != "PROMISC"])
-        doc.append(dict(e, ifname="eno3", ifindex=99, address="66:98:a0:d0:45:92"))
 
-    hb.edit_json("links", links)
+    bond_uplink(hb, "m-bond", not_promiscuous)
     f = finding(run(d), HB1, "kvm-a")
     assert f.status == "fail"
     assert f.detail == (

@@ -1,10 +1,7 @@
 """checks/vlan.py: each pair has its own VLAN between the servers (KVMHA-VLAN-001), and the
 uplink carries every pair's VLAN (KVMHA-VLAN-002).
 
-Each test copies a recorded scenario, edits its raw evidence (tests/bundlekit.py) exactly where a
-real host would differ, audits it through the real collectors (replay://), parsers and checks,
-and asserts the exact status of the findings it is about AND that every other finding is
-unchanged from the scenario's expected statuses (tests/checks/checkkit.py).
+How the tests edit and audit a recorded scenario: tests/checks/__init__.py.
 """
 
 from __future__ import annotations

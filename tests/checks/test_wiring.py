@@ -2,10 +2,7 @@
 bound to it as an openvswitch virtualport (KVMHA-VIRT-001), both NICs of a pair have the same PCI
 address (KVMHA-VIRT-002) and model (KVMHA-VIRT-003).
 
-Each test copies a recorded scenario, edits its raw evidence (tests/bundlekit.py) exactly where a
-real host would differ, audits it through the real collectors (replay://), parsers and checks,
-and asserts the exact status of the findings it is about AND that every other finding is
-unchanged from the scenario's expected statuses (tests/checks/checkkit.py).
+How the tests edit and audit a recorded scenario: tests/checks/__init__.py.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ could not be read or parsed, never ``pass``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
@@ -34,7 +35,22 @@ def _declared(m: Member) -> bool:
     return m.spec.config is not None or m.spec.console is not None
 
 
-def _cluster_facts(cluster: Cluster) -> list[tuple[Member, FirewallFacts]] | Verdict:
+_Facts = list[tuple[Member, FirewallFacts]]
+
+
+def _on_firewall_facts(judge: Callable[[Cluster, _Facts], Verdict]) -> Callable[[Cluster], Verdict]:
+    """The cluster check ``judge`` run on every member's firewall facts (_cluster_facts), or
+    _cluster_facts' skip verdict when no member declares a configuration."""
+
+    @functools.wraps(judge)
+    def run(cluster: Cluster) -> Verdict:
+        got = _cluster_facts(cluster)
+        return got if isinstance(got, Verdict) else judge(cluster, got)
+
+    return run
+
+
+def _cluster_facts(cluster: Cluster) -> _Facts | Verdict:
     """Every member's facts; a skip verdict when no member declares a configuration. Raises
     MissingFacts (an error finding) when one is declared and unreadable, or some member has none."""
     if not any(_declared(m) for m in cluster.members):
@@ -52,6 +68,12 @@ def _cluster_facts(cluster: Cluster) -> list[tuple[Member, FirewallFacts]] | Ver
             )
         out.append((m, facts))
     return out
+
+
+def _failure(problems: list[str], expected: str) -> Verdict:
+    """Failed: each problem once, as the detail and as what was found."""
+    found = "; ".join(dict.fromkeys(problems))
+    return failed(found, expected=expected, found=found)
 
 
 def _describe(facts: FirewallFacts) -> str:
@@ -111,10 +133,8 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
     "(ClusterID, SyncIface, one Master and one Slave).",
     source=FGT_HA + "; " + COS_HA,
 )
-def members_agree(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
-    if isinstance(got, Verdict):
-        return got
+@_on_firewall_facts
+def members_agree(cluster: Cluster, got: _Facts) -> Verdict:
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
     cos = [(m, f) for m, f in got if isinstance(f, CosHaFacts)]
     if fgcp and cos:
@@ -126,11 +146,7 @@ def members_agree(cluster: Cluster) -> Verdict:
         )
     problems = fgcp_agreement(fgcp) if fgcp else cos_agreement(cos)
     if problems:
-        return failed(
-            "; ".join(problems),
-            expected="the same cluster settings on every member",
-            found="; ".join(problems),
-        )
+        return _failure(problems, "the same cluster settings on every member")
     return passed(f"{cluster.name}: {_describe(got[0][1])} on every member")
 
 
@@ -150,10 +166,8 @@ def members_agree(cluster: Cluster) -> Verdict:
     "on both FortiGates.",
     source=FGT_VM,
 )
-def heartbeat_matches_config(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
-    if isinstance(got, Verdict):
-        return got
+@_on_firewall_facts
+def heartbeat_matches_config(cluster: Cluster, got: _Facts) -> Verdict:
     modes = {m.label: f.heartbeat for m, f in got}
     if len(set(modes.values())) > 1:
         found = ", ".join(f"{k} {v}" for k, v in modes.items())
@@ -194,10 +208,8 @@ def heartbeat_matches_config(cluster: Cluster) -> Verdict:
     "interfaces, in one subnet.",
     source=FGT_VM + "; " + FGT_HA,
 )
-def unicast_peers(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
-    if isinstance(got, Verdict):
-        return got
+@_on_firewall_facts
+def unicast_peers(cluster: Cluster, got: _Facts) -> Verdict:
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
     if len(fgcp) != len(got):
         return skipped("cOS Core: no unicast heartbeat settings")
@@ -240,10 +252,8 @@ def unicast_peers(cluster: Cluster) -> Verdict:
         if y.ip not in x.network or x.ip not in y.network:
             problems.append(f"heartbeat addresses not in one subnet: {a.label} {x}, {b.label} {y}")
     if problems:
-        return failed(
-            "; ".join(problems),
-            expected="each unicast-hb-peerip = the other member's heartbeat address, one subnet",
-            found="; ".join(problems),
+        return _failure(
+            problems, "each unicast-hb-peerip = the other member's heartbeat address, one subnet"
         )
     return passed(
         f"{a.label} {hb_addrs[a.label][0]} <-> {b.label} {hb_addrs[b.label][0]}: peers address each other"
@@ -321,10 +331,8 @@ def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> in
     "the interface that is wired so.",
     source=FGT_VM + "; " + COS_KVM,
 )
-def heartbeat_is_pair(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
-    if isinstance(got, Verdict):
-        return got
+@_on_firewall_facts
+def heartbeat_is_pair(cluster: Cluster, got: _Facts) -> Verdict:
     problems: list[str] = []
     pairs = cluster.pairs()
 
@@ -364,10 +372,8 @@ def heartbeat_is_pair(cluster: Cluster) -> Verdict:
             )
             wired.append(f"{pair_name(k)} ({shown}) on {where}")
     if problems:
-        return failed(
-            "; ".join(dict.fromkeys(problems)),
-            expected="the heartbeat/sync interface of both members on one pair with its own bridge",
-            found="; ".join(dict.fromkeys(problems)),
+        return _failure(
+            problems, "the heartbeat/sync interface of both members on one pair with its own bridge"
         )
     return passed("heartbeat over " + "; ".join(wired))
 

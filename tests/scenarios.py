@@ -174,29 +174,7 @@ class Scenario:
                     host.add_port(TRUNK_BRIDGE, uplink, trunks)
                 for k, (_, bridge, _) in enumerate(PAIRS, start=1):
                     inner, outer = f"patch-{k}-in", f"patch-{k}-out"
-                    host.ovs_vsctl(
-                        "--may-exist",
-                        "add-port",
-                        bridge,
-                        inner,
-                        "--",
-                        "set",
-                        "Interface",
-                        inner,
-                        "type=patch",
-                        f"options:peer={outer}",
-                        "--",
-                        "--may-exist",
-                        "add-port",
-                        TRUNK_BRIDGE,
-                        outer,
-                        "--",
-                        "set",
-                        "Interface",
-                        outer,
-                        "type=patch",
-                        f"options:peer={inner}",
-                    )
+                    host.patch(bridge, inner, TRUNK_BRIDGE, outer)
         for h in sorted({m.host for m in self.members if m.via_network}):
             for _, bridge, _ in PAIRS:
                 _define_network(lab.hosts[h], network_xml(bridge))

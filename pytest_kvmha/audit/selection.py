@@ -98,27 +98,19 @@ def evaluate(expression: str, match: Match) -> Truth:
             return True
         return False
 
-    def expr() -> Truth:
-        value = and_expr()
-        while take("or"):
-            right = and_expr()
-            value = (
-                True
-                if value is True or right is True
-                else (None if None in (value, right) else False)
-            )
+    def chain(op: str, operand: Callable[[], Truth]) -> Truth:
+        """``operand (op operand)*`` in three values: the value that decides ``op`` (True for
+        or, False for and) wins; else an unknown (None) side leaves the whole unknown."""
+        decides = op == "or"
+        value = operand()
+        while take(op):
+            right = operand()
+            sides = (value, right)
+            value = decides if decides in sides else (None if None in sides else not decides)
         return value
 
-    def and_expr() -> Truth:
-        value = not_expr()
-        while take("and"):
-            right = not_expr()
-            value = (
-                False
-                if value is False or right is False
-                else (None if None in (value, right) else True)
-            )
-        return value
+    def expr() -> Truth:
+        return chain("or", lambda: chain("and", not_expr))
 
     def not_expr() -> Truth:
         nonlocal pos

@@ -66,6 +66,8 @@ def _names(func: object, module: str, seen: set[int]) -> Iterator[str]:
     code = getattr(func, "__code__", None)
     if code is None or id(code) in seen:
         return
+    # a check behind a functools.wraps decorator reads what the function it wraps reads
+    yield from _names(getattr(func, "__wrapped__", None), module, seen)
     seen.add(id(code))
     stack: list[types.CodeType] = [code]
     glb = getattr(func, "__globals__", {})

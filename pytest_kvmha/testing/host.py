@@ -220,6 +220,15 @@ class LabHost:
             args += ["--", "set", "Port", port, *settings]
         self.ovs_vsctl(*args)
 
+    def patch(self, bridge: str, inner: str, trunk: str, outer: str) -> None:
+        """Join ``bridge`` to ``trunk`` by a pair of patch ports, ``inner`` on ``bridge`` and
+        ``outer`` on ``trunk``, each the other's peer (idempotent)."""
+        words: list[str] = []
+        for br, port, peer in ((bridge, inner, outer), (trunk, outer, inner)):
+            words += ["--", "--may-exist", "add-port", br, port]
+            words += ["--", "set", "Interface", port, "type=patch", f"options:peer={peer}"]
+        self.ovs_vsctl(*words[1:])
+
     def define_domain(self, xml: str, *, start: bool = True) -> None:
         """``virsh define`` the domain XML (via a file in the host dir); then, if ``start``,
         ``virsh start --paused`` it (plugs its vnet ports into OVS, burns no CPU)."""

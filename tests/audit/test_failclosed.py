@@ -276,34 +276,8 @@ def test_xdist_off_or_without_audit_is_allowed(pytester: pytest.Pytester, single
 # --- 4. pre-change validation --------------------------------------------------------------------
 
 
-def test_refused_plan_fails_the_gate(pytester: pytest.Pytester) -> None:
-    shutil.copytree(BUNDLES / "single-ok", pytester.path / "s")
-    inv = pytester.path / "s" / "clusters.toml"
-    wanted = pytester.path / "wanted.toml"
-    wanted.write_text(
-        inv.read_text()
-        .replace('bridge = "br2-external"', 'bridge = "br1-internal"')
-        .replace('"replay://', '"replay://s/')
-    )
-    result = pytester.runpytest(
-        f"--kvmha-inventory={inv}",
-        f"--kvmha-plan={wanted}",
-        "--kvmha-report=r.json",
-        "--kvmha-report-md=r.md",
-        "-rA",
-    )
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(
-        [
-            "ERROR kvmha-whatif/edge-fw/KVMHA-PLAN-001[[]edge-fw[]]*",
-        ]
-    )
-    result.stdout.fnmatch_lines(["*edge-fw: plan refused: the wanted pairs share a bridge*"])
-    w = report(pytester)["whatif"]
-    (refusal,) = [f for f in w["findings"] if f["check"] == "KVMHA-PLAN-001"]
-    assert refusal["status"] == "error" and refusal["cluster"] == "edge-fw"
-    assert refusal["nodeid"] == "kvmha/edge-fw/KVMHA-PLAN-001[edge-fw]"
-    assert "share a bridge" in refusal["detail"]
+# A refused plan fails the gate and every report: tests/report/test_verdict.py,
+# test_refused_plan_fails_the_gate_and_every_report.
 
 
 def test_accepted_plan_has_no_refusal_item(pytester: pytest.Pytester) -> None:

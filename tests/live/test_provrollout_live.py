@@ -44,29 +44,7 @@ def build(lab: Lab, tmp_path: Path) -> Path:
                 br = f"c{k}-if{j}"
                 host.add_bridge(br)
                 inner, outer = f"c{k}p{j}-in", f"c{k}p{j}-out"
-                host.ovs_vsctl(
-                    "--may-exist",
-                    "add-port",
-                    br,
-                    inner,
-                    "--",
-                    "set",
-                    "Interface",
-                    inner,
-                    "type=patch",
-                    f"options:peer={outer}",
-                    "--",
-                    "--may-exist",
-                    "add-port",
-                    TRUNK_BRIDGE,
-                    outer,
-                    "--",
-                    "set",
-                    "Interface",
-                    outer,
-                    "type=patch",
-                    f"options:peer={inner}",
-                )
+                host.patch(br, inner, TRUNK_BRIDGE, outer)
     lines = []
     for i, name in enumerate(HOSTS):
         lines += [f"[hosts.{name}]", f"spec = {json.dumps(lab.hosts[i].spec)}", ""]

@@ -60,7 +60,7 @@ def test_decide_names_what_fails_and_makes_the_exit_status() -> None:
     assert not other.passed and "pytest exit status 2" in other.reason
 
 
-def test_refused_plan_fails_every_report(pytester: pytest.Pytester) -> None:
+def test_refused_plan_fails_the_gate_and_every_report(pytester: pytest.Pytester) -> None:
     """KVMHA-PLAN-001 lives only among the what-if findings: the HTML still says failed."""
     shutil.copytree(BUNDLES / "single-ok", pytester.path / "s")
     inv = pytester.path / "s" / "clusters.toml"
@@ -76,8 +76,17 @@ def test_refused_plan_fails_every_report(pytester: pytest.Pytester) -> None:
         "--kvmha-report=r.json",
         "--kvmha-report-md=r.md",
         "--kvmha-report-html=r.html",
+        "-rA",
     )
     assert result.ret == 1
+    result.stdout.fnmatch_lines(["ERROR kvmha-whatif/edge-fw/KVMHA-PLAN-001[[]edge-fw[]]*"])
+    result.stdout.fnmatch_lines(["*edge-fw: plan refused: the wanted pairs share a bridge*"])
+    (refusal,) = [
+        f for f in _json(pytester)["whatif"]["findings"] if f["check"] == "KVMHA-PLAN-001"
+    ]
+    assert refusal["status"] == "error" and refusal["cluster"] == "edge-fw"
+    assert refusal["nodeid"] == "kvmha/edge-fw/KVMHA-PLAN-001[edge-fw]"
+    assert "share a bridge" in refusal["detail"]
     verdict = _json(pytester)["verdict"]
     assert verdict["passed"] is False and verdict["exit_status"] == 1
     assert "plan refused: kvmha-whatif/edge-fw/KVMHA-PLAN-001[edge-fw]" in verdict["reason"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from pytest_kvmha.collect.script import batch_script
 from pytest_kvmha.collect.transport import remote_command
 from pytest_kvmha.testing import Lab, LabHost, slot_index, slot_prefix
+from pytest_kvmha.testing.processes import PYTEST
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.scenarios
 from tests.scenarios import SCENARIOS, reset  # noqa: E402
@@ -124,8 +125,11 @@ def main() -> int:
             for _ in range(args.repeat):
                 t0 = time.monotonic()
                 subprocess.run(
-                    [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-                    + [f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"],
+                    [
+                        *PYTEST,
+                        f"--kvmha-inventory={inventory}",
+                        f"--kvmha-ssh-config={lab.ssh_config}",
+                    ],
                     cwd=work,
                     capture_output=True,
                     timeout=300,

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pytest_kvmha.testing.processes import PYTEST  # noqa: E402
 from tests.browser import chromium, full_page_screenshot, missing  # noqa: E402
 
 
@@ -34,12 +35,7 @@ def main() -> int:
         # exit status 1 is expected: the demo's dmz-fw cluster is broken on purpose
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "-q",
+                *PYTEST,
                 "--kvmha-inventory=examples/clusters.toml",
                 "--kvmha-waivers=examples/waivers.toml",
                 f"--kvmha-report-html={html}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from lxml import etree
 
@@ -209,6 +210,16 @@ def reset(lab: Lab) -> None:
     """Return every lab host to empty: no domains, no bridges, no wires, no extra packages."""
     for host in lab.hosts:
         _reset_host(host)
+
+
+def build_scenario(lab: Lab, scenario: Scenario, directory: Path) -> Path:
+    """Reset the lab, build ``scenario`` on it and write its inventory to
+    ``directory/clusters.toml`` (returned)."""
+    reset(lab)
+    scenario.build(lab)
+    inventory = directory / "clusters.toml"
+    inventory.write_text(scenario.inventory(lab))
+    return inventory
 
 
 def _define_network(host: LabHost, xml: str) -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import LabError
+
+# A lab audit run as a child pytest: this interpreter, quiet, no cache directory left behind.
+PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
 
 
 def run(

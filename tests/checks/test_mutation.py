@@ -644,37 +644,28 @@ def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
     ]
 
 
-def test_virt2_q35_root_port_remediation_without_chassis(tmp_path: Path) -> None:
-    """The master's root port has a port but no chassis: the fix cannot copy a chassis, it says
-    to copy the master's <target> instead of printing chassis='None'."""
+@pytest.mark.parametrize(
+    ("domain", "target", "copied"),
+    [
+        # the master's root port has a port but no chassis: the fix cannot copy a chassis, it
+        # says to copy the master's <target> instead of printing chassis='None'
+        ("fw-master", "<target port='0x11'/>", "its <target chassis=... port=.../>"),
+        ("fw-slave", "<target chassis='5' port='0x11'/>", "<target chassis='2' port='0x11'/>"),
+    ],
+    ids=["master-without-chassis", "slave-other-chassis"],
+)
+def test_virt2_q35_root_port_remediation_copies_the_masters_target(
+    tmp_path: Path, domain: str, target: str, copied: str
+) -> None:
     d = copy_scenario("q35-ok", tmp_path)
     host(d, "kvm-a").edit_domain(
-        "fw-master",
-        lambda x: x.replace("<target chassis='2' port='0x11'/>", "<target port='0x11'/>"),
+        domain, lambda x: x.replace("<target chassis='2' port='0x11'/>", target)
     )
     f = finding(run(d), VIRT2, "If2")
     assert f.status == "fail"
     assert f.remediation == (
         "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
-        "model='pcie-root-port'> with its <target chassis=... port=.../> at PCI address "
-        "0000:00:02.1"
-    )
-
-
-def test_virt2_q35_root_port_remediation_copies_chassis_and_port(tmp_path: Path) -> None:
-    d = copy_scenario("q35-ok", tmp_path)
-    host(d, "kvm-a").edit_domain(
-        "fw-slave",
-        lambda x: x.replace(
-            "<target chassis='2' port='0x11'/>", "<target chassis='5' port='0x11'/>"
-        ),
-    )
-    f = finding(run(d), VIRT2, "If2")
-    assert f.status == "fail"
-    assert f.remediation == (
-        "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
-        "model='pcie-root-port'> with <target chassis='2' port='0x11'/> at PCI address "
-        "0000:00:02.1"
+        f"model='pcie-root-port'> with {copied} at PCI address 0000:00:02.1"
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import pytest
 
 from pytest_kvmha.model import Severity
 from pytest_kvmha.testing import Lab
-from tests.scenarios import HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.testing.processes import PYTEST
+from tests.scenarios import HOSTS, SCENARIOS, Scenario, build_scenario, reset
 
 pytestmark = pytest.mark.live
 
@@ -27,12 +27,7 @@ def run_audit(cwd: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
     report = cwd / "report.json"
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
+            *PYTEST,
             "-rA",
             f"--kvmha-report={report}",
             *args,
@@ -43,6 +38,18 @@ def run_audit(cwd: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
         timeout=300,
     )
     return proc.returncode, proc.stdout + proc.stderr, json.loads(report.read_text())
+
+
+def audit_recording(lab: Lab, inventory: Path, cwd: Path) -> tuple[int, str, dict[str, Any]]:
+    """run_audit, from cwd/again, of the bundles a run in ``cwd`` recorded (--kvmha-record=
+    cwd/bundles): ``inventory`` with each lab host's spec replaced by replay://bundles/HOST."""
+    text = inventory.read_text()
+    for i, name in enumerate(HOSTS):
+        text = text.replace(json.dumps(lab.hosts[i].spec), json.dumps(f"replay://bundles/{name}"))
+    replay = cwd / "replay.toml"
+    replay.write_text(text)
+    (cwd / "again").mkdir()
+    return run_audit(cwd / "again", f"--kvmha-inventory={replay}")
 
 
 def statuses(report: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -66,10 +73,7 @@ def expected_exit(s: Scenario) -> int:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_scenario_audit_over_ssh(lab: Lab, name: str, tmp_path: Path) -> None:
     scenario = SCENARIOS[name]
-    reset(lab)
-    scenario.build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(scenario.inventory(lab))
+    inventory = build_scenario(lab, scenario, tmp_path)
     try:
         rc, out, report = run_audit(
             tmp_path,
@@ -92,13 +96,7 @@ def test_scenario_audit_over_ssh(lab: Lab, name: str, tmp_path: Path) -> None:
     assert "kvmha/edge-fw/KVMHA-TOPO-001[edge-fw]" in out
 
     # The recorded bundles replay through the same path to the same findings.
-    replay = tmp_path / "replay.toml"
-    text = inventory.read_text()
-    for i, name_ in enumerate(HOSTS):
-        text = text.replace(json.dumps(lab.hosts[i].spec), json.dumps(f"replay://bundles/{name_}"))
-    replay.write_text(text)
-    (tmp_path / "again").mkdir()
-    rc2, out2, report2 = run_audit(tmp_path / "again", f"--kvmha-inventory={replay}")
+    rc2, out2, report2 = audit_recording(lab, inventory, tmp_path)
     assert statuses(report2) == statuses(report), out2
     assert rc2 == rc
 

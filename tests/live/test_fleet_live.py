@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ import pytest
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.testing import Lab
-from tests.scenarios import SCENARIOS, reset
+from pytest_kvmha.testing.processes import PYTEST
+from tests.scenarios import SCENARIOS, build_scenario, reset
 
 pytestmark = pytest.mark.live
 
@@ -43,7 +43,7 @@ def _audit(cwd: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
     report = cwd / "r.json"
     report.unlink(missing_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *args],
+        [*PYTEST, "-rA", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -66,11 +66,8 @@ def _logins(lab: Lab) -> dict[str, int]:
 
 
 def test_xdist_audit_of_the_lab_equals_the_serial_one(lab: Lab, tmp_path: Path) -> None:
-    reset(lab)
     scenario = SCENARIOS["bridge-utils"]  # one failing host check, the rest passing
-    scenario.build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(scenario.inventory(lab))
+    inventory = build_scenario(lab, scenario, tmp_path)
     config = _no_multiplexing(lab, tmp_path / "ssh_config")
     common = (
         f"--kvmha-inventory={inventory}",

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_kvmha.testing import Lab, LabHost
 from pytest_kvmha.testing.processes import kill_and_wait
+from tests.checks.test_firewall import GOOD_FGT
 from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit, statuses
@@ -68,18 +69,7 @@ def expected(**changes: str) -> dict[tuple[str, str], str]:
     e = dict(SCENARIOS["two-ok"].expected)
     e.update(
         {
-            ("KVMHA-FW-001", "fw-a"): "pass",
-            ("KVMHA-FW-001", "fw-b"): "pass",
-            ("KVMHA-FW-002", "edge-fw"): "pass",
-            ("KVMHA-FW-003", "edge-fw"): "pass",
-            ("KVMHA-FW-004", "edge-fw"): "pass",
-            ("KVMHA-FW-005", "edge-fw"): "pass",
-            # unicast heartbeat (the firewalls' configuration): no broadcast host requirements
-            ("KVMHA-HB-001", "kvm-a"): "skip",
-            ("KVMHA-HB-001", "kvm-b"): "skip",
-            ("KVMHA-HB-002", "fw-a"): "skip",
-            ("KVMHA-HB-002", "fw-b"): "skip",
-            ("KVMHA-HB-003", "edge-fw"): "pass",
+            **GOOD_FGT,  # unicast heartbeat: no broadcast host requirements
             # If1 is a data pair of a unicast cluster: no virtual MACs, no HA frame to trace
             ("KVMHA-TRACE-001", "fw-a:If1"): "skip",
             ("KVMHA-TRACE-001", "fw-b:If1"): "skip",

@@ -11,7 +11,7 @@ import pytest
 from lxml import html as lxml_html
 
 from pytest_kvmha.testing import Lab
-from tests.scenarios import CLUSTER, SCENARIOS, reset
+from tests.scenarios import CLUSTER, SCENARIOS, build_scenario, reset
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require
 from .test_audit_live import run_audit
@@ -43,10 +43,8 @@ def test_waivers_and_baseline_gating_live(lab: Lab, tmp_path: Path) -> None:
     require()  # the waived run's HTML is read in the browser
     from selenium.webdriver.common.by import By
 
-    reset(lab)
-    SCENARIOS["bridge-utils"].build(lab)  # KVMHA-PKG-001 (high) fails on kvm-a
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(SCENARIOS["bridge-utils"].inventory(lab))
+    # KVMHA-PKG-001 (high) fails on kvm-a
+    inventory = build_scenario(lab, SCENARIOS["bridge-utils"], tmp_path)
     common = (f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}")
     pkg = "kvmha/kvm-a/KVMHA-PKG-001[kvm-a]"
 

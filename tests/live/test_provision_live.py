@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing import Lab
-from tests.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, reset
+from pytest_kvmha.testing.processes import PYTEST
+from tests.scenarios import FIXABLE, HOSTS, SCENARIOS, Scenario, build_scenario
 
 pytestmark = pytest.mark.live
 
@@ -52,11 +52,7 @@ def differences(before: dict[str, HostFacts], after: dict[str, HostFacts]) -> li
 
 
 def build(lab: Lab, scenario: Scenario, tmp_path: Path) -> Path:
-    reset(lab)
-    scenario.build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(scenario.inventory(lab))
-    return inventory
+    return build_scenario(lab, scenario, tmp_path)
 
 
 def pytest_run(
@@ -65,7 +61,7 @@ def pytest_run(
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *args],
+        [*PYTEST, "-rA", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -46,7 +46,7 @@ from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.testing import Lab
 from pytest_kvmha.testing.domains import CONSOLE_PASSWORD
-from tests.scenarios import SCENARIOS, reset
+from tests.scenarios import SCENARIOS, build_scenario
 
 from .test_provision_live import INNER_TEST, provision_run
 
@@ -56,10 +56,7 @@ PASSWD = f"passwd='{CONSOLE_PASSWORD}'"
 
 
 def build(lab: Lab, name: str, tmp_path: Path) -> Path:
-    reset(lab)
-    SCENARIOS[name].build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(SCENARIOS[name].inventory(lab))
+    inventory = build_scenario(lab, SCENARIOS[name], tmp_path)
     return inventory
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from lxml import etree
 
 from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.testing import Lab
-from tests.scenarios import HOSTS, SCENARIOS, reset
+from pytest_kvmha.testing.processes import PYTEST
+from tests.scenarios import HOSTS, SCENARIOS, build_scenario
 
 from ..browser import artifacts_dir, chromium, full_page_screenshot, require
 
@@ -24,19 +24,11 @@ def test_reports_from_the_lab(lab: Lab, tmp_path: Path) -> None:
     require()  # before building anything: the browser is part of the test
     from selenium.webdriver.common.by import By
 
-    reset(lab)
     scenario = SCENARIOS["bridge-utils"]  # bridge-utils installed on the first host
-    scenario.build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(scenario.inventory(lab))
+    inventory = build_scenario(lab, scenario, tmp_path)
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
+            *PYTEST,
             f"--kvmha-inventory={inventory}",
             f"--kvmha-ssh-config={lab.ssh_config}",
             f"--kvmha-record={tmp_path / 'bundles'}",

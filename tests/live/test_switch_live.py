@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.testing import Lab
-from tests.scenarios import SCENARIOS, reset
+from tests.scenarios import SCENARIOS, build_scenario
 
 from .test_audit_live import run_audit
 
@@ -16,10 +16,7 @@ pytestmark = pytest.mark.live
 
 
 def _audit(lab: Lab, name: str, tmp_path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    reset(lab)
-    SCENARIOS[name].build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(SCENARIOS[name].inventory(lab))
+    inventory = build_scenario(lab, SCENARIOS[name], tmp_path)
     _, out, report = run_audit(
         tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
     )

@@ -5,16 +5,15 @@ findings; and the audit leaves the switch's flow tables exactly as they were."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_kvmha.testing import Lab
-from tests.scenarios import HOSTS, SCENARIOS, reset
+from tests.scenarios import HOSTS, SCENARIOS, build_scenario
 
-from .test_audit_live import run_audit
+from .test_audit_live import audit_recording, run_audit
 
 pytestmark = pytest.mark.live
 
@@ -65,10 +64,7 @@ def trace_findings(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("name", list(LOSS))
 def test_heartbeat_path_live(lab: Lab, name: str, tmp_path: Path) -> None:
     scenario = SCENARIOS[name]
-    reset(lab)
-    scenario.build(lab)
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(scenario.inventory(lab))
+    inventory = build_scenario(lab, scenario, tmp_path)
     before = flows(lab)
     rc, out, report = run_audit(
         tmp_path,
@@ -104,13 +100,7 @@ def test_heartbeat_path_live(lab: Lab, name: str, tmp_path: Path) -> None:
         assert hosts[host]["round_trips"] == scenario.round_trips(i)
 
     # The recording replays offline to the very same trace findings (details included).
-    replay = tmp_path / "replay.toml"
-    text = inventory.read_text()
-    for i, host in enumerate(HOSTS):
-        text = text.replace(json.dumps(lab.hosts[i].spec), json.dumps(f"replay://bundles/{host}"))
-    replay.write_text(text)
-    (tmp_path / "again").mkdir()
-    _, out3, replayed = run_audit(tmp_path / "again", f"--kvmha-inventory={replay}")
+    _, out3, replayed = audit_recording(lab, inventory, tmp_path)
     assert {
         s: (f["status"], f["detail"], f["remediation"]) for s, f in trace_findings(replayed).items()
     } == {s: (f["status"], f["detail"], f["remediation"]) for s, f in got.items()}, out3

@@ -39,7 +39,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 # the namespace lab's process helpers: same kind of daemons, same namespaces, ended by PID
-from pytest_kvmha.testing import processes
+from pytest_kvmha.testing import LabError, processes
 from pytest_kvmha.testing.requirements import find_binary
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -479,18 +479,10 @@ class FleetError(RuntimeError):
 
 
 def _run(argv: Sequence[str], *, input: str | None = None, timeout: float = 120) -> str:
-    proc = subprocess.run(
-        list(argv),
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=None if input is not None else subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        raise FleetError(f"{shlex.join(argv)} failed (rc={proc.returncode}): {proc.stderr.strip()}")
-    return proc.stdout
+    try:
+        return processes.run(argv, input=input, timeout=timeout).stdout
+    except LabError as exc:
+        raise FleetError(str(exc)) from None
 
 
 _SSHD_CONFIG = """\

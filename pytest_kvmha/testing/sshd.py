@@ -78,12 +78,14 @@ def write_ssh_config(
     path.write_text("\n".join(blocks))
 
 
-def _sshd_config(
-    h: LabHost, sshdir: Path, port: int, pidfile: Path, settings: Sequence[str]
+def sshd_config(
+    listen: str, sshdir: Path, port: int, pidfile: Path, settings: Sequence[str]
 ) -> str:
+    """A lab sshd's configuration: on ``listen:port``, with the lab's keys in ``sshdir`` (see
+    make_ssh_material), the common settings and then ``settings``."""
     head = [
         f"Port {port}",
-        f"ListenAddress {h.mgmt_addr}",
+        f"ListenAddress {listen}",
         f"HostKey {sshdir / 'host_ed25519'}",
         f"PidFile {pidfile}",
         f"AuthorizedKeysFile {sshdir / 'authorized_keys'}",
@@ -97,8 +99,8 @@ def start_sshd(h: LabHost, sshdir: Path, save: Save) -> None:
     confdir.mkdir(exist_ok=True)
     conf = confdir / "sshd_config"
     conf.write_text(
-        _sshd_config(
-            h,
+        sshd_config(
+            h.mgmt_addr,
             sshdir,
             22,
             confdir / "sshd.pid",
@@ -122,8 +124,8 @@ def start_restricted_sshd(
     confdir.mkdir()
     conf = confdir / "sshd_config"
     conf.write_text(
-        _sshd_config(
-            h,
+        sshd_config(
+            h.mgmt_addr,
             sshdir,
             port,
             confdir / "sshd.pid",

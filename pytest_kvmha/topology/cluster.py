@@ -303,10 +303,10 @@ def member_firewall(member: Member) -> FirewallFacts | None:
     return found.facts
 
 
-def config_heartbeat(cluster: Cluster) -> str | None:
-    """The heartbeat mode the members' own configuration uses, when every member's configuration
-    is known and they agree; None otherwise (then the inventory's declaration is used)."""
-    modes = set()
+def member_firewalls(cluster: Cluster) -> dict[str, FirewallFacts] | None:
+    """Every member's firewall facts by member label, when every member's configuration is
+    declared and readable (then the configurations decide); None otherwise."""
+    out: dict[str, FirewallFacts] = {}
     for m in cluster.members:
         try:
             facts = member_firewall(m)
@@ -314,7 +314,15 @@ def config_heartbeat(cluster: Cluster) -> str | None:
             return None
         if facts is None:
             return None
-        modes.add(facts.heartbeat)
+        out[m.label] = facts
+    return out
+
+
+def config_heartbeat(cluster: Cluster) -> str | None:
+    """The heartbeat mode the members' own configuration uses, when every member's configuration
+    is known and they agree; None otherwise (then the inventory's declaration is used)."""
+    found = member_firewalls(cluster)
+    modes = {f.heartbeat for f in found.values()} if found else set()
     return modes.pop() if len(modes) == 1 else None
 
 

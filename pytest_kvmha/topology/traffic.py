@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts
-from pytest_kvmha.topology.cluster import Cluster, Member, member_firewall
+from pytest_kvmha.topology.cluster import Cluster, Member, member_firewalls
 from pytest_kvmha.vendors import cos_core, fortigate
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -42,15 +42,9 @@ class Frame:
 def configs(cluster: Cluster) -> dict[str, FirewallFacts] | None:
     """Every member's firewall facts by domain, when every member has readable ones (then they
     decide); None otherwise (the inventory decides)."""
-    out: dict[str, FirewallFacts] = {}
-    for m in cluster.members:
-        try:
-            facts = member_firewall(m)
-        except MissingFacts:
-            return None
-        if facts is None:
-            return None
-        out[m.label] = facts
+    out = member_firewalls(cluster)
+    if not out:
+        return None
     kinds = {type(f) for f in out.values()}
     if len(kinds) != 1 or (isinstance(next(iter(out.values())), FgcpFacts) and not _ha(out)):
         return None

@@ -21,6 +21,7 @@ from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.target import CollectOptions, HostTarget
 from pytest_kvmha.testing import Lab
 from pytest_kvmha.testing.processes import PYTEST
+from pytest_kvmha.testing.sshd import sshd_config
 from tests.scenarios import SCENARIOS, build_scenario, reset
 
 pytestmark = pytest.mark.live
@@ -114,25 +115,13 @@ def bastion(lab: Lab, tmp_path: Path) -> Iterator[tuple[str, int]]:
     d = tmp_path / "bastion"
     d.mkdir()
     conf = d / "sshd_config"
-    keys = lab.identity_file.parent
     conf.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                "ListenAddress 127.0.0.1",
-                f"HostKey {keys / 'host_ed25519'}",
-                f"PidFile {d / 'sshd.pid'}",
-                f"AuthorizedKeysFile {keys / 'authorized_keys'}",
-                "UsePAM no",
-                "StrictModes no",
-                "PermitRootLogin yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UseDNS no",
-                "MaxStartups 5",
-                "AllowTcpForwarding yes",
-                "",
-            ]
+        sshd_config(
+            "127.0.0.1",
+            lab.identity_file.parent,
+            port,
+            d / "sshd.pid",
+            ["MaxStartups 5", "AllowTcpForwarding yes"],
         )
     )
     subprocess.run(["/usr/sbin/sshd", "-f", str(conf), "-E", str(d / "sshd.log")], check=True)

@@ -56,9 +56,12 @@ from .checkkit import (
     VIRT3,
     VLAN1,
     VLAN2,
+    Key,
     add_third_member,
     expected,
+    failing,
     statuses,  # without KVMHA-TRACE-001, as in the other check tests
+    undeclare_vlans,
 )
 
 NO_PAIRS = re.compile(r"\n\[\[clusters\.edge-fw\.pairs\]\]\n(?:[a-z]+ = .*\n)+")
@@ -393,8 +396,7 @@ def test_vlan1_remediation_covers_every_member_after_a_patch_port(tmp_path: Path
     b.edit_domain(
         "fw-b", edit_nic(B_IF2, lambda x: x.replace("<tag id='102'/>", "<tag id='302'/>"))
     )
-    f = finding(run(d), VLAN1, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN1, "If2")
     assert f.remediation.splitlines() == [
         "# on kvm-a: tag the patch port of br2-external with VLAN 102",
         f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now",
@@ -405,7 +407,7 @@ def test_vlan1_remediation_covers_every_member_after_a_patch_port(tmp_path: Path
 def test_vlan2_judges_each_host_by_its_own_member(tmp_path: Path) -> None:
     """Undeclared VLANs, fw-a on 202: kvm-a's uplink misses it, kvm-b's (fw-b on 102) does not."""
     d = copy_scenario("two-ok", tmp_path)
-    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    undeclare_vlans(d)
     a = host(d, "kvm-a")
     a.edit_ovs_row("Port", A_VNET2, "tag", 202)
     a.edit_domain(
@@ -455,8 +457,7 @@ def test_virt1_live_only_nic_is_gone_at_the_next_start(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
     edit_inactive(host(d, "kvm-b"), "fw-b", edit_nic(B_IF2, lambda _: ""))
     result = run(d)
-    f = finding(result, VIRT1, "fw-b:If2")
-    assert f.status == "fail"
+    f = failing(result, VIRT1, "fw-b:If2")
     assert "not in the persistent XML" in f.detail
 
 
@@ -547,34 +548,40 @@ def test_vlan1_live_only_tag_lost_when_the_saved_vlan_is_lower(tmp_path: Path) -
 # --- survivors of the second run (docs/mutation.md) ---------------------------------------------
 
 
-def test_vlan1_conflicting_patch_port_tags_give_no_vlan(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("inner_tag", "changes", "said"),
+    [
+        (
+            103,
+            {(VLAN1, "If2"): "fail"},
+            lambda f: f.found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102",
+        ),
+        (
+            102,
+            {},
+            lambda f: (
+                "VLAN 102 on both servers (patch port tag on bridge br2-external)" in f.detail
+            ),
+        ),
+    ],
+    ids=["ends-conflict", "ends-agree"],
+)
+def test_vlan1_patch_port_ends(
+    tmp_path: Path, inner_tag: int, changes: dict[Key, str], said: Callable[[Any], bool]
+) -> None:
     """fw-a's If2 port is untagged and its XML has no <vlan>; the patch link of br2-external is
-    tagged 102 on one end and 103 on the other. No single VLAN can be read from it: the NIC is
-    untagged (fail), not on whichever of the two tags comes first."""
+    tagged 102 on its outer end. Tagged 103 on the inner end, no single VLAN can be read from it:
+    the NIC is untagged (fail), not on whichever of the two tags comes first. The same tag on
+    both ends is one VLAN: it passes."""
     d = copy_scenario("two-ok", tmp_path)
     a = host(d, "kvm-a")
     a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
     a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
     a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
-    a.edit_ovs_row("Port", "patch-2-in", "tag", 103)
+    a.edit_ovs_row("Port", "patch-2-in", "tag", inner_tag)
     result = run(d)
-    assert statuses(result) == expected("two-ok", {(VLAN1, "If2"): "fail"})
-    assert finding(result, VLAN1, "If2").found == "fw-a@kvm-a: untagged, fw-b@kvm-b: 102"
-
-
-def test_vlan1_both_patch_port_ends_agree(tmp_path: Path) -> None:
-    """The same tag on both ends of the patch link is one VLAN: it passes."""
-    d = copy_scenario("two-ok", tmp_path)
-    a = host(d, "kvm-a")
-    a.edit_ovs_row("Port", A_VNET2, "tag", ["set", []])
-    a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
-    a.edit_ovs_row("Port", "patch-2-out", "tag", 102)
-    a.edit_ovs_row("Port", "patch-2-in", "tag", 102)
-    result = run(d)
-    assert statuses(result) == expected("two-ok")
-    assert "VLAN 102 on both servers (patch port tag on bridge br2-external)" in (
-        finding(result, VLAN1, "If2").detail
-    )
+    assert statuses(result) == expected("two-ok", changes)
+    assert said(finding(result, VLAN1, "If2"))
 
 
 def test_virt1_every_nic_live_only(tmp_path: Path) -> None:
@@ -622,8 +629,7 @@ def test_ovs2_a_later_pair_shares_the_bridge_on_the_member_with_more_nics(
 
     hb.edit_domain("fw-b", third_nic)
     result = run(d)
-    f = finding(result, OVS2, "If1")
-    assert f.status == "fail"
+    f = failing(result, OVS2, "If1")
     assert "br1-internal on kvm-b is also used by pair If3" in f.detail
 
 
@@ -631,8 +637,7 @@ def test_hb1_no_uplink_names_the_pair_bridges(tmp_path: Path) -> None:
     """kvm-a's uplink is gone: HB-001 fails and says which bridges lack one."""
     d = copy_scenario("two-ok", tmp_path)
     remove_ovs_port(host(d, "kvm-a"), "up-a")
-    f = finding(run(d), HB1, "kvm-a")
-    assert f.status == "fail"
+    f = failing(run(d), HB1, "kvm-a")
     assert f.detail == (
         "no physical uplink on br1-internal, br2-external of kvm-a: "
         "heartbeats cannot reach the other server"
@@ -661,8 +666,7 @@ def test_virt2_q35_root_port_remediation_copies_the_masters_target(
     host(d, "kvm-a").edit_domain(
         domain, lambda x: x.replace("<target chassis='2' port='0x11'/>", target)
     )
-    f = finding(run(d), VIRT2, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VIRT2, "If2")
     assert f.remediation == (
         "virsh edit fw-slave  # on kvm-a: copy fw-master's <controller type='pci' index='2' "
         f"model='pcie-root-port'> with {copied} at PCI address 0000:00:02.1"
@@ -675,13 +679,12 @@ def test_vlan2_second_member_on_a_host_after_an_untagged_one(tmp_path: Path) -> 
     An untagged member must not end the look at the others on the same host."""
     d = copy_scenario("two-ok", tmp_path)
     add_third_member(d)
-    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    undeclare_vlans(d)
     hb = host(d, "kvm-b")
     hb.edit_ovs_row("Port", B_VNET2, "tag", ["set", []])
     hb.edit_domain("fw-b", edit_nic(B_IF2, drop_vlan))
     hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
-    f = finding(run(d), VLAN2, "kvm-b")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN2, "kvm-b")
     assert f.detail == "kvm-b: pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
 
 
@@ -724,8 +727,7 @@ def test_vlan1_untagged_on_both_servers_is_not_a_vlan_difference(tmp_path: Path)
         hb = host(d, h)
         hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
         hb.edit_domain(dom, edit_nic(mac, drop_vlan))
-    f = finding(run(d), VLAN1, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN1, "If2")
     assert f.detail == "pair If2: untagged on fw-a@kvm-a, fw-b@kvm-b; declared VLAN is 102"
 
 
@@ -741,8 +743,7 @@ def test_vlan1_patch_port_fix_only_where_the_patch_tag_is_wrong(
     a.edit_domain("fw-a", edit_nic(A_IF2, drop_vlan))
     a.edit_ovs_row("Port", "patch-2-out", "tag", patch_tag)
     host(d, "kvm-b").edit_ovs_row("Port", B_VNET2, "tag", 302)
-    f = finding(run(d), VLAN1, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN1, "If2")
     fixes = [f"ovs-vsctl set port {B_VNET2} tag=102  # on kvm-b, now"]
     if patch_tag != 102:
         fixes.insert(0, "# on kvm-a: tag the patch port of br2-external with VLAN 102")
@@ -755,8 +756,7 @@ def test_virt3_remediation_fixes_a_model_that_sorts_after_the_master(tmp_path: P
         "fw-a",
         edit_nic(A_IF2, lambda b: b.replace("<model type='virtio'/>", "<model type='e1000'/>")),
     )
-    f = finding(run(d), VIRT3, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VIRT3, "If2")
     assert f.remediation == "virsh edit fw-b  # NIC #2: <model type='e1000'/>"
 
 
@@ -766,13 +766,12 @@ def test_vlan2_member_off_ovs_does_not_hide_the_next_on_its_host(tmp_path: Path)
     VLAN-002 names both problems, not only the first."""
     d = copy_scenario("two-ok", tmp_path)
     add_third_member(d)
-    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    undeclare_vlans(d)
     hb = host(d, "kvm-b")
     stop_domain(hb, "fw-b")
     hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("br2-external", "virbr9")))
     hb.edit_domain("fw-c", lambda x: x.replace("<tag id='102'/>", "<tag id='202'/>"))
-    f = finding(run(d), VLAN2, "kvm-b")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN2, "kvm-b")
     assert f.detail == (
         "kvm-b: pair If2: fw-b is not on an OVS bridge; "
         "pair If2: VLAN 202 not carried by up-b (trunk, trunks [101, 102])"
@@ -786,8 +785,7 @@ def test_virt2_fix_only_for_the_member_whose_address_differs(tmp_path: Path) -> 
     add_third_member(d)
     hb = host(d, "kvm-b")
     hb.edit_domain("fw-b", edit_nic(B_IF2, lambda b: b.replace("slot='0x04'", "slot='0x09'")))
-    f = finding(run(d), VIRT2, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VIRT2, "If2")
     assert f.remediation == (
         f"virsh edit fw-b  # NIC {B_IF2}: <address type='pci' domain='0x0000' bus='0x00' "
         "slot='0x04' function='0x0'/>"
@@ -858,8 +856,7 @@ def test_vlan1_no_vlan_anywhere_asks_to_choose_one_per_port(tmp_path: Path) -> N
         hb = host(d, h)
         hb.edit_ovs_row("Port", vnet, "tag", ["set", []])
         hb.edit_domain(dom, edit_nic(mac, drop_vlan))
-    f = finding(run(d), VLAN1, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VLAN1, "If2")
     assert f.remediation == (
         "# choose a VLAN ID for pair If2 that no other pair uses, set it on "
         f"{A_VNET2} on kvm-a, {B_VNET2} on kvm-b as the port tag (ovs-vsctl set port) and in each "
@@ -877,8 +874,7 @@ def test_hb1_bond_members_not_promiscuous_name_their_port(tmp_path: Path) -> Non
         e.update(promiscuity=0, flags=[f for f in e["flags"] if f != "PROMISC"])
 
     bond_uplink(hb, "m-bond", not_promiscuous)
-    f = finding(run(d), HB1, "kvm-a")
-    assert f.status == "fail"
+    f = failing(run(d), HB1, "kvm-a")
     assert f.detail == (
         "kvm-a: not promiscuous: up-a (port m-bond on br-trunk, promiscuity 0), "
         "eno3 (port m-bond on br-trunk, promiscuity 0)"
@@ -896,6 +892,5 @@ def test_virt2_q35_remediation_copies_the_masters_controller_model(tmp_path: Pat
             "<controller type='pci' index='2' model='pcie-switch-downstream-port'>",
         ),
     )
-    f = finding(run(d), VIRT2, "If2")
-    assert f.status == "fail"
+    f = failing(run(d), VIRT2, "If2")
     assert "model='pcie-switch-downstream-port'> with" in f.remediation

@@ -38,6 +38,7 @@ from .checkkit import (
     VLAN2,
     expected,
     statuses,
+    undeclare_vlans,
 )
 
 # --- KVMHA-VLAN-001 --------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def test_vlan1_stopped_domain_judged_from_inactive_xml(
 def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool) -> None:
     d = copy_scenario("two-ok", tmp_path)
     if not declared:
-        edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+        undeclare_vlans(d)
     hb = host(d, "kvm-b")
     hb.edit_ovs_row("Port", B_VNET2, "tag", 202)
     hb.edit_domain(
@@ -131,7 +132,7 @@ def test_vlan1_different_vlan_on_the_two_servers(tmp_path: Path, declared: bool)
 
 def test_vlan1_undeclared_mismatch_remediation_follows_the_master(tmp_path: Path) -> None:
     d = copy_scenario("two-ok", tmp_path)
-    edit_toml(d, lambda t: t.replace("vlan = 101\n", "").replace("vlan = 102\n", ""))
+    undeclare_vlans(d)
     hb = host(d, "kvm-b")
     hb.edit_ovs_row("Port", B_VNET2, "tag", 202)
     hb.edit_domain(

@@ -19,7 +19,7 @@ from pytest_kvmha.model import (
     Severity,
     Verdict,
 )
-from pytest_kvmha.topology import Cluster, Member
+from pytest_kvmha.topology import Cluster, cluster_views
 from pytest_kvmha.topology.discovery import Discovery, discover
 
 
@@ -169,16 +169,7 @@ def _origin(check: Check) -> str:
 def run_checks(
     checks: Sequence[Check], hosts: Sequence[HostFacts], clusters: Sequence[ClusterSpec]
 ) -> tuple[Finding, ...]:
-    by_name = {h.name: h for h in hosts}
-    views = []
-    for spec in clusters:
-        members = []
-        for m in spec.members:
-            facts = by_name.get(m.host)
-            if facts is None:  # only possible for hand-built specs; inventories are validated
-                facts = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
-            members.append(Member(m, facts))
-        views.append(Cluster(spec, tuple(members)))
+    views = cluster_views(hosts, clusters)
     findings = []
     for check in checks:
         for host, cluster, subject, args in _subjects(check, hosts, views):

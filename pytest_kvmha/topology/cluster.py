@@ -6,7 +6,7 @@ cannot be evaluated becomes an ``error`` finding instead of a silent pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pytest_kvmha.config.inventory import ClusterSpec, MemberSpec, PairSpec
@@ -283,6 +283,23 @@ class Cluster:
 # --- the firewalls' own HA configuration ------------------------------------------------------
 
 
+def cluster_views(hosts: Sequence[HostFacts], clusters: Sequence[ClusterSpec]) -> list[Cluster]:
+    """The clusters as the checks see them: each member with its host's facts (an error host
+    for a member whose host was not audited: only possible for hand-built specs, inventories
+    are validated)."""
+    by_name = {h.name: h for h in hosts}
+    views = []
+    for spec in clusters:
+        members = []
+        for m in spec.members:
+            facts = by_name.get(m.host)
+            if facts is None:
+                facts = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
+            members.append(Member(m, facts))
+        views.append(Cluster(spec, tuple(members)))
+    return views
+
+
 def member_firewall(member: Member) -> FirewallFacts | None:
     """The member's firewall HA facts; None when the inventory declares no ``config``/``console``
     for it. Raises MissingFacts when one is declared but could not be read or parsed."""
@@ -332,6 +349,19 @@ def heartbeat_mode(cluster: Cluster) -> str:
     return config_heartbeat(cluster) or cluster.spec.heartbeat
 
 
+def pci_ordered(nics: Sequence[DomainNic]) -> list[DomainNic]:
+    """The NICs in PCI address order (domain, bus, slot, function): the order the guest numbers
+    its interfaces in. A NIC without an address sorts first."""
+    return sorted(
+        nics,
+        key=lambda nic: (
+            (nic.address.domain, nic.address.bus, nic.address.slot, nic.address.function)
+            if nic.address
+            else (0, 0, 0, 0)
+        ),
+    )
+
+
 def nic_in_pci_order(member: Member, n: int) -> int:
     """Index (document order, = pair index) of the member's ``n``-th NIC (1-based) in PCI order:
     FortiGate-VM's ``portN`` and cOS Core's N-th Ethernet interface."""
@@ -343,14 +373,7 @@ def nic_in_pci_order(member: Member, n: int) -> int:
             f"{dom.name} on {member.host.name}: NIC #{missing[0]} has no PCI address "
             "(cannot tell the guest's interface order)"
         )
-    ordered = sorted(
-        nics,
-        key=lambda nic: (
-            (nic.address.domain, nic.address.bus, nic.address.slot, nic.address.function)
-            if nic.address
-            else (0, 0, 0, 0)
-        ),
-    )
+    ordered = pci_ordered(nics)
     if not 1 <= n <= len(ordered):
         raise IndexError(n)
     return ordered[n - 1].index

@@ -23,7 +23,7 @@ from pytest_kvmha.bundle.contract import BRIDGE_NAME, FLOW
 from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
 from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
 from pytest_kvmha.model import MissingFacts
-from pytest_kvmha.topology import Cluster, Member, Placement, uplinks
+from pytest_kvmha.topology import Cluster, Member, Placement, cluster_views, uplinks
 from pytest_kvmha.topology.bonds import entry_ofport
 from pytest_kvmha.topology.traffic import BROADCAST, Frame, member_frames
 
@@ -164,20 +164,6 @@ def member_legs(cluster: Cluster, member: Member, index: int, pair: PairSpec) ->
                     Leg("from-uplink", q.host, spec, fr, vlan, qp.port.name, q.label, uplink=u.name)
                 )
     return legs
-
-
-def cluster_views(hosts: Sequence[HostFacts], clusters: Sequence[ClusterSpec]) -> list[Cluster]:
-    by_name = {h.name: h for h in hosts}
-    views = []
-    for spec in clusters:
-        members = []
-        for m in spec.members:
-            facts = by_name.get(m.host)
-            if facts is None:
-                facts = HostFacts(m.host, "", "error", f"host {m.host!r} was not audited")
-            members.append(Member(m, facts))
-        views.append(Cluster(spec, tuple(members)))
-    return views
 
 
 def plan_traces(

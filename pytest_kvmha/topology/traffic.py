@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pytest_kvmha.config.inventory import PairSpec
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts
-from pytest_kvmha.topology.cluster import Cluster, Member, member_firewalls
+from pytest_kvmha.topology.cluster import Cluster, Member, member_firewalls, pci_ordered
 from pytest_kvmha.vendors import cos_core, fortigate
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
@@ -61,14 +61,7 @@ def pci_position(member: Member, index: int) -> int | None:
     nics = member.domain().nics
     if any(nic.address is None for nic in nics):
         return None
-    ordered = sorted(
-        nics,
-        key=lambda n: (
-            (n.address.domain, n.address.bus, n.address.slot, n.address.function)
-            if n.address
-            else (0, 0, 0, 0)
-        ),
-    )
+    ordered = pci_ordered(nics)
     return next(k + 1 for k, nic in enumerate(ordered) if nic.index == index)
 
 

@@ -37,6 +37,19 @@ def _ours(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith("kvmha-collect."))
 
 
+def _trace_run(tmp: Path, bin_dir: Path, stale: float) -> None:
+    """One trace collection (sweeping leftovers older than ``stale`` minutes) that succeeds."""
+    done = subprocess.run(
+        ["/bin/sh", "-c", trace_script(BOUNDARY, stale)],
+        env=_env(tmp, bin_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_killed_collection_is_swept_by_the_next_run(tmp_path: Path) -> None:
     tmp, bin_dir = tmp_path / "tmp", tmp_path / "bin"
     tmp.mkdir()
@@ -56,15 +69,7 @@ def test_a_killed_collection_is_swept_by_the_next_run(tmp_path: Path) -> None:
     (left,) = _ours(tmp)  # the directory a killed run leaves
     _age(tmp / left, stale_minutes(60.0) + 1)
     _fake_appctl(bin_dir, "echo ok")
-    done = subprocess.run(
-        ["/bin/sh", "-c", trace_script(BOUNDARY, 60.0)],
-        env=_env(tmp, bin_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _trace_run(tmp, bin_dir, 60.0)
     assert _ours(tmp) == []  # the leftover swept, the run's own removed by its trap
 
 
@@ -91,15 +96,7 @@ def test_only_this_collectors_own_stale_directories_are_swept(tmp_path: Path) ->
     _age(tmp / "kvmha-collect.eeeeee", 600)
     (tmp / "kvmha-collect.ffffff").write_text("a file")
     _age(tmp / "kvmha-collect.ffffff", 600)
-    done = subprocess.run(
-        ["/bin/sh", "-c", trace_script(BOUNDARY, 300.0)],
-        env=_env(tmp, bin_dir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _trace_run(tmp, bin_dir, 300.0)
     left = sorted(p.name for p in tmp.iterdir())
     assert left == sorted(set(made) - {"kvmha-collect.aaaaaa"} | {
         "kvmha-collect.eeeeee", "kvmha-collect.ffffff"

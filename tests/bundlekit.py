@@ -53,6 +53,13 @@ def finding(result: Audit, check: str, subject: str) -> Any:
     return f
 
 
+def failing(result: Any, check: str, subject: str) -> Any:
+    """The finding of ``check`` on ``subject``, asserted to fail."""
+    f = finding(result, check, subject)
+    assert f.status == "fail", (f.status, f.detail)
+    return f
+
+
 class HostBundle:
     """One recorded host of a copied scenario, editable section by section."""
 

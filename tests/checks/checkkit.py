@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.scenarios import SCENARIOS
 
-from ..bundlekit import BUNDLES, add_section, domain_uuid, edit_toml, finding, host, untraced
+from ..bundlekit import BUNDLES, add_section, domain_uuid, edit_toml, host, untraced
 from ..bundlekit import statuses as _statuses
 
 Key = tuple[str, str]
@@ -119,13 +119,6 @@ def add_third_member(d: Path, *, heartbeat: str = "broadcast") -> None:
             '  { host = "kvm-b", domain = "fw-c", role = "slave" },\n',
         ).replace('heartbeat = "broadcast"', f'heartbeat = "{heartbeat}"'),
     )
-
-
-def failing(result: Any, check: str, subject: str) -> Any:
-    """The finding of ``check`` on ``subject``, asserted to fail."""
-    f = finding(result, check, subject)
-    assert f.status == "fail", (f.status, f.detail)
-    return f
 
 
 def undeclare_vlans(d: Path) -> None:

@@ -29,6 +29,7 @@ from ..bundlekit import (
     edit_inactive,
     edit_nic,
     edit_toml,
+    failing,
     finding,
     host,
     remove_ovs_port,
@@ -59,7 +60,6 @@ from .checkkit import (
     Key,
     add_third_member,
     expected,
-    failing,
     statuses,  # without KVMHA-TRACE-001, as in the other check tests
     undeclare_vlans,
 )

@@ -18,6 +18,7 @@ from ..bundlekit import (
     copy_scenario,
     drop_section,
     edit_nic,
+    failing,
     finding,
     host,
     reload,
@@ -56,8 +57,7 @@ def _drop_column(hb: HostBundle, table: str, column: str) -> None:
 
 def test_stp_on_a_pair_bridge_fails_and_the_trace_names_it(tmp_path: Path) -> None:
     result = run(copy_scenario("stp-on", tmp_path))
-    f = finding(result, STP, "If1")
-    assert f.status == "fail"
+    f = failing(result, STP, "If1")
     assert "br1-internal (kvm-b): STP on" in f.detail and "listening" in f.detail
     assert "stp_enable=false" in (f.remediation or "")
     assert finding(result, STP, "If2").status == "pass"
@@ -213,8 +213,7 @@ def test_bonds_without_bonds_skip(tmp_path: Path) -> None:
 
 def test_an_mtu_step_fails(tmp_path: Path) -> None:
     result = run(copy_scenario("mtu-step", tmp_path))
-    f = finding(result, MTU, "If1")
-    assert f.status == "fail"
+    f = failing(result, MTU, "If1")
     assert "uplink up-a on br-trunk on kvm-a: 1400" in f.detail and "differs" in f.detail
     assert "ip link set dev up-a mtu 1500" in (f.remediation or "")
 

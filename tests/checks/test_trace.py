@@ -31,7 +31,7 @@ from pytest_kvmha.parse.trace import (
 from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces
 from pytest_kvmha.vendors.fortigate import virtual_mac
 
-from ..bundlekit import BUNDLES, HostBundle, copy_scenario, finding, run
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, failing, finding, run
 
 TRACE = "KVMHA-TRACE-001"
 
@@ -58,8 +58,7 @@ def trace_with(directory: Path, needle: str) -> str:
 def test_drop_rule_is_named_with_the_command_that_removes_it() -> None:
     result = run(BUNDLES / "trace-drop")
     for subject in ("fw-a:If1", "fw-b:If1"):
-        f = finding(result, TRACE, subject)
-        assert f.status == "fail"
+        f = failing(result, TRACE, subject)
         assert "dropped by rule bridge br1-internal table 0 priority 100" in f.detail
         assert "match dl_type=0x8890 actions drop" in f.detail
         assert "on kvm-b" in f.detail
@@ -73,8 +72,7 @@ def test_drop_rule_is_named_with_the_command_that_removes_it() -> None:
 
 
 def test_vlan_rewrite_is_named() -> None:
-    f = finding(run(BUNDLES / "trace-vlan-rewrite"), TRACE, "fw-a:If1")
-    assert f.status == "fail"
+    f = failing(run(BUNDLES / "trace-vlan-rewrite"), TRACE, "fw-a:If1")
     assert "on kvm-a: VLAN rewritten to 201 after rule bridge br-trunk" in f.detail
     assert "left by up-a (expected VLAN 101)" in f.detail
     (line,) = [ln for ln in f.remediation.splitlines() if "del-flows" in ln]
@@ -99,8 +97,7 @@ def test_access_uplink_leaves_untagged_and_drops_tagged_frames() -> None:
 def test_missing_trunk_fails_consistently_with_vlan_002() -> None:
     result = run(BUNDLES / "trunk-missing-vlan")
     assert finding(result, "KVMHA-VLAN-002", "kvm-b").status == "fail"
-    f = finding(result, TRACE, "fw-b:If2")
-    assert f.status == "fail"
+    f = failing(result, TRACE, "fw-b:If2")
     assert "does not leave by up-b with VLAN 102" in f.detail and "KVMHA-VLAN-002" in f.detail
     g = finding(result, TRACE, "fw-a:If2")
     assert "entering by up-b with VLAN 102 on kvm-b: dropped in bridge br-trunk" in g.detail
@@ -418,8 +415,7 @@ def test_frame_steered_to_another_pairs_uplink_is_the_wrong_uplink(tmp_path: Pat
                 "    NORMAL\n", "    output:4\n", 1
             ),
         )
-    f = finding(run(d), TRACE, "fw-a:If1")
-    assert f.status == "fail"
+    f = failing(run(d), TRACE, "fw-a:If1")
     assert "on kvm-a: left by the wrong uplink up2-a (expected up1-a)" in f.detail
     assert finding(run(d), TRACE, "fw-b:If1").status == "pass"
 

@@ -19,7 +19,7 @@ from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.topology.traceplan import plan_traces
 from pytest_kvmha.vendors import fortigate
 
-from ..bundlekit import BUNDLES, copy_scenario, edit_toml, finding, run
+from ..bundlekit import BUNDLES, copy_scenario, edit_toml, failing, run
 
 
 def test_virtual_macs_follow_the_documented_ranges() -> None:
@@ -148,8 +148,7 @@ def test_cos_core_heartbeat_is_udp_999_ttl_255_to_broadcast(tmp_path: Path) -> N
 
 
 def test_recorded_drop_names_the_frame_and_the_rule() -> None:
-    f = finding(run(BUNDLES / "trace-drop"), "KVMHA-TRACE-001", "fw-b:If1")
-    assert f.status == "fail"
+    f = failing(run(BUNDLES / "trace-drop"), "KVMHA-TRACE-001", "fw-b:If1")
     assert "FGCP heartbeat 0x8890 broadcast from" in f.detail
     assert "dropped by rule bridge br1-internal table 0 priority 100 match dl_type=0x8890" in (
         f.detail

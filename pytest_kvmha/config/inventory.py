@@ -5,7 +5,7 @@ Without an inventory, :mod:`pytest_kvmha.topology.discovery` finds the clusters 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,19 @@ def check_spec(spec: str, where: str) -> str:
     return spec
 
 
+def _known_keys(table: dict[str, Any], keys: Sequence[str], where: str) -> None:
+    for key in table:
+        if key not in keys:
+            raise InventoryError(f"{where}: unknown key '{key}' (expected {', '.join(keys)})")
+
+
+def _one_of(value: str, choices: Sequence[str], key: str, where: str) -> None:
+    if value not in choices:
+        raise InventoryError(
+            f"{where}: key '{key}' must be one of {', '.join(choices)}, not {value!r}"
+        )
+
+
 def _str(table: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
     value = table.get(key)
     if value is None:
@@ -173,11 +186,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             raise InventoryError(f"{where}: host name {problem} (it names the host's directory)")
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
-        for key in table:
-            if key not in ("spec", "libvirt", "virsh_uri"):
-                raise InventoryError(
-                    f"{where}: unknown key '{key}' (expected spec, libvirt, virsh_uri)"
-                )
+        _known_keys(table, ("spec", "libvirt", "virsh_uri"), where)
         spec = check_spec(_str(table, "spec", where) or "", where)
         if spec.startswith("replay://") and not Path(spec[len("replay://") :]).is_absolute():
             spec = "replay://" + str(base / spec[len("replay://") :])
@@ -205,22 +214,12 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             raise InventoryError(f"{source}: cluster name {cname!r} contains control characters")
         if not isinstance(table, dict):
             raise InventoryError(f"{where}: must be a table")
-        for key in table:
-            if key not in CLUSTER_KEYS:
-                raise InventoryError(
-                    f"{where}: unknown key '{key}' (expected {', '.join(CLUSTER_KEYS)})"
-                )
+        _known_keys(table, CLUSTER_KEYS, where)
         vendor = _str(table, "vendor", where) or ""
-        if vendor not in VENDORS:
-            raise InventoryError(
-                f"{where}: key 'vendor' must be one of {', '.join(VENDORS)}, not {vendor!r}"
-            )
+        _one_of(vendor, VENDORS, "vendor", where)
         declared = _str(table, "heartbeat", where, required=False)
         heartbeat = declared or "broadcast"
-        if heartbeat not in HEARTBEATS:
-            raise InventoryError(
-                f"{where}: key 'heartbeat' must be one of {', '.join(HEARTBEATS)}, not {heartbeat!r}"
-            )
+        _one_of(heartbeat, HEARTBEATS, "heartbeat", where)
         members_raw = table.get("members")
         if not isinstance(members_raw, list) or not members_raw:
             raise InventoryError(f"{where}: key 'members' must be a non-empty array of tables")
@@ -254,11 +253,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             pwhere = f"{where}: pairs[{i}]"
             if not isinstance(p, dict):
                 raise InventoryError(f"{pwhere}: must be a table")
-            for key in p:
-                if key not in PAIR_KEYS:
-                    raise InventoryError(
-                        f"{pwhere}: unknown key '{key}' (expected {', '.join(PAIR_KEYS)})"
-                    )
+            _known_keys(p, PAIR_KEYS, pwhere)
             hb = p.get("heartbeat")
             if hb is not None and not isinstance(hb, bool):
                 raise InventoryError(f"{pwhere}: key 'heartbeat' must be true or false")
@@ -318,11 +313,7 @@ def _firewall_keys(
     m: dict[str, Any], where: str, vendor: str, base: Path
 ) -> tuple[str | None, str | None]:
     """A member's ``config`` (made absolute: relative to the inventory file) and ``console``."""
-    for key in m:
-        if key not in MEMBER_KEYS:
-            raise InventoryError(
-                f"{where}: unknown key '{key}' (expected {', '.join(MEMBER_KEYS)})"
-            )
+    _known_keys(m, MEMBER_KEYS, where)
     own = _str(m, "vendor", where, required=False)
     if own is not None and own != vendor:
         raise InventoryError(

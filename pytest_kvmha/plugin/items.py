@@ -32,13 +32,14 @@ class KvmhaCollector(pytest.Collector):
     def collect(self) -> list[pytest.Item]:
         state = self.state
         items: list[pytest.Item] = []
+
+        def item(name: str, nodeid: str, f: Finding, **whatif: Any) -> pytest.Item:
+            return KvmhaItem.from_parent(
+                self, name=name, nodeid=nodeid, finding=f, state=state, **whatif
+            )
+
         if audit_items_wanted(self.config) and state.audit is not None:
-            items += [
-                KvmhaItem.from_parent(
-                    self, name=f.nodeid.split("/", 1)[1], nodeid=f.nodeid, finding=f, state=state
-                )
-                for f in state.audit.findings
-            ]
+            items += [item(f.nodeid.split("/", 1)[1], f.nodeid, f) for f in state.audit.findings]
         if state.whatif is not None:
             introduced = set(state.whatif.introduced)
             for f in state.whatif.findings:
@@ -52,17 +53,7 @@ class KvmhaCollector(pytest.Collector):
                         else "introduced by the plan"
                     )
                 nodeid = "kvmha-whatif/" + f.nodeid.split("/", 1)[1]
-                items.append(
-                    KvmhaItem.from_parent(
-                        self,
-                        name=nodeid,
-                        nodeid=nodeid,
-                        finding=f,
-                        state=state,
-                        whatif=True,
-                        culprit=culprit,
-                    )
-                )
+                items.append(item(nodeid, nodeid, f, whatif=True, culprit=culprit))
         return items
 
 

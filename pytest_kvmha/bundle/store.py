@@ -233,12 +233,18 @@ def _open_dir(path: Path, *, create: bool) -> int:
             os.mkdir(path, 0o700)
         except FileExistsError:
             pass
+    return _open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, None, path)
+
+
+def _open(name: str | Path, flags: int, dir_fd: int | None, where: Path) -> int:
+    """``os.open``; a missing file raises FileNotFoundError, any other refusal (a symlink, not
+    a directory, no permission) a BundleError naming ``where``."""
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+        return os.open(name, flags, dir_fd=dir_fd)
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise BundleError(f"{path}: {_why(exc, path)}") from None
+        raise BundleError(f"{where}: {_why(exc, where)}") from None
 
 
 def _open_subdir(top: int, parts: list[str], base: Path, *, create: bool) -> int:
@@ -252,12 +258,7 @@ def _open_subdir(top: int, parts: list[str], base: Path, *, create: bool) -> int
                     os.mkdir(part, 0o700, dir_fd=fd)
                 except FileExistsError:
                     pass
-            try:
-                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
-                raise BundleError(f"{where}: {_why(exc, where)}") from None
+            nxt = _open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, fd, where)
             os.close(fd)
             fd = nxt
     except BaseException:
@@ -278,13 +279,8 @@ def _read_file(top: int, dirs: list[str], leaf: str, path: Path) -> str:
     """A regular file's text, refusing symlinks, special files and files over the size cap."""
     fd_dir = _open_subdir(top, dirs, path.parents[len(dirs)], create=False)
     try:
-        try:
-            # O_NONBLOCK: opening a FIFO must not wait for a writer.
-            fd = os.open(leaf, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=fd_dir)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise BundleError(f"{path}: {_why(exc, path)}") from None
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = _open(leaf, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, fd_dir, path)
     finally:
         os.close(fd_dir)
     with os.fdopen(fd, "rb") as f:

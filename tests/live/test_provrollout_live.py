@@ -5,10 +5,13 @@ keeps it, rolls the second back after its audit and trace, and never touches the
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
-from pytest_kvmha.fixtures.apply import make_plan
+from pytest_kvmha.fixtures.__main__ import main as restore_main
+from pytest_kvmha.fixtures.apply import Plan, make_plan, restore
 from pytest_kvmha.fixtures.rollout import RolloutStopped, make_rollout
 
 from pytest_kvmha.collect.pool import collect_all
@@ -127,78 +130,124 @@ def test_second_cluster_fails_verification_first_kept_third_untouched(
     lines = (tmp_path / "rollout" / "rollout").read_text().split()
     assert "verified" in lines and "stopped" in lines
     # restore of the rollout leaves c1 (verified) alone
-    from pytest_kvmha.fixtures.apply import restore
-
     assert restore(tmp_path / "rollout", options) == []
     assert differences(now, secure_snapshot(lab, inventory)) == []
     assert c1.rollback() == []  # and c1 itself can still be undone exactly
     assert differences(before, secure_snapshot(lab, inventory)) == []
 
 
-def test_sigkill_in_the_failing_cluster_then_restore_of_the_rollout(
-    lab: Lab, tmp_path: Path
-) -> None:
-    """SIGKILL before and after each command of c2's plan (c1 verified by then): ``restore``
-    of the rollout directory restores c2 exactly and keeps c1 as the rollout left it."""
-    import os
-    import signal
-
-    from pytest_kvmha.fixtures.__main__ import main as restore_main
-    from pytest_kvmha.fixtures.apply import restore
-
-    inventory = build(lab, tmp_path)
+def _killed_rollout(
+    lab: Lab, inventory: Path, work: Path, victim: int, n: int, when: str
+) -> list[Plan]:
+    """Plan every cluster afresh under ``work`` and roll them out in a forked child that
+    SIGKILLs itself ``when`` ("before" or "after") the ``n``-th command cluster ``victim``'s
+    plan runs (its steps, then its rollback's undos; the file staging around them not counted),
+    then ``kvmha restore`` the rollout directory. Returns the plans (the parent's copies)."""
     inv = load_inventory(inventory)
     options = CollectOptions(str(lab.ssh_config))
-    before = secure_snapshot(lab, inventory)
     targets = {h.name: h for h in inv.hosts}
-    rounds = 0
-    n = 0
-    while True:
-        n += 1
+    plans = [make_plan(c, targets, options, work, datapath_type="netdev") for c in inv.clusters]
+    hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), options)}
+    inner = plans[victim].run
+    assert inner is not None
+    calls = {"n": 0}
+
+    def run(target, command):  # type: ignore[no-untyped-def]
+        counted = not command.startswith(("umask", "printf"))
+        calls["n"] += counted
+        if counted and calls["n"] == n and when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = inner(target, command)
+        if counted and calls["n"] == n and when == "after":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    plans[victim].run = run
+    rollout = make_rollout(plans, hosts, work / "rollout")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            rollout.apply()
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (n, when, status)
+    lines = (work / "rollout" / "rollout").read_text().split()
+    victim_plan = plans[victim]
+    assert lines[-3:] == ["plan", victim_plan.cluster.name, victim_plan.backup_dir.name], lines
+    return plans
+
+
+def _restore(lab: Lab, directory: Path) -> None:
+    assert restore_main(["restore", str(directory), f"--ssh-config={lab.ssh_config}"]) == 0
+
+
+def _step_count(lab: Lab, inventory: Path, cluster: int, unused: Path) -> int:
+    """How many steps the cluster's plan has on the lab as it is (planning changes nothing)."""
+    inv = load_inventory(inventory)
+    plan = make_plan(
+        inv.clusters[cluster],
+        {h.name: h for h in inv.hosts},
+        CollectOptions(str(lab.ssh_config)),
+        unused,
+        datapath_type="netdev",
+    )
+    assert plan.steps and not plan.gates  # c1, c2: only the data pair If2 is retagged
+    return len(plan.steps)
+
+
+def test_sigkill_at_every_step_of_the_first_cluster_then_exact_restore(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """SIGKILL before and after each command of c1's plan (nothing verified yet): ``restore``
+    of the rollout directory returns every host exactly to its state before the rollout."""
+    inventory = build(lab, tmp_path)
+    before = secure_snapshot(lab, inventory)
+    steps = _step_count(lab, inventory, 0, tmp_path / "unused")
+    for n in range(1, steps + 1):
         for when in ("before", "after"):
             work = tmp_path / f"r{n}{when}"
-            plans = [
-                make_plan(c, targets, options, work, datapath_type="netdev") for c in inv.clusters
-            ]
-            c2 = plans[1]
-            if n > len(c2.steps):
-                assert differences(before, secure_snapshot(lab, inventory)) == []
-                print(f"\n{rounds} SIGKILL rounds in c2, each restored")
-                return
-            hosts = {b.host: parse_bundle(b) for b in collect_all(list(inv.hosts), options)}
-            inner = c2.run
-            assert inner is not None
-            calls = {"n": 0}
+            plans = _killed_rollout(lab, inventory, work, 0, n, when)
+            assert len(plans[0].steps) == steps
+            # the kill comes before the step's "done" is recorded, whether before or after its
+            # command ran
+            assert len(plans[0].journal.read().done) == n - 1, (n, when)
+            # c2 and c3 were never touched (no backup of theirs exists)
+            assert not plans[1].backup_dir.exists() and not plans[2].backup_dir.exists()
+            _restore(lab, work / "rollout")
+            assert differences(before, secure_snapshot(lab, inventory)) == [], (n, when)
+    print(f"\n{2 * steps} SIGKILL rounds in c1, each restored exactly")
 
-            def run(target, command, inner=inner, calls=calls, when=when, n=n):  # type: ignore[no-untyped-def]
-                step_command = not command.startswith(("umask", "printf"))
-                if step_command:
-                    calls["n"] += 1
-                if step_command and calls["n"] == n and when == "before":
-                    os.kill(os.getpid(), signal.SIGKILL)
-                result = inner(target, command)
-                if step_command and calls["n"] == n and when == "after":
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return result
 
-            c2.run = run
-            rollout = make_rollout(plans, hosts, work / "rollout")
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    rollout.apply()
-                finally:
-                    os._exit(3)
-            _, status = os.waitpid(pid, 0)
-            assert os.WIFSIGNALED(status), (n, when, status)
+def test_sigkill_in_the_failing_cluster_and_its_rollback_then_restore_of_the_rollout(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """SIGKILL before and after each command of c2's plan (c1 verified by then) and of the
+    rollback that c2's failed verification starts: ``restore`` of the rollout directory
+    restores c2 exactly and keeps c1 as the rollout left it."""
+    inventory = build(lab, tmp_path)
+    options = CollectOptions(str(lab.ssh_config))
+    before = secure_snapshot(lab, inventory)
+    steps = _step_count(lab, inventory, 1, tmp_path / "unused")
+    for n in range(1, 2 * steps + 1):  # each step, then each undo of the rollback
+        for when in ("before", "after"):
+            work = tmp_path / f"r{n}{when}"
+            plans = _killed_rollout(lab, inventory, work, 1, n, when)
+            c1, c2, c3 = plans
+            assert len(c2.steps) == steps
             lines = (work / "rollout" / "rollout").read_text().split()
-            assert "verified" in lines and lines[-2:] == ["c2", c2.backup_dir.name], lines
-            assert (
-                restore_main(["restore", str(work / "rollout"), f"--ssh-config={lab.ssh_config}"])
-                == 0
-            )
+            assert lines[:4] == ["plan", "c1", c1.backup_dir.name, "verified"], lines
+            assert not c3.backup_dir.exists()
+            journal = c2.journal.read()
+            if n > steps:  # in the rollback: every step done, the undos before the n-th recorded
+                assert journal.done == set(range(steps)), (n, when)
+                assert len(journal.undone) == n - steps - 1, (n, when)
+            else:
+                assert len(journal.done) == n - 1 and not journal.undone, (n, when)
+            _restore(lab, work / "rollout")
             now = secure_snapshot(lab, inventory)
             changed = differences(before, now)
             assert changed and all("-1" in d or "c1-" in d for d in changed), changed
-            assert restore(plans[0].backup_dir, options) == []  # c1 back too, for the next round
-            rounds += 1
+            assert restore(c1.backup_dir, options) == []  # c1 back too, for the next round
+            assert differences(before, secure_snapshot(lab, inventory)) == []
+    print(f"\n{4 * steps} SIGKILL rounds in c2 (half of them in its rollback), each restored")

@@ -5,6 +5,8 @@ plan that would cut every heartbeat link, and the maintenance window that allows
 from __future__ import annotations
 
 import ipaddress
+import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -390,3 +392,53 @@ def test_what_if_refuses_without_the_flag_and_marks_the_cut_items_with_it() -> N
     assert marked and all(f.subject.rsplit(":", 1)[-1] == "If1" for f in marked)
     steps = allowed.as_json()["steps"]
     assert [i for i, s in enumerate(steps) if s["heartbeat_cut"]] == allowed.cut
+
+
+def test_allow_heartbeat_cut_flag_turns_the_refusal_into_a_marked_dry_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """A real pytest run on the recorded two-ok: the wanted inventory moves If1, the cluster's
+    only heartbeat pair (If2 says heartbeat = false), to VLAN 111 on both servers. Without
+    the flag the plan is refused naming it; with it the dry run marks the cut window."""
+    shutil.copytree(BUNDLES / "two-ok", pytester.path / "s")
+    inv = pytester.path / "s" / "clusters.toml"
+    wanted = pytester.path / "s" / "wanted.toml"
+    wanted.write_text(
+        inv.read_text()
+        .replace("vlan = 101", "vlan = 111")
+        .replace("vlan = 102", "vlan = 102\nheartbeat = false")
+    )
+    run = (f"--kvmha-inventory={inv}", f"--kvmha-plan={wanted}", "--kvmha-report=r.json")
+
+    refused = pytester.runpytest(*run)
+    assert refused.ret == 1
+    refused.stdout.fnmatch_lines(
+        [
+            "plan: 0 steps, 1 refused",
+            "  refused: edge-fw: plan refused: changing heartbeat pair If1 on kvm-a, kvm-b leaves "
+            "no heartbeat link between the members while it runs*split brain*"
+            f"maintenance window with {ALLOW_CUT_FLAG}",
+        ]
+    )
+    assert "!!" not in refused.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())["whatif"]
+    assert report["steps"] == [] and ALLOW_CUT_FLAG in report["refused"][0]
+
+    allowed = pytester.runpytest(*run, ALLOW_CUT_FLAG)
+    assert allowed.ret == 0, allowed.stdout.str()
+    allowed.stdout.fnmatch_lines(
+        [
+            "plan: 6 steps",
+            "!! 5. [[]kvm-a[]] ovs-vsctl set port vnet4 tag=111 -- clear port vnet4 trunks",
+            "!! 6. [[]kvm-b[]] ovs-vsctl set port vnet0 tag=111 -- clear port vnet0 trunks",
+            "  note: edge-fw: no heartbeat link between the members during steps 5-6 (pair If1; "
+            f"maintenance window: {ALLOW_CUT_FLAG})",
+        ]
+    )
+    marked = [line for line in allowed.stdout.lines if line.startswith("!!")]
+    assert len(marked) == 2, marked  # only the two steps inside the window
+    report = json.loads((pytester.path / "r.json").read_text())["whatif"]
+    assert not report["refused"]
+    assert [i for i, s in enumerate(report["steps"]) if s["heartbeat_cut"]] == [4, 5]
+    cut = [f for f in report["findings"] if "no heartbeat link in steps 5-6" in f["detail"]]
+    assert cut and all(f["subject"].endswith("If1") for f in cut)

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
-from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.model import (
+    FIREWALL_CONFIG,
+    MissingFacts,
+    Scope,
+    Verdict,
+    check,
+    failed,
+    passed,
+    skipped,
+)
 from pytest_kvmha.topology import (
     Cluster,
     Member,
@@ -72,6 +81,7 @@ def _describe(facts: FirewallFacts) -> str:
 
 @check(
     "KVMHA-FW-001",
+    needs=[FIREWALL_CONFIG],
     title="The firewall's HA configuration was read",
     severity="high",
     scope=Scope.MEMBER,
@@ -94,6 +104,7 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
 
 @check(
     "KVMHA-FW-002",
+    needs=[FIREWALL_CONFIG],
     title="The members are configured as one HA cluster",
     severity="critical",
     scope=Scope.CLUSTER,
@@ -136,6 +147,7 @@ def members_agree(cluster: Cluster) -> Verdict:
 
 @check(
     "KVMHA-FW-003",
+    needs=[FIREWALL_CONFIG],
     title="The declared heartbeat is the one the firewalls use",
     severity="high",
     scope=Scope.CLUSTER,
@@ -182,6 +194,7 @@ def heartbeat_matches_config(cluster: Cluster) -> Verdict:
 
 @check(
     "KVMHA-FW-004",
+    needs=[FIREWALL_CONFIG],
     title="FGCP unicast heartbeat peers address each other",
     severity="critical",
     scope=Scope.CLUSTER,
@@ -307,6 +320,7 @@ def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> in
 
 @check(
     "KVMHA-FW-005",
+    needs=[FIREWALL_CONFIG],
     title="The heartbeat/sync interface is a wired interface pair",
     severity="critical",
     scope=Scope.CLUSTER,

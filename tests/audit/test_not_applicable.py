@@ -3,6 +3,8 @@ skips of a check that needs what the cluster declares nothing of, and never one 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_kvmha.audit.applicable import NotApplicable, declares, split_not_applicable
@@ -112,14 +114,7 @@ def test_what_if_node_ids_have_their_own_root() -> None:
 
 
 def test_an_unknown_need_is_refused() -> None:
+    meta: dict[str, Any] = {"title": "t", "severity": "low", "scope": Scope.HOST}
+    meta |= {"rationale": "r", "remediation": "fix", "source": "src"}
     with pytest.raises(ValueError, match="unknown needs"):
-        check(
-            "SITE-X-001",
-            title="t",
-            severity="low",
-            scope=Scope.HOST,
-            rationale="r",
-            remediation="fix",
-            source="src",
-            needs=["licence"],
-        )
+        check("SITE-X-001", needs=["licence"], **meta)

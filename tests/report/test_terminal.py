@@ -70,6 +70,9 @@ def test_demo_fits_a_terminal() -> None:
     finally:
         shutil.rmtree(paths[0].parent, ignore_errors=True)
     assert "SKIPPED" not in out and "PASSED" not in out and "warnings summary" not in out
+    # a failure's "found" is shown where the detail does not already say it
+    assert "  found:       bridge-utils installed" in lines
+    assert not [x for x in lines if x.startswith("  found:       NIC #1 (52:54:00:e4:8b:92)")]
     assert lines[-1].startswith("audit exit status: 1 ")
     assert lines[-2].startswith("4 failed, 39 passed, 10 skipped in ")
 

@@ -12,7 +12,16 @@ import functools
 from collections.abc import Callable
 
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
-from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.model import (
+    FIREWALL_CONFIG,
+    MissingFacts,
+    Scope,
+    Verdict,
+    check,
+    failed,
+    passed,
+    skipped,
+)
 from pytest_kvmha.topology import (
     Cluster,
     Member,
@@ -94,6 +103,7 @@ def _describe(facts: FirewallFacts) -> str:
 
 @check(
     "KVMHA-FW-001",
+    needs=[FIREWALL_CONFIG],
     title="The firewall's HA configuration was read",
     severity="high",
     scope=Scope.MEMBER,
@@ -116,6 +126,7 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
 
 @check(
     "KVMHA-FW-002",
+    needs=[FIREWALL_CONFIG],
     title="The members are configured as one HA cluster",
     severity="critical",
     scope=Scope.CLUSTER,
@@ -152,6 +163,7 @@ def members_agree(cluster: Cluster, got: _Facts) -> Verdict:
 
 @check(
     "KVMHA-FW-003",
+    needs=[FIREWALL_CONFIG],
     title="The declared heartbeat is the one the firewalls use",
     severity="high",
     scope=Scope.CLUSTER,
@@ -196,6 +208,7 @@ def heartbeat_matches_config(cluster: Cluster, got: _Facts) -> Verdict:
 
 @check(
     "KVMHA-FW-004",
+    needs=[FIREWALL_CONFIG],
     title="FGCP unicast heartbeat peers address each other",
     severity="critical",
     scope=Scope.CLUSTER,
@@ -317,6 +330,7 @@ def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> in
 
 @check(
     "KVMHA-FW-005",
+    needs=[FIREWALL_CONFIG],
     title="The heartbeat/sync interface is a wired interface pair",
     severity="critical",
     scope=Scope.CLUSTER,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -82,6 +82,12 @@ class MissingFacts(Exception):
     """
 
 
+# ``Check.needs``: what a check needs that an inventory may not declare at all. Where a cluster
+# declares none of it, the check's skips are no pytest items (one line per cluster says so).
+FIREWALL_CONFIG = "firewall-config"  # a member's ``config`` or ``console`` (inventory)
+NEEDS = (FIREWALL_CONFIG,)
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str
@@ -92,6 +98,7 @@ class Check:
     remediation: str
     source: str
     func: Callable[..., Verdict] = field(repr=False, compare=False)
+    needs: frozenset[str] = frozenset()
 
 
 _CHECK_ATTR = "__kvmha_check__"
@@ -106,8 +113,15 @@ def check(
     rationale: str,
     remediation: str,
     source: str,
+    needs: Iterable[str] = (),
 ) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
-    """Mark a function as a catalogue check. Discovery scans ``pytest_kvmha.checks``."""
+    """Mark a function as a catalogue check. Discovery scans ``pytest_kvmha.checks``.
+
+    ``needs``: inputs the inventory may not declare at all (:data:`NEEDS`), e.g.
+    ``FIREWALL_CONFIG``; the check still runs and decides (skip where it is missing)."""
+    unknown = sorted(set(needs) - set(NEEDS))
+    if unknown:
+        raise ValueError(f"check {id}: unknown needs {unknown} (known: {', '.join(NEEDS)})")
 
     def mark(func: Callable[..., Verdict]) -> Callable[..., Verdict]:
         spec = Check(
@@ -119,6 +133,7 @@ def check(
             remediation.strip(),
             source,
             func,
+            frozenset(needs),
         )
         setattr(func, _CHECK_ATTR, spec)
         return func

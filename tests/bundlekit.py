@@ -23,7 +23,16 @@ from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.host import parse_bundle
 
 BUNDLES = Path(__file__).parent / "bundles"
+EXAMPLES = Path(__file__).parents[1] / "examples"
 CHECKS = discover_checks()
+
+
+def copy_example(dest: Path) -> Path:
+    """The demo's recorded hosts and inventory (examples/), copied into ``dest``; the
+    inventory's path."""
+    shutil.copytree(EXAMPLES / "bundles", dest / "bundles")
+    shutil.copy(EXAMPLES / "clusters.toml", dest / "clusters.toml")
+    return dest / "clusters.toml"
 
 
 def copy_scenario(name: str, dest: Path) -> Path:

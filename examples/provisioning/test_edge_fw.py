@@ -5,8 +5,9 @@ Run against your hosts (the inventory names the cluster, its members, pairs, VLA
     pytest examples/provisioning/test_edge_fw.py --kvmha-inventory=clusters.toml \\
         --kvmha-ssh-config=~/.ssh/config --kvmha-allow-provision
 
-Without --kvmha-allow-provision the plan is printed once, nothing changes and the test is
-skipped (a dry run). Given a test path, pytest-kvmha runs this test and audits nothing at
+Without --kvmha-allow-provision it is a dry run: nothing changes, the test passes once the plan
+is made (a plan that cannot be made fails it), and the "kvmha plans" summary shows the plan,
+each step with its reason. Given a test path, pytest-kvmha runs this test and audits nothing at
 collection (--kvmha-audit would add the audit items).
 The project's own tests run this very file against the namespace lab (tests/live).
 """
@@ -23,12 +24,12 @@ def test_edge_fw_provisioned_conforms(kvmha_provision, kvmha_audit):
     # Plans the minimal change, backs every host up, applies it; the exact prior state is
     # restored when this test ends, whatever happens in between.
     plan = kvmha_provision("edge-fw")
-    if plan.steps and not plan.applied:
-        # A dry run (no --kvmha-allow-provision): the fixture printed the plan and changed
-        # nothing, so the hosts are as broken as before: nothing to audit yet.
-        pytest.skip("dry run: the plan was printed, not applied")
-    if plan.applied:
-        print(plan.render())  # what was changed (a dry run printed it already)
+    if plan.dry_run:
+        # No --kvmha-allow-provision: nothing changed, so the hosts are as they were and there
+        # is nothing new to audit (`pytest --kvmha-inventory=...` audits them as they are).
+        # The plan is in the "kvmha plans" summary; what plans do not do (remove packages)
+        # is there as a note.
+        return
 
     audit = kvmha_audit("edge-fw")
     failing = [

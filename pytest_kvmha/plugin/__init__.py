@@ -23,13 +23,10 @@ from pytest_kvmha.config.options import (
     timeout,
 )
 from pytest_kvmha.model import Severity
-from pytest_kvmha.plugin.items import KvmhaBelowThreshold, KvmhaKnownSinceBaseline
 from pytest_kvmha.plugin.selection import audit_items_wanted, take_nodeids
 from pytest_kvmha.plugin.session import STATE, KvmhaSession
 from pytest_kvmha.plugin.xdist import RUNDIR, worker_input
 from pytest_kvmha.report.assemble import ReportPaths
-
-__all__ = ["KvmhaBelowThreshold", "KvmhaKnownSinceBaseline"]
 
 SEVERITY_MARKERS = ("critical", "high", "medium", "low", "info")
 

@@ -3,23 +3,15 @@ audit after a planned change), their outcome by the gate, and their failure text
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
 
+from pytest_kvmha.audit.applicable import split_not_applicable
 from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
-from pytest_kvmha.plugin.gate import BELOW, GATING, KNOWN, WAIVED, gate_of, waiver_match
+from pytest_kvmha.plugin.gate import GATING, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
 from pytest_kvmha.plugin.state import KvmhaState
-
-
-class KvmhaBelowThreshold(pytest.PytestWarning):
-    """A failed finding below --kvmha-fail-on: visible, but not failing the run."""
-
-
-class KvmhaKnownSinceBaseline(pytest.PytestWarning):
-    """With --kvmha-fail-on-new: a failure the baseline already had; visible, not gating."""
 
 
 class KvmhaCollector(pytest.Collector):
@@ -30,6 +22,8 @@ class KvmhaCollector(pytest.Collector):
         self.state = state
 
     def collect(self) -> list[pytest.Item]:
+        """One item per finding; the skips of checks that do not apply to a cluster at all
+        are none (see :mod:`pytest_kvmha.audit.applicable`: the state keeps them)."""
         state = self.state
         items: list[pytest.Item] = []
 
@@ -39,10 +33,17 @@ class KvmhaCollector(pytest.Collector):
             )
 
         if audit_items_wanted(self.config) and state.audit is not None:
-            items += [item(f.nodeid.split("/", 1)[1], f.nodeid, f) for f in state.audit.findings]
+            findings, state.not_applicable = split_not_applicable(
+                state.audit.findings, state.audit.clusters, state.nodeids
+            )
+            items += [item(f.nodeid.split("/", 1)[1], f.nodeid, f) for f in findings]
         if state.whatif is not None:
             introduced = set(state.whatif.introduced)
-            for f in state.whatif.findings:
+            wanted = state.wanted.clusters if state.wanted is not None else ()
+            findings, state.whatif_not_applicable = split_not_applicable(
+                state.whatif.findings, wanted, state.nodeids, root="kvmha-whatif"
+            )
+            for f in findings:
                 culprit = None
                 if key_of(f) in introduced:
                     index = state.whatif.culprit.get(key_of(f))
@@ -93,8 +94,8 @@ class KvmhaItem(pytest.Item):
         )
         # -k kvm-a: every item touching kvm-a, cluster items of members on it included
         self.extra_keyword_matches.update(_hosts_of(state, finding))
-        if finding.status == SKIP:  # reported at the item's location, not the plugin's
-            self.add_marker(pytest.mark.skip(reason=f"{finding.check.id}: {finding.detail}"))
+        if finding.status == SKIP:  # the report names the item (see skip_location)
+            self.add_marker(pytest.mark.skip(reason=finding.detail))
 
     def setup(self) -> None:
         if self.finding.status == ERROR:
@@ -110,21 +111,10 @@ class KvmhaItem(pytest.Item):
                 assert waiver is not None  # WAIVED means an active waiver matched
                 self.user_properties.append(("waived", waiver.describe()))
                 pytest.xfail(f"{f.detail} - {waiver.describe()}")
-            if gate == KNOWN:
-                _notice(
-                    KvmhaKnownSinceBaseline(
-                        f"{f.nodeid}: {f.detail} (known since baseline {state.baseline_path})"
-                    )
-                )
-            elif gate == BELOW:
-                _notice(
-                    KvmhaBelowThreshold(
-                        f"{f.nodeid}: {f.detail} (severity {f.check.severity} is below "
-                        f"--kvmha-fail-on={state.fail_on})"
-                    )
-                )
-            else:
+            if gate in GATING:
                 raise KvmhaFinding(self.describe("failed"))
+            # Below the threshold or known since the baseline: the item passes, and the kvmha
+            # summary lists the finding under "not gating" (no pytest warning to filter).
 
     def describe(self, what: str) -> str:
         f = self.finding
@@ -136,7 +126,7 @@ class KvmhaItem(pytest.Item):
             + (f" on host {f.host}" if f.host else ""),
             f"  detail:      {f.detail}",
         ]
-        if f.found:
+        if f.found and f.found not in f.detail:  # else it would only repeat the detail
             lines.append(f"  found:       {f.found}")
         if f.expected:
             lines.append(f"  expected:    {f.expected}")
@@ -175,14 +165,6 @@ class KvmhaItem(pytest.Item):
             line = f"host {host} unreachable (reason in the kvmha audit summary)"
             return KvmhaRepr(line, line)
         return KvmhaRepr(self.describe("cannot evaluate"), self.finding.detail)
-
-
-def _notice(warning: Warning) -> None:
-    """Warn about a failure that does not gate, shown in the warnings summary; ``-W error``
-    must not turn it into a failure (the gate decides, not the warning filters)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", type(warning))
-        warnings.warn(warning, stacklevel=3)
 
 
 def _hosts_of(state: KvmhaState, f: Finding) -> set[str]:

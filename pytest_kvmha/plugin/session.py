@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_kvmha.audit.applicable import NotApplicable, split_not_applicable
 from pytest_kvmha.config.options import option
 from pytest_kvmha.config.waivers import WaiverError, load_waivers
 from pytest_kvmha.model import key_of
@@ -121,6 +122,15 @@ class KvmhaSession(KvmhaState):
         report = yield
         if isinstance(item, KvmhaItem) and report.failed and call.when == "setup":
             report.longrepr = item.setup_failure()
+        elif (
+            isinstance(item, KvmhaItem)
+            and report.skipped
+            and not hasattr(report, "wasxfail")
+            and isinstance(report.longrepr, tuple)
+        ):
+            # pytest puts a skip at the item's reportinfo (the inventory file): one folded
+            # "SKIPPED [n] clusters.toml: ..." for many items. Name the item instead.
+            report.longrepr = (item.nodeid, None, report.longrepr[2])
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -157,6 +167,10 @@ class KvmhaSession(KvmhaState):
         if self.audit is not None:
             self.selected = xdist.workers_selection(self.audit.findings, ids)
             self.gates = {f.nodeid: gate_of(self, f) for f in self.selected}
+            # the workers' collectors left these out; the controller reports them
+            _, self.not_applicable = split_not_applicable(
+                self.audit.findings, self.audit.clusters, self.nodeids
+            )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.rundir is not None:
@@ -208,8 +222,15 @@ class KvmhaSession(KvmhaState):
             ),
             gating={f.nodeid for f in self.selected if self.gates.get(f.nodeid) in GATING},
             verdict=self.verdict.as_json() if self.verdict is not None else None,
+            not_applicable=[n.as_json() for n in self.shown_not_applicable()],
         )
         write_reports(report, self.reports)
+
+    def shown_not_applicable(self) -> list[NotApplicable]:
+        """What does not apply to the clusters of the selected findings (a run narrowed to
+        other clusters or hosts by -k or node ids does not report them)."""
+        clusters = {f.cluster for f in self.selected}
+        return [n for n in self.not_applicable if n.cluster in clusters]
 
     def baseline_json(self) -> dict[str, Any] | None:
         if self.baseline is None:
@@ -250,5 +271,21 @@ class KvmhaSession(KvmhaState):
             self.fail_on_new,
             list(self.reports),
             self.verdict.as_json() if self.verdict is not None else None,
+            not_applicable=self.shown_not_applicable(),
+            whatif_not_applicable=self.whatif_not_applicable,
+            verbosity=config.get_verbosity(),
+            width=getattr(config.get_terminal_writer(), "fullwidth", 80),
+            beside=_beside(terminalreporter),
         )
         write_summary(terminalreporter, summary, quiet=config.option.verbose < 0)
+
+
+def _beside(terminalreporter: Any) -> dict[str, int]:
+    """The items pytest's last line counts that are no audit finding: what-if items and tests
+    beside the audit (from the reports, so under xdist too)."""
+    ids: set[str] = set()
+    for reports in terminalreporter.stats.values():
+        ids.update(r.nodeid for r in reports if isinstance(r, pytest.TestReport))
+    whatif = sum(1 for n in ids if n.startswith("kvmha-whatif/"))
+    tests = sum(1 for n in ids if not n.startswith(("kvmha/", "kvmha-whatif/")))
+    return {"what-if items": whatif, f"test{'' if tests == 1 else 's'} beside the audit": tests}

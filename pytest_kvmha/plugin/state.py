@@ -17,6 +17,7 @@ from pytest_kvmha.report.assemble import ReportPaths
 from pytest_kvmha.report.baseline import HostId
 
 if TYPE_CHECKING:
+    from pytest_kvmha.audit.applicable import NotApplicable
     from pytest_kvmha.audit.engine import Audit
     from pytest_kvmha.config.inventory import Inventory
     from pytest_kvmha.fixtures.whatif import WhatIf
@@ -69,3 +70,6 @@ class KvmhaState:
     # node id -> gate outcome of every selected audit item (what-if items included)
     gates: dict[str, str] = field(default_factory=dict)
     verdict: RunVerdict | None = None
+    # per cluster, the checks that do not apply to it at all (their skips are no items)
+    not_applicable: list[NotApplicable] = field(default_factory=list)
+    whatif_not_applicable: list[NotApplicable] = field(default_factory=list)

@@ -56,10 +56,13 @@ def assemble_report(
     known: set[str] | None = None,
     gating: set[str] | None = None,
     verdict: dict[str, Any] | None = None,
+    not_applicable: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """``known``: with --kvmha-fail-on-new, the node ids of the failures the gate let pass as
     known since the baseline; ``gating``: the node ids of the findings that fail the run;
-    ``verdict``: the run's one verdict (passed, exit status, reason), printed by every format."""
+    ``verdict``: the run's one verdict (passed, exit status, reason), printed by every format;
+    ``not_applicable``: per cluster, the checks that do not apply to it at all (no findings,
+    no items: :mod:`pytest_kvmha.audit.applicable`)."""
     report = build_report(
         audit.hosts if audit else [],
         audit.clusters if audit else [],
@@ -73,6 +76,8 @@ def assemble_report(
     )
     if verdict is not None:
         report["verdict"] = verdict
+    if not_applicable:
+        report["not_applicable"] = list(not_applicable)
     if gating is not None:
         for entry in report["findings"]:
             entry["gating"] = entry["nodeid"] in gating

@@ -218,6 +218,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append("None.")
+    if report.get("not_applicable"):
+        lines += ["", "## Not applicable", ""]
+        lines += [
+            f"- {md_code(n['cluster'])}: {_cell(n['reason'])}: {_cell(', '.join(n['checks']))}"
+            for n in report["not_applicable"]
+        ]
     lines += _waivers_markdown(report)
     discovery = report.get("discovery")
     if discovery is not None and discovery["ambiguous"]:

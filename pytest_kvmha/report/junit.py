@@ -117,6 +117,9 @@ def rewrite_junit(path: Path) -> int:
         detail = props.get("detail", "")
         for outcome in case.findall("failure") + case.findall("error"):
             outcome.set("message", detail)
+        for skipped in case.findall("skipped"):  # "nodeid:None: reason": no line to point at
+            if skipped.get("type") == "pytest.skip":
+                skipped.text = f"{props['nodeid']}: {skipped.get('message') or ''}"
         if props.get("status") == FAIL and props["gating"] == "false":
             below = _below(props.get("severity", ""), props.get("fail_on", ""))
             why = (

@@ -1,14 +1,17 @@
-"""The kvmha audit summary at the end of a run: hosts, the compact block per cluster (pairs x
-checks, one mark per cell), counts, waivers, the what-if and the baseline. Findings and each
-finding's gate outcome in, lines out (to anything that writes lines, the terminal reporter)."""
+"""The kvmha audit summary at the end of a run: hosts, one line per cluster (and host) with its
+outcomes, what does not apply to it, its matrix (checks with their titles x pairs, failing
+first; every check with -v), the failures that do not gate, counts beside pytest's, waivers, the
+what-if and the baseline. Findings and each finding's gate outcome in, lines out (to the
+terminal reporter, whose writer colours them: --color and NO_COLOR are pytest's)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_kvmha.audit.applicable import NotApplicable
 from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.config.inventory import ClusterSpec
 from pytest_kvmha.config.redact import redact
@@ -26,13 +29,21 @@ MARKS = {
     "pass": ".",
     "skip": "s",
 }
-# When several findings fall into one cell (a pair's two member NICs), the worst one shows.
+# When several findings fall into one cell (a pair's two member NICs), the worst one shows;
+# rows and counts go in this order too (failing first).
 WORST = ("error", "fail", "waived", "known", "below", "pass", "skip")
-LEGEND = (
-    "legend: . pass  F fail  E error (not evaluated)  s skip  w waived  "
-    "b failed below --kvmha-fail-on  k known since the baseline"
-)
+QUIET = ("pass", "skip")  # rows with only these marks are shown with -v only
+MEANING = {
+    ".": "pass",
+    "F": "fail",
+    "E": "error (not evaluated)",
+    "s": "skip",
+    "w": "waived",
+    "b": "failed below --kvmha-fail-on",
+    "k": "known since the baseline",
+}
 WHOLE = "all"  # the column of findings about the cluster, a member or a host, not one pair
+MIN_TITLE = 30  # a title is cut to the terminal's width, never shorter than this
 
 
 def _column(f: Finding, pairs: Sequence[str]) -> str:
@@ -45,15 +56,6 @@ def _column(f: Finding, pairs: Sequence[str]) -> str:
     return WHOLE
 
 
-def _table(rows: dict[str, dict[str, str]], columns: list[str]) -> list[str]:
-    width = max(len(r) for r in rows)
-    lines = ["  " + " " * width + "  " + "  ".join(columns)]
-    for check in sorted(rows):
-        cells = [rows[check].get(c, " ").center(len(c)) for c in columns]
-        lines.append(f"  {check:<{width}}  " + "  ".join(cells).rstrip())
-    return lines
-
-
 def _fill(rows: dict[str, dict[str, str]], check: str, column: str, outcome: str) -> None:
     cell = rows.setdefault(check, {})
     old = cell.get(column)
@@ -61,14 +63,90 @@ def _fill(rows: dict[str, dict[str, str]], check: str, column: str, outcome: str
         cell[column] = outcome
 
 
+def _worst(outcomes: Iterable[str]) -> str:
+    return min(outcomes, key=WORST.index, default="skip")
+
+
+def _markup(outcome: str) -> dict[str, bool]:
+    """The colour of a line whose worst outcome is ``outcome`` (pytest's writer drops it
+    under --color=no, NO_COLOR and when not on a terminal)."""
+    if outcome in ("error", "fail"):
+        return {"red": True}
+    if outcome in ("waived", "known", "below"):
+        return {"yellow": True}
+    return {"green": True} if outcome == "pass" else {}
+
+
+def outcome_counts(outcomes: Iterable[str]) -> str:
+    """``3 fail, 1 below, 8 pass, 6 skip`` (failing first)."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o] = counts.get(o, 0) + 1
+    return ", ".join(f"{counts[o]} {o}" for o in WORST if o in counts) or "no findings"
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    markup: dict[str, bool]
+
+
+@dataclass
+class Block:
+    """One cluster's (or host's) part of the summary: its line, what does not apply, the rows."""
+
+    head: Line
+    notes: list[Line]
+    rows: list[Line]  # the column header first (when there are rows)
+    hidden: int  # rows left out (only pass or skip) below -v
+    marks: set[str] = field(default_factory=set)  # the marks in the rows shown
+
+
+def _title(title: str, room: int) -> str:
+    room = max(room, MIN_TITLE)
+    return title if len(title) <= room else title[: room - 3] + "..."
+
+
+def _rows(
+    rows: dict[str, dict[str, str]],
+    columns: list[str],
+    titles: dict[str, str],
+    verbose: bool,
+    width: int,
+) -> tuple[list[Line], int, set[str]]:
+    """Checks as rows (failing first; with their titles), one column per pair (or host); how
+    many rows were left out, and the marks of those shown."""
+    shown = [c for c in rows if verbose or any(o not in QUIET for o in rows[c].values())]
+    if not shown:
+        return [], len(rows), set()
+    name = max(len(c) for c in rows)
+    shown.sort(key=lambda c: (WORST.index(_worst(rows[c].values())), c))
+    lines = [Line("  " + " " * name + "  " + "  ".join(columns), {})]
+    marks: set[str] = set()
+    for check in shown:
+        cells = "  ".join(
+            (MARKS[rows[check][c]] if c in rows[check] else " ").center(len(c)) for c in columns
+        )
+        marks.update(MARKS[o] for o in rows[check].values())
+        text = f"  {check:<{name}}  {cells}  "
+        text += _title(titles.get(check, ""), width - len(text))
+        lines.append(Line(text.rstrip(), _markup(_worst(rows[check].values()))))
+    return lines, len(rows) - len(shown), marks
+
+
 def cluster_blocks(
     clusters: Iterable[ClusterSpec],
     findings: Sequence[Finding],
     outcome: Callable[[Finding], str],
-) -> list[str]:
+    *,
+    not_applicable: Sequence[NotApplicable] = (),
+    verbose: bool = False,
+    width: int = 80,
+) -> list[Block]:
     """One block per cluster (checks as rows, pairs as columns), then one per host for the host
     checks; cells hold the worst outcome's mark."""
-    lines: list[str] = []
+    blocks: list[Block] = []
+    titles = {f.check.id: f.check.title for f in findings}
     for c in clusters:
         mine = [f for f in findings if f.cluster == c.name]
         if not mine:
@@ -80,23 +158,41 @@ def cluster_blocks(
             if column not in pairs and column != WHOLE:
                 pairs.append(column)
             _fill(rows, f.check.id, column, outcome(f))
-        columns = [*pairs, WHOLE]
-        marked = {k: {col: MARKS[o] for col, o in v.items()} for k, v in rows.items()}
         members = ", ".join(f"{m.domain}@{m.host} ({m.role})" for m in c.members)
-        lines.append(f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}")
-        lines += _table(marked, columns)
+        outcomes = [outcome(f) for f in mine]
+        head = f"cluster {c.name}{' (discovered)' if c.discovered else ''}: {members}: "
+        notes = [
+            Line(
+                f"  {n.line}" + (f": {', '.join(n.checks)}" if verbose else ""),
+                {},
+            )
+            for n in not_applicable
+            if n.cluster == c.name
+        ]
+        lines, hidden, marks = _rows(rows, [*pairs, WHOLE], titles, verbose, width)
+        top = Line(head + outcome_counts(outcomes), _markup(_worst(outcomes)))
+        blocks.append(Block(top, notes, lines, hidden, marks))
     hosts: dict[str, dict[str, dict[str, str]]] = {}
     for f in findings:
         if f.cluster is None and f.host is not None:
             _fill(hosts.setdefault(f.host, {}), f.check.id, f.host, outcome(f))
     for host, rows in sorted(hosts.items()):
-        lines.append(
-            f"host checks of {host}: "
-            + "  ".join(f"{check} {MARKS[v[host]]}" for check, v in sorted(rows.items()))
-        )
-    if lines:
-        lines.append(LEGEND)
-    return lines
+        outcomes = [o for r in rows.values() for o in r.values()]
+        # one column, no header: the block's line names the host
+        one = {check: {"": r[host]} for check, r in rows.items()}
+        lines, hidden, marks = _rows(one, [""], titles, verbose, width)
+        top = Line(f"host checks of {host}: {outcome_counts(outcomes)}", _markup(_worst(outcomes)))
+        blocks.append(Block(top, [], lines[1:], hidden, marks))
+    return blocks
+
+
+def legend(blocks: Sequence[Block]) -> str:
+    """The marks of the rows shown, and whether -v would show more rows."""
+    used = {m for b in blocks for m in b.marks}
+    parts = [f"{m} {what}" for m, what in MEANING.items() if m in used]
+    if any(b.hidden for b in blocks):
+        parts.append("(-v: also the checks that only pass or skip)")
+    return "legend: " + "  ".join(parts)
 
 
 def severity_counts(findings: Iterable[Finding], outcome: Callable[[Finding], str]) -> str:
@@ -119,7 +215,7 @@ def severity_counts(findings: Iterable[Finding], outcome: Callable[[Finding], st
 class Writer(Protocol):
     def section(self, title: str, sep: str = "=", **markup: bool) -> None: ...
 
-    def write_line(self, line: str, **markup: bool) -> None: ...
+    def line(self, msg: str, **markup: bool) -> None: ...
 
 
 @dataclass
@@ -135,6 +231,12 @@ class AuditSummary:
     fail_on_new: bool
     paths: Sequence[Path | None]  # the reports written
     verdict: dict[str, Any] | None = None  # the run's one verdict (plugin.gate.decide)
+    not_applicable: Sequence[NotApplicable] = ()  # checks that are no items, per cluster
+    whatif_not_applicable: Sequence[NotApplicable] = ()  # the same for the wanted clusters
+    verbosity: int = 0  # pytest's: -v shows every check's row
+    width: int = 80  # the terminal's: titles are cut to it
+    # items pytest counts beside these findings' own: what-if items, tests beside the audit
+    beside: dict[str, int] = field(default_factory=dict)
 
     def attention(self) -> bool:
         """Anything gating or to warn about (else -q prints the report paths only)."""
@@ -158,35 +260,47 @@ def write_summary(tr: Writer, s: AuditSummary, quiet: bool) -> None:
             line += f" - {h.error}"
         if h.libvirt_uri:
             line += f" (libvirt {h.libvirt_uri}, from {h.libvirt_uri_from})"
-        tr.write_line(redact(line), red=host_status(h) not in ("ok", "not-contacted"))
+        tr.line(redact(line), red=host_status(h) not in ("ok", "not-contacted"))
         for problem in h.problems.values():
-            tr.write_line(redact(f"  problem: {problem}"), yellow=True)
-    for line in cluster_blocks(s.audit.clusters, s.selected, s.outcome):
-        tr.write_line(line)
+            tr.line(redact(f"  problem: {problem}"), yellow=True)
+    blocks = cluster_blocks(
+        s.audit.clusters,
+        s.selected,
+        s.outcome,
+        not_applicable=s.not_applicable,
+        verbose=s.verbosity > 0,
+        width=s.width,
+    )
+    for b in blocks:
+        for row in (b.head, *b.notes, *b.rows):
+            tr.line(row.text, **row.markup)
+    if blocks:
+        tr.line(legend(blocks))
     if s.audit.discovery is not None:
         for a in s.audit.discovery.ambiguous:
             names = name_list(f"{d}@{h}" for h, d in a.members)
-            tr.write_line(
-                f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True
-            )
+            tr.line(f"ambiguous layout ({', '.join(a.layout)}): {names}: {a.reason}", yellow=True)
+    _not_gating(tr, s)
     _counts(tr, s)
     for w, status, n in s.waivers:
         text = f"waiver[{w.index}] {w.ticket} ({w.check}): {status}"
         if status == "active":
-            tr.write_line(f"{text}, waives {n} until {w.expires}")
+            tr.line(f"{text}, waives {n} until {w.expires}")
         elif status == "expired":
-            tr.write_line(f"{text} on {w.expires}: no longer waives", yellow=True)
+            tr.line(f"{text} on {w.expires}: no longer waives", yellow=True)
         else:
             strict = " (--kvmha-strict-waivers: the run fails)" if s.strict_waivers else ""
-            tr.write_line(f"{text}: matches no failed finding{strict}", yellow=True)
+            tr.line(f"{text}: matches no failed finding{strict}", yellow=True)
     if s.whatif is not None:
         _whatif(tr, s.whatif)
+        for na in s.whatif_not_applicable:
+            tr.line(f"  cluster {na.cluster}: {na.line}")
     if s.baseline is not None:
         _baseline(tr, s.baseline, s.fail_on_new)
     if s.verdict is not None:
         v = s.verdict
         head = "gate passed" if v["passed"] else "gate failed"
-        tr.write_line(
+        tr.line(
             redact(f"kvmha verdict: {head} (exit status {v['exit_status']}): {v['reason']}"),
             red=not v["passed"],
             green=bool(v["passed"]),
@@ -197,57 +311,110 @@ def write_summary(tr: Writer, s: AuditSummary, quiet: bool) -> None:
 def _paths(tr: Writer, s: AuditSummary) -> None:
     for path in s.paths:
         if path:
-            tr.write_line(f"kvmha report: {path}")
+            tr.line(f"kvmha report: {path}")
+
+
+NOT_GATING_SHOWN = 10  # per kind; the reports list them all
+DETAIL_SHOWN = 120
+
+
+def _not_gating(tr: Writer, s: AuditSummary) -> None:
+    """The failures that do not fail the run, each on one line: below the threshold, known
+    since the baseline (waived ones: the waiver lines and pytest's xfail)."""
+    heads = {
+        "below": f"below --kvmha-fail-on={s.fail_on} (their items pass):",
+        "known": (
+            f"known since the baseline {s.baseline['path'] if s.baseline else ''}"
+            " (--kvmha-fail-on-new; their items pass):"
+        ),
+    }
+    for kind, head in heads.items():
+        found = [f for f in s.selected if s.outcome(f) == kind]
+        if not found:
+            continue
+        tr.line(f"not gating, {head}", yellow=True)
+        for f in found[:NOT_GATING_SHOWN]:
+            detail = f.detail if len(f.detail) <= DETAIL_SHOWN else f.detail[:DETAIL_SHOWN] + "..."
+            tr.line(redact(f"  {f.nodeid} ({f.check.severity}): {detail}"))
+        if len(found) > NOT_GATING_SHOWN:
+            tr.line(f"  and {len(found) - NOT_GATING_SHOWN} more (the reports list them)")
+
+
+# pytest's outcome of an audit item, by what its finding does to the gate
+PYTEST_OUTCOME = {
+    "fail": "failed",
+    "pass": "passed",
+    "below": "passed",
+    "known": "passed",
+    "skip": "skipped",
+    "waived": "xfailed",
+    "error": "errors",
+}
+PYTEST_ORDER = ("failed", "passed", "skipped", "xfailed", "errors")
 
 
 def _counts(tr: Writer, s: AuditSummary) -> None:
+    """The findings by status beside what pytest's last line counts for their items, with the
+    difference explained on the line."""
     counts: dict[str, int] = {}  # by finding status
+    items: dict[str, int] = {}  # by pytest outcome
     gates: dict[str, int] = {}  # by what each failure does to the gate
     for f in s.selected:
         counts[f.status] = counts.get(f.status, 0) + 1
-        if f.status == FAIL:
-            gates[s.outcome(f)] = gates.get(s.outcome(f), 0) + 1
+        o = s.outcome(f)
+        items[PYTEST_OUTCOME[o]] = items.get(PYTEST_OUTCOME[o], 0) + 1
+        gates[o] = gates.get(o, 0) + 1
     summary = ", ".join(f"{counts[x]} {x}" for x in (ERROR, FAIL, PASS, SKIP) if x in counts)
-    # Why pytest's count line differs: failures that pass (or xfail) their items.
-    why = f"{gates.get('below', 0)} failed below it"
-    if gates.get("waived"):
-        why += f", {gates['waived']} waived (xfailed)"
+    pytest_line = ", ".join(
+        f"{items[x]} {'error' if x == 'errors' and items[x] == 1 else x}"
+        for x in PYTEST_ORDER
+        if x in items
+    )
+    why = []  # failures whose items do not fail
+    if gates.get("below"):
+        why.append(f"{gates['below']} below fail-on passed")
     if gates.get("known"):
-        why += f", {gates['known']} known since the baseline (passed)"
-    tr.write_line(f"findings: {summary or 'none'} (fail-on {s.fail_on}; {why})")
-    tr.write_line(severity_counts(s.selected, s.outcome))
+        why.append(f"{gates['known']} known since the baseline passed")
+    if gates.get("waived"):
+        why.append(f"{gates['waived']} waived xfailed")
+    beside = [f"{n} {what}" for what, n in s.beside.items() if n]
+    if beside:
+        why.append(f"pytest also counts {' and '.join(beside)}")
+    tr.line(
+        f"findings: {summary or 'none'} (fail-on {s.fail_on}); "
+        f"pytest: {pytest_line or 'none'}" + (f" ({'; '.join(why)})" if why else "")
+    )
+    tr.line(severity_counts(s.selected, s.outcome))
 
 
 def _whatif(tr: Writer, w: dict[str, Any]) -> None:
     tr.section("kvmha what-if")
     steps, refused = w["steps"], w["refused"]
     word = "step" if len(steps) == 1 else "steps"
-    tr.write_line(f"plan: {len(steps)} {word}" + (f", {len(refused)} refused" if refused else ""))
+    tr.line(f"plan: {len(steps)} {word}" + (f", {len(refused)} refused" if refused else ""))
     cluster = None
     for i, step in enumerate(steps):
         if step.get("cluster") and step["cluster"] != cluster:
             cluster = step["cluster"]
-            tr.write_line(f"  cluster {cluster}:")
+            tr.line(f"  cluster {cluster}:")
         cut = step.get("heartbeat_cut")
         mark = "!!" if cut else "  "
-        tr.write_line(
+        tr.line(
             f"{mark}{i + 1:2}. [{step['host']}] {step['command'].splitlines()[0]}", red=bool(cut)
         )
         if step.get("reason"):
             fixes = step.get("fixes") or []
-            tr.write_line(
-                f"      # {step['reason']}" + (f" (fixes {', '.join(fixes)})" if fixes else "")
-            )
+            tr.line(f"      # {step['reason']}" + (f" (fixes {', '.join(fixes)})" if fixes else ""))
         for line in (step["diff"] or "").splitlines():
-            tr.write_line(f"      {line}")  # "the XML below": virsh define's diff
+            tr.line(f"      {line}")  # "the XML below": virsh define's diff
         if step.get("gate"):
-            tr.write_line(f"      -- gate: trace heartbeat pair {', '.join(step['gate'])}")
+            tr.line(f"      -- gate: trace heartbeat pair {', '.join(step['gate'])}")
     for r in refused:
-        tr.write_line(f"  refused: {r}", red=True)
+        tr.line(f"  refused: {r}", red=True)
     for n in w["notes"]:
-        tr.write_line(f"  note: {n}", yellow=True)
+        tr.line(f"  note: {n}", yellow=True)
     introduced = w["introduced"]
-    tr.write_line(
+    tr.line(
         f"after the change: {len(w['fixed'])} fixed, {len(introduced)} introduced, "
         f"{len(w['unchanged'])} still failing",
         red=bool(introduced),
@@ -255,19 +422,19 @@ def _whatif(tr: Writer, w: dict[str, Any]) -> None:
     )
     for k in introduced:
         by = f" by step {k['step']}" if k["step"] is not None else ""
-        tr.write_line(f"  introduced{by}: {_key(k)}", red=True)
+        tr.line(f"  introduced{by}: {_key(k)}", red=True)
 
 
 def _baseline(tr: Writer, b: dict[str, Any], fail_on_new: bool) -> None:
-    tr.write_line(
+    tr.line(
         f"baseline {b['path']}: {len(b['new'])} new, {len(b['resolved'])} resolved, "
         f"{len(b['unchanged'])} unchanged"
         + ("; gating on new findings only" if fail_on_new else "")
     )
     for k in b["new"]:
-        tr.write_line(f"  new: {_key(k)}", red=True)
+        tr.line(f"  new: {_key(k)}", red=True)
     for k in b["resolved"]:
-        tr.write_line(f"  resolved: {_key(k)}", green=True)
+        tr.line(f"  resolved: {_key(k)}", green=True)
 
 
 def _key(k: dict[str, Any]) -> str:

@@ -188,11 +188,11 @@ def test_dry_run_without_opt_in_changes_nothing(lab: Lab, tmp_path: Path) -> Non
         INNER_TEST.replace("@pytest.mark.kvmha_destructive\n", "")
     )
     out = tmp_path / "inner.json"
-    proc = provision_run(lab, tmp_path, "test_inner.py", inventory, "-s", out=out)
+    proc = provision_run(lab, tmp_path, "test_inner.py", inventory, out=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (
-        "[dry run: --kvmha-allow-provision and @pytest.mark.kvmha_destructive to apply]"
-        in proc.stdout
+        "  dry run, nothing changed: --kvmha-allow-provision and @pytest.mark.kvmha_destructive "
+        "to apply" in proc.stdout
     )
     assert "virsh define fw-slave.xml" in proc.stdout
     assert json.loads(out.read_text())["applied"] == []

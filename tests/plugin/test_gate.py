@@ -216,11 +216,12 @@ def test_waived_failures_do_not_gate_and_show_everywhere(
         "--junitxml=j.xml",
         "-rx",
     )
-    result.assert_outcomes(passed=39, xfailed=4, skipped=22, warnings=1)
+    result.assert_outcomes(passed=39, xfailed=4, skipped=10)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
+            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); pytest: 39 passed, 10 skipped, "
+            "4 xfailed (1 below fail-on passed; 4 waived xfailed)",
             "failed by severity: high 2 (2 waived), medium 2 (2 waived), low 1 (1 below)",
             "waiver[[]0[]] OPS-1 (KVMHA-PKG-001): active, waives 1 until 2999-12-31",
             "XFAIL kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] - bridge-utils is installed on kvm-b* - "
@@ -322,19 +323,22 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
     same = pytester.runpytest(
         f"--kvmha-inventory={recorded}", "--kvmha-baseline=before.json", "--kvmha-fail-on-new"
     )
-    # The four failures are known: they pass with a warning each (TOPO-002 is below anyway).
-    same.assert_outcomes(passed=43, skipped=22, warnings=5)
+    # The four failures are known: they pass, listed as not gating (TOPO-002 is below anyway);
+    # no pytest warning.
+    same.assert_outcomes(passed=43, skipped=10)
     assert same.ret == 0
     same.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
+            "not gating, below --kvmha-fail-on=medium (their items pass):",
+            "  kvmha/dmz-fw/KVMHA-TOPO-002[[]dmz-fw[]] (low): all members run on one physical*",
+            "not gating, known since the baseline before.json (--kvmha-fail-on-new; "
+            "their items pass):",
+            "  kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] (high): bridge-utils is installed on kvm-b*",
+            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); pytest: 43 passed, 10 skipped "
+            "(1 below fail-on passed; 4 known since the baseline passed)",
         ]
     )
-    same.stdout.fnmatch_lines(
-        [
-            "*KvmhaKnownSinceBaseline: kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*known since baseline before.json*"
-        ]
-    )
+    assert "warnings summary" not in same.stdout.str()
     # Without --kvmha-fail-on-new the baseline only compares.
     assert (
         pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-baseline=before.json").ret == 1
@@ -351,7 +355,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         "--kvmha-fail-on-new",
         "--kvmha-report-md=r.md",
     )
-    new.assert_outcomes(passed=42, failed=1, skipped=22, warnings=4)
+    new.assert_outcomes(passed=42, failed=1, skipped=10)
     assert new.ret == 1
     new.stdout.fnmatch_lines(["FAILED kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     md = (pytester.path / "r.md").read_text()
@@ -383,17 +387,43 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json")
     result.stdout.fnmatch_lines(
         [
-            "cluster dmz-fw: dmz-a@kvm-a (master), dmz-b@kvm-a (slave)",
+            "cluster edge-fw: fw-a@kvm-a (master), fw-b@kvm-b (slave): 28 pass, 3 skip",
+            "  firewall-config checks: not applicable, no configs declared (5 checks)",
+            "cluster dmz-fw: dmz-a@kvm-a (master), dmz-b@kvm-a (slave): "
+            "3 fail, 1 below, 7 pass, 7 skip",
+            "  firewall-config checks: not applicable, no configs declared (5 checks)",
             "*Dmz1  all",
-            "  KVMHA-HB-002 * F",
-            "  KVMHA-TOPO-002 * b",
-            "  KVMHA-VIRT-002    F",
-            "host checks of kvm-b: KVMHA-OVS-001 .  KVMHA-PKG-001 F",
-            "legend: . pass  F fail  E error*",
+            # failing rows first, each with its check's title; rows that only pass or skip: -v
+            "  KVMHA-HB-002            F   No nwfilter on HA NICs drops the vendor's HA fr...",
+            "  KVMHA-VIRT-002    F         Both NICs of a pair have the same PCI address",
+            "  KVMHA-VIRT-003    F         Both NICs of a pair use the same model",
+            "  KVMHA-TOPO-002          b   Members run on different physical servers",
+            "host checks of kvm-a: 2 pass",
+            "host checks of kvm-b: 1 fail, 1 pass",
+            "  KVMHA-PKG-001  F  bridge-utils is not installed",
+            "legend: F fail  b failed below --kvmha-fail-on  "
+            "(-v: also the checks that only pass or skip)",
+            "not gating, below --kvmha-fail-on=medium (their items pass):",
             # each finding counted once: 4 gating failures + 1 below the threshold
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it)",
+            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); "
+            "pytest: 4 failed, 39 passed, 10 skipped (1 below fail-on passed)",
             "failed by severity: high 2, medium 2, low 1 (1 below)",
             "kvmha report: r.json",
+        ]
+    )
+    assert not [x for x in result.outlines if x.startswith("  KVMHA-VLAN-001")]
+    verbose = pytester.runpytest(f"--kvmha-inventory={recorded}", "-v")
+    verbose.stdout.fnmatch_lines(
+        [
+            "cluster edge-fw: *",
+            "  firewall-config checks: not applicable, no configs declared (5 checks): "
+            "KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005",
+            "                   If1  If2  all",
+            "  KVMHA-HB-001                .   Uplinks of the pair bridges are promiscuous*",
+            "  KVMHA-HB-003                s   *",
+            "host checks of kvm-a: 2 pass",
+            "  KVMHA-OVS-001  .  *",
+            "legend: . pass  F fail  s skip  b failed below --kvmha-fail-on",
         ]
     )
 
@@ -457,7 +487,7 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
             if (m := re.match(r"(kvmha/\S+) (PASSED|FAILED|SKIPPED)", line))
         }
     )
-    assert len(printed) == 65
+    assert len(printed) == 53  # 65 findings, 12 of them firewall-config checks (no configs)
     for nodeid in printed[::5] + ["kvmha/edge-fw/KVMHA-VIRT-002[If2]"]:
         again = pytester.runpytest(nodeid, f"--kvmha-inventory={recorded}", "-v")
         ran = [
@@ -494,7 +524,7 @@ def test_k_host_selects_cluster_items_of_its_members(
     assert "kvmha/edge-fw/KVMHA-VIRT-002[If1]" in nodeids  # fw-b runs on kvm-b
     assert "kvmha/kvm-b/KVMHA-PKG-001[kvm-b]" in nodeids
     assert not [n for n in nodeids if "dmz-fw" in n or "kvmha/kvm-a/" in n]
-    assert len(nodeids) == 30
+    assert len(nodeids) == 25  # and 5 firewall-config checks that do not apply
 
 
 def test_m_selects_by_severity(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -509,7 +539,7 @@ def test_m_selects_by_severity(pytester: pytest.Pytester, recorded: Path) -> Non
 
 def test_w_error_does_not_fail_below_threshold(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-W", "error", "-k", "TOPO-002")
-    result.assert_outcomes(passed=2, warnings=1)
+    result.assert_outcomes(passed=2)
     assert result.ret == 0
 
 

@@ -34,8 +34,9 @@ def test_nothing_happens_without_kvmha_options(pytester: pytest.Pytester) -> Non
 def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "-v")
     # dmz-fw: VIRT-002 (high), HB-002 and VIRT-003 (medium) fail; kvm-b has bridge-utils;
-    # TOPO-002 (low) fails below the default threshold and only warns; OVS-004 skips (no bond).
-    result.assert_outcomes(passed=39, failed=4, skipped=22, warnings=1)
+    # TOPO-002 (low) fails below the default threshold and passes; OVS-004 skips (no bond); the
+    # firewall-config checks are no items (no configs declared).
+    result.assert_outcomes(passed=39, failed=4, skipped=10)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -48,13 +49,30 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
             "*KVMHA-VIRT-002 failed: Both NICs of a pair have the same PCI address",
             "*subject:     Dmz1 (cluster dmz-fw)",
             "*remediation: virsh edit dmz-b  # NIC *<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
-            "*KvmhaBelowThreshold*TOPO-002*",
+            "not gating, below --kvmha-fail-on=medium (their items pass):",
+            "  kvmha/dmz-fw/KVMHA-TOPO-002[[]dmz-fw[]] (low): *",
             "kvmha report: r.json",
         ]
     )
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
-    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 22}
+    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 10}
+    fw = [f"KVMHA-FW-00{i}" for i in range(1, 6)]
+    assert r["not_applicable"] == [
+        {
+            "cluster": c,
+            "needs": "firewall-config",
+            "reason": "firewall-config checks: not applicable, no configs declared "
+            "(no member declares 'config' or 'console' in the inventory)",
+            "checks": fw,
+            "nodeids": sorted(
+                [f"kvmha/{c}/KVMHA-FW-001[{m}]" for m in members]
+                + [f"kvmha/{c}/{x}[{c}]" for x in fw[1:]]
+            ),
+        }
+        for c, members in (("edge-fw", ("fw-a", "fw-b")), ("dmz-fw", ("dmz-a", "dmz-b")))
+    ]
+    assert not [f for f in r["findings"] if f["check"].startswith("KVMHA-FW-")]
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -73,7 +91,7 @@ def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
 ) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
-    result.assert_outcomes(passed=passed, failed=failed, skipped=22, warnings=5 - failed)
+    result.assert_outcomes(passed=passed, failed=failed, skipped=10)
     assert result.ret == ret
 
 
@@ -224,7 +242,12 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
     md = (pytester.path / "audit.md").read_text()
-    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 22 skip** (fail-on medium)")
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 10 skip** (fail-on medium)")
+    assert (
+        "## Not applicable\n\n- `edge-fw`: firewall-config checks: not applicable, no configs "
+        "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FW-001, "
+        "KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005\n"
+    ) in md
     assert "| kvm-b | replay://" in md
     rows = [line for line in md.splitlines() if line.startswith("| fail")]
     assert [r.split("|")[1:3] for r in rows] == [

@@ -332,7 +332,7 @@ def test_one_step_reads_one_step() -> None:
         def section(self, title: str) -> None:
             lines.append(title)
 
-        def write_line(self, line: str, **kw: object) -> None:
+        def line(self, line: str, **kw: object) -> None:
             lines.append(line)
 
     w = {

@@ -83,17 +83,26 @@ def test_audit_and_no_audit_items_contradict(pytester: pytest.Pytester, broken: 
 @pytest.mark.parametrize("name", ["promisc-off", "two-bare"])
 def test_worked_example_dry_run_prints_its_plan_once(pytester: pytest.Pytester, name: str) -> None:
     """The README's command for the worked example, without --kvmha-allow-provision, against
-    recorded broken clusters: the plan is printed once, nothing fails, nothing is audited."""
+    recorded broken clusters: the plan is shown once (no -s), the dry run passes, nothing is
+    audited."""
     shutil.copytree(BUNDLES / name, pytester.path / "inv")
     shutil.copy(EXAMPLE, pytester.path / "test_edge_fw.py")
     result = pytester.runpytest(
-        "test_edge_fw.py", f"--kvmha-inventory={pytester.path / 'inv' / 'clusters.toml'}", "-s"
+        "test_edge_fw.py", f"--kvmha-inventory={pytester.path / 'inv' / 'clusters.toml'}"
     )
     out = result.stdout.str()
     assert result.ret == 0, out
-    result.assert_outcomes(skipped=1)
+    result.assert_outcomes(passed=1)
     assert out.count("plan for edge-fw:") == 1, out
-    assert "[dry run: --kvmha-allow-provision and @pytest.mark.kvmha_destructive" in out
+    result.stdout.fnmatch_lines(
+        [
+            "*= kvmha plans =*",
+            "test_edge_fw.py::test_edge_fw_provisioned_conforms: edge-fw (dry run)",
+            "  dry run, nothing changed: --kvmha-allow-provision and "
+            "@pytest.mark.kvmha_destructive to apply",
+            "  plan for edge-fw: *",
+        ]
+    )
     # the plan names the findings each step fixes; nothing else mentions a check
     unaudited = "\n".join(x for x in out.splitlines() if not x.lstrip().startswith("# fixes "))
     assert "KVMHA-" not in unaudited.replace("KVMHA-PKG-001", "")

@@ -452,7 +452,7 @@ def test_good_fortigate_pair(tmp_path: Path) -> None:
     others = {
         (f.check.id, f.subject): f.status
         for f in plain.findings
-        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-HB-", "KVMHA-TRACE-"))
+        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-FIRM-", "KVMHA-HB-", "KVMHA-TRACE-"))
     }
     assert others.items() <= {(f.check.id, f.subject): f.status for f in result.findings}.items()
 

@@ -55,7 +55,13 @@ def test_abbreviated_bootstrap_audits_as_its_unabbreviated_twin(tmp_path: Path) 
     short = run(
         write_inventory(tmp_path, "fortigate", fgt("fgt-a-bootstrap.conf", "fgt-b-bootstrap.conf"))
     )
-    assert findings(short) == findings(full)
+    # a bootstrap file carries no '#config-version' header: its firmware is not known (an
+    # error of KVMHA-FIRM-001, tests/checks/test_firmware.py); everything else is the same
+    firm = [f for f in findings(short) if f[0] == "KVMHA-FIRM-001"]
+    assert [f[2] for f in firm] == ["error"]
+    assert [f for f in findings(short) if f not in firm] == [
+        f for f in findings(full) if f[0] != "KVMHA-FIRM-001"
+    ]
     # the unicast cluster written with "config sys ha" is judged unicast
     assert fw_statuses(short) == GOOD_FGT
     assert detail(short, "KVMHA-FW-003") == (

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.facts.firewall import FgcpFacts
+from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.firewall import parse_firewall_config, section_name
@@ -477,3 +478,25 @@ def test_firmware_from_the_header_and_the_status() -> None:
         parse_firewall_config("#config-version=FGVMK6-seven\nconfig system ha\nend\n", "fortigate")
     with pytest.raises(ConfigParseError, match="'get system status' Version 'FortiGate v7'"):
         parse_firewall_config("config system ha\nend\nVersion: FortiGate v7\n", "fortigate")
+
+
+def test_cos_vendor_model_maps_nics_by_the_pci_address_shown(tmp_path: Path) -> None:
+    # the frames the vendor model gives each NIC (the trace, KVMHA-HB-002) follow the PCI
+    # address the firewall shows, not its list order: If2 is listed first but sits at slot 4
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.config.inventory import MemberSpec
+    from pytest_kvmha.topology.cluster import Member
+    from pytest_kvmha.topology.traffic import _interface
+
+    from .test_firewall import BUNDLES, _member_with_nics_in_pci_order
+
+    facts = cos_ha_facts(parse_cos_show((DATA / "cos-master-pci.txt").read_text()))
+    recorded = parse_bundle(EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-a"))  # slots 3, 4
+    member = Member(MemberSpec("kvm-a", "fw-a", "master"), recorded)
+    assert [_interface(member, k, facts) for k in (0, 1)] == ["If1", "If2"]
+    listed = replace(facts, pci={})  # the same list without PCI properties: list order
+    assert [_interface(member, k, listed) for k in (0, 1)] == ["If2", "If1"]
+    # a NIC at an address no interface shows: not guessed
+    moved = _member_with_nics_in_pci_order(tmp_path / "b", [3, 9])
+    with pytest.raises(MissingFacts, match="NIC #2 is at PCI bus 0 slot 9 function 0, but no"):
+        _interface(moved, 1, facts)

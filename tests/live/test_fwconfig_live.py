@@ -74,6 +74,7 @@ def expected(**changes: str) -> dict[tuple[str, str], str]:
             ("KVMHA-FW-003", "edge-fw"): "pass",
             ("KVMHA-FW-004", "edge-fw"): "pass",
             ("KVMHA-FW-005", "edge-fw"): "pass",
+            ("KVMHA-FIRM-001", "edge-fw"): "pass",  # "get system status" of both consoles
             # unicast heartbeat (the firewalls' configuration): no broadcast host requirements
             ("KVMHA-HB-001", "kvm-a"): "skip",
             ("KVMHA-HB-001", "kvm-b"): "skip",
@@ -187,3 +188,57 @@ def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartCo
     )
     assert proc.returncode == 2 and proc.stdout == "", proc
     assert "not allowed" in proc.stderr
+
+
+def test_multi_vdom_consoles_are_read_in_global_scope(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    """Two FortiGates in multi-VDOM mode: the first read is refused at the top level (the
+    stand-in answers as the CLI does), the second, inside 'config global', gives the HA
+    settings: the same findings as the single-VDOM pair, two console round trips each."""
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    a = console(lab.hosts[0], 2205, "fortigate", DATA / "fgt-a-multivdom.conf")
+    b = console(lab.hosts[1], 2206, "fortigate", DATA / "fgt-b-multivdom.conf")
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    assert statuses(report) == expected(), out
+    assert rc == 0, out
+    hosts = {h["name"]: h for h in report["hosts"]}
+    for i, name in enumerate(("kvm-a", "kvm-b")):
+        assert hosts[name]["round_trips"] == SCENARIOS["two-ok"].round_trips(i) + 2
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FIRM-001")
+    assert f["detail"] == (
+        "edge-fw: FortiOS 7.2.5 build 1517 on FortiGate-VM64-KVM, VDOMs on, on every member "
+        "(from the get system status)"
+    )
+    for text in (out, json.dumps(report)):
+        assert not [s for s in SECRETS if s in text]
+
+
+def test_firmware_mismatch_fails_over_the_consoles(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    older = tmp_path / "fgt-b-older.conf"
+    older.write_text(
+        (DATA / "fgt-b.conf").read_text().replace("7.2.5-FW-build1517", "7.2.4-FW-build1396")
+    )
+    a = console(lab.hosts[0], 2207, "fortigate", DATA / "fgt-a.conf")
+    b = console(lab.hosts[1], 2208, "fortigate", older)
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    assert statuses(report) == expected(KVMHA_FIRM_001__edge_fw="fail"), out
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FIRM-001")
+    assert f["detail"] == (
+        "firmware differs: fw-a 7.2.5 build 1517 (get system status), "
+        "fw-b 7.2.4 build 1396 (get system status)"
+    )
+    assert rc == 1, out

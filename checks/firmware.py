@@ -86,7 +86,9 @@ def same_firmware(cluster: Cluster) -> Verdict:
     if len(builds) > 1:
         problems.append(
             "firmware differs: "
-            + ", ".join(f"{m.label} {fw.version} build {fw.build} ({fw.source})" for m, fw in current)
+            + ", ".join(
+                f"{m.label} {fw.version} build {fw.build} ({fw.source})" for m, fw in current
+            )
         )
     sources = {fw.source for _, fw in current}
     if len(sources) == 1 and len({fw.model for _, fw in current}) > 1:

@@ -416,9 +416,13 @@ def test_multi_vdom_console_is_read_again_in_global_scope(
 def test_single_vdom_console_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     answer = tmp_path / "single.txt"
     text = (DATA / "fgt-b-console-top.txt").read_text()
-    text = text.replace("Virtual domain configuration: multiple", "Virtual domain configuration: disable")
+    text = text.replace(
+        "Virtual domain configuration: multiple", "Virtual domain configuration: disable"
+    )
     head, _, status = text.partition("FGT-B # get system status\n")
-    answer.write_text((DATA / "fgt-b-show.txt").read_text() + "FGT-B # get system status\n" + status)
+    answer.write_text(
+        (DATA / "fgt-b-show.txt").read_text() + "FGT-B # get system status\n" + status
+    )
     fake_ssh(tmp_path, monkeypatch, f'cat > "{tmp_path}/stdin.1"\ncat "{answer}"\n')
     got = parse_bundle(collect_console(tmp_path)).firewalls["fw-b"]
     assert got.problem is None and isinstance(got.facts, FgcpFacts)
@@ -449,8 +453,8 @@ def test_global_scope_prompts_and_echoes_are_not_statements() -> None:
     text = (
         "FGT1 # config global\n"
         "FGT1 (global) # show system ha\n"
-        "config system ha\n    set mode a-p\n    set hbdev \"port5\" 0 \"port6\" 0\n"
-        "    set vcluster2 enable\n    config secondary-vcluster\n        set vdom \"Vdom2\"\n"
+        'config system ha\n    set mode a-p\n    set hbdev "port5" 0 "port6" 0\n'
+        '    set vcluster2 enable\n    config secondary-vcluster\n        set vdom "Vdom2"\n'
         "    end\nend\n"
         "FGT1 (global) # end\n"
         "FGT1 # \n"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytest_kvmha.checks import firmware
 
 from pytest_kvmha.audit.engine import Audit
-from pytest_kvmha.checks import firmware
 
 from .test_firewall import DATA, cos, detail, fgt, run, write_inventory
 
@@ -112,14 +112,14 @@ def test_console_status_against_a_backup_header(tmp_path: Path) -> None:
 
 def test_the_console_wins_over_the_header_of_the_same_member(tmp_path: Path) -> None:
     # a backup saved before an upgrade, with the console's status appended: the status counts
-    capture = (tmp_path / "fgt-b-capture.txt")
-    status_lines = (DATA / "fgt-b-console-top.txt").read_text().split("FGT-B # get system status\n")[1]
+    capture = tmp_path / "fgt-b-capture.txt"
+    status_lines = (
+        (DATA / "fgt-b-console-top.txt").read_text().split("FGT-B # get system status\n")[1]
+    )
     b_text = (DATA / "fgt-b.conf").read_text().replace("build1517", "build1396")
     capture.write_text(b_text + "FGT-B # get system status\n" + status_lines)
     a = tmp_path / "fgt-a-capture.txt"
-    a.write_text(
-        (DATA / "fgt-a.conf").read_text() + "FGT-A # get system status\n" + status_lines
-    )
+    a.write_text((DATA / "fgt-a.conf").read_text() + "FGT-A # get system status\n" + status_lines)
     result = audit_pair(tmp_path, str(a), str(capture))
     assert status(result) == "pass", detail(result, FIRM)
     assert detail(result, FIRM).endswith("VDOMs on, on every member (from the get system status)")

@@ -24,6 +24,12 @@ FGT_SAME = (
     "system status"
 )
 COS_SAME = "Clavister cOS Core 14.00 Administration Guide, 12.3.1 Hardware Setup (same version)"
+REMEDIATION = (
+    "Upgrade the member on the other build so both run the same FortiOS version and build "
+    "(execute restore image, or the GUI's firmware upgrade), on FortiGates of the same model; "
+    "make the VDOM mode the same on both (config system global / set vdom-mode). Then re-read "
+    "the configurations (a new backup or the console)."
+)
 
 
 def _current(m: Member, facts: FgcpFacts) -> Firmware:
@@ -56,29 +62,23 @@ def _vdoms(on: bool | None) -> str:
         their heartbeats. cOS Core requires the same cOS Core version on master and slave as
         well. The facts come from each FortiGate's configuration header and its console's
         'get system status'; a member whose firmware is not known is an error.""",
-    remediation="Upgrade the member on the other build so both run the same FortiOS version and "
-    "build (execute restore image, or the GUI's firmware upgrade), on FortiGates of the same "
-    "model; make the VDOM mode the same on both (config system global / set vdom-mode). Then "
-    "re-read the configurations (a new backup or the console).",
-    source=FGT_SAME + "; " + COS_SAME,
+    remediation=REMEDIATION,
+    source="; ".join((FGT_SAME, COS_SAME)),
 )
 def same_firmware(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
-    if isinstance(got, Verdict):
-        return got
-    if any(isinstance(f, CosHaFacts) for _, f in got):
-        if all(isinstance(f, CosHaFacts) for _, f in got):
-            return skipped(
-                f"{cluster.name}: cOS Core's 'show HighAvailability' and 'show Interface "
-                "EthernetInterface' carry no firmware version, and no documented cOS Core CLI "
-                "output giving it was found: compare the versions by hand (cOS Core "
-                "14.00 Administration Guide 12.3.1: the same version on master and slave)"
-            )
-        return failed(
-            "members run different firewalls: "
-            + ", ".join(
-                f"{m.label} {'FortiOS' if isinstance(f, FgcpFacts) else 'cOS Core'}" for m, f in got
-            )
+    if isinstance(got := _cluster_facts(cluster), Verdict):
+        return got  # skip: no member declares a configuration
+    cos = [m.label for m, f in got if isinstance(f, CosHaFacts)]
+    if cos and len(cos) == len(got):
+        return skipped(
+            f"{cluster.name}: cOS Core's 'show HighAvailability' and 'show Interface "
+            "EthernetInterface' carry no firmware version, and no documented cOS Core CLI "
+            "output giving it was found: compare the versions by hand (cOS Core "
+            "14.00 Administration Guide 12.3.1: the same version on master and slave)"
+        )
+    if cos:  # a discovered cluster can mix vendors; KVMHA-FW-002 fails it
+        raise MissingFacts(
+            f"FortiOS and cOS Core members ({', '.join(cos)} cOS Core): no firmware to compare"
         )
     current = [(m, _current(m, f)) for m, f in got if isinstance(f, FgcpFacts)]
     problems = []

@@ -342,31 +342,6 @@ def test_cos_sync_interface_is_mapped_by_pci_address_not_list_order(tmp_path: Pa
     ) in detail(result, "KVMHA-FW-005")
 
 
-def test_multi_vdom_console_refusal_is_the_members_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a console that answers as a FortiGate in multi-VDOM mode at the top level (exit status 0:
-    # the CLI session itself ended normally)
-    answer = tmp_path / "answer.txt"
-    answer.write_text(
-        "FGT-MV # show system ha\n"
-        "command parse error before 'system'\n"
-        "Command fail. Return code -61\n"
-        "FGT-MV # show system interface\n"
-        "command parse error before 'system'\n"
-        "Command fail. Return code -61\n"
-        "FGT-MV # \n"
-    )
-    fake_ssh(tmp_path, monkeypatch, f'cat > /dev/null\ncat "{answer}"\n')
-    bundle = collect_console(tmp_path)
-    got = parse_bundle(bundle).firewalls["fw-b"]
-    assert got.facts is None
-    assert got.problem is not None and got.problem.startswith(
-        "kvm-b: firewall configuration of fw-b is malformed: line 2: the FortiGate refused a "
-        "command (\"command parse error before 'system'\"): a unit in multi-VDOM mode"
-    )
-
-
 # --- multi-VDOM consoles: the HA settings read inside "config global" ---------------------------
 
 
@@ -430,10 +405,12 @@ def test_single_vdom_console_is_read_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "stdin.2").exists()
 
 
-def test_global_scope_refused_too_is_the_members_error(
+def test_multi_vdom_console_refusal_is_the_members_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # an account that may not enter global scope: "config global" is refused as well
+    # a console in multi-VDOM mode whose account may not enter global scope: the reads are
+    # refused at the top level, and "config global" is refused as well (exit status 0: the CLI
+    # session itself ended normally)
     refused = tmp_path / "refused.txt"
     refused.write_text(
         "FGT-B # config global\ncommand parse error before 'global'\n"

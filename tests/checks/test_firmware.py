@@ -12,6 +12,7 @@ import pytest
 from pytest_kvmha.checks import firmware
 
 from pytest_kvmha.audit.engine import Audit
+from pytest_kvmha.model import MissingFacts
 
 from .test_firewall import DATA, cos, detail, fgt, run, write_inventory
 
@@ -131,9 +132,10 @@ def test_cos_core_is_skipped_and_says_why(tmp_path: Path) -> None:
     assert "carry no firmware version" in detail(result, FIRM)
 
 
-def test_members_of_different_vendors_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_members_of_different_vendors_are_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # an inventory declares one vendor per cluster, so only a discovered cluster (vendor told
-    # from each member's text) can mix them: the members' facts are given here directly
+    # from each member's text) can mix them (KVMHA-FW-002 fails it): the members' facts are
+    # given here directly; there is no firmware to compare, which is never a pass
     from types import SimpleNamespace
 
     from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
@@ -143,8 +145,5 @@ def test_members_of_different_vendors_fail(monkeypatch: pytest.MonkeyPatch) -> N
     cos_b = cos_ha_facts(parse_cos_show((DATA / "cos-slave.txt").read_text()))
     got = [(SimpleNamespace(label="fw-a"), fgt_a), (SimpleNamespace(label="fw-b"), cos_b)]
     monkeypatch.setattr(firmware, "_cluster_facts", lambda cluster: got)
-    verdict = firmware.same_firmware(SimpleNamespace(name="edge-fw"))  # type: ignore[arg-type]
-    assert (verdict.status, verdict.detail) == (
-        "fail",
-        "members run different firewalls: fw-a FortiOS, fw-b cOS Core",
-    )
+    with pytest.raises(MissingFacts, match=r"^FortiOS and cOS Core members \(fw-b cOS Core\)"):
+        firmware.same_firmware(SimpleNamespace(name="edge-fw"))  # type: ignore[arg-type]

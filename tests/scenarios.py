@@ -271,7 +271,13 @@ def _expect(
     e[("KVMHA-TOPO-001", CLUSTER)] = "pass"
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
-    for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
+    for check in (
+        "KVMHA-FW-002",
+        "KVMHA-FW-003",
+        "KVMHA-FW-004",
+        "KVMHA-FW-005",
+        "KVMHA-FIRM-001",
+    ):
         e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"

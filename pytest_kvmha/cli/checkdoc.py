@@ -53,7 +53,14 @@ EVIDENCE: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"problems"}), "what went wrong while collecting (the bundle's section errors)"),
     (
         frozenset(
-            {"firewalls", "firewall", "member_firewall", "config_heartbeat", "heartbeat_mode"}
+            {
+                "firewalls",
+                "firewall",
+                "member_firewall",
+                "config_heartbeat",
+                "heartbeat_mode",
+                "_cluster_facts",  # checks/firewall.py's: read by checks in other modules too
+            }
         ),
         "the firewalls' own HA configuration (a saved file or a read-only console)",
     ),

@@ -6,7 +6,9 @@ BEFORE it is stored, recorded or shown. A failure is the section's error, never 
 
 A console is asked the vendor's fixed ``show`` commands
 (:data:`pytest_kvmha.parse.firewall.CONSOLE_COMMANDS`) on standard input, in ONE ssh session (one
-round trip per firewall), bounded by the timeout. No name from a host or an inventory goes into a
+round trip per firewall), bounded by the timeout. A FortiGate whose answer says VDOMs are on (or
+refused the reads, as multi-VDOM mode does at the top level) is asked once more, the same reads
+inside ``config global`` ... ``end`` (``CONSOLE_GLOBAL_COMMANDS``): two round trips for it. No name from a host or an inventory goes into a
 command; the destination is the validated console URL.
 """
 
@@ -23,7 +25,12 @@ from pytest_kvmha.collect.transport import kill_session
 from pytest_kvmha.config.firewalls import FirewallSource, check_console
 from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import CollectOptions, HostTarget
-from pytest_kvmha.parse.firewall import CONSOLE_COMMANDS, section_name
+from pytest_kvmha.parse.firewall import (
+    CONSOLE_COMMANDS,
+    CONSOLE_GLOBAL_COMMANDS,
+    console_needs_global,
+    section_name,
+)
 from pytest_kvmha.parse.secrets import strip_secrets
 
 
@@ -76,14 +83,21 @@ class FirewallCollection:
             return Section(
                 "", f"{source.domain}: console {source.console} not in the recorded bundle", 1
             )
+        section = self._console_round(source, CONSOLE_COMMANDS.get(source.vendor, ()))
+        if section.rc == 0 and console_needs_global(source.vendor, section.stdout):
+            # multi-VDOM mode: the first answer says so (or was refused); the HA settings are
+            # read again inside "config global", and that answer is the section
+            section = self._console_round(source, CONSOLE_GLOBAL_COMMANDS[source.vendor])
+        return section
+
+    def _console_round(self, source: FirewallSource, commands: tuple[str, ...]) -> Section:
         t0 = time.monotonic()
-        section = read_console(source, self.options)
+        section = read_console(source, self.options, commands)
         with self._lock:
             self.round_trips += 1
             self.commands.append(
                 {
-                    "command": f"ssh console {source.console}: "
-                    + "; ".join(CONSOLE_COMMANDS.get(source.vendor, ())),
+                    "command": f"ssh console {source.console}: " + "; ".join(commands),
                     "rc": section.rc,
                     "seconds": round(time.monotonic() - t0, 3),
                 }
@@ -170,10 +184,13 @@ def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
     return [*argv, "-l", user, "--", addr]
 
 
-def read_console(source: FirewallSource, options: CollectOptions) -> Section:
-    """The answers of the vendor's fixed ``show`` commands over one ssh session."""
+def read_console(
+    source: FirewallSource, options: CollectOptions, commands: tuple[str, ...] | None = None
+) -> Section:
+    """The answers of the vendor's fixed ``show`` commands (or ``commands``, one of the fixed
+    lists) over one ssh session."""
 
-    commands = CONSOLE_COMMANDS.get(source.vendor)
+    commands = CONSOLE_COMMANDS.get(source.vendor) if commands is None else commands
     where = f"{source.domain}: console {source.console}"
     if not commands:
         return Section("", f"{where}: no console commands for vendor {source.vendor!r}", 1)

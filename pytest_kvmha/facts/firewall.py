@@ -24,6 +24,18 @@ class HbDev:
 
 
 @dataclass(frozen=True, slots=True)
+class Firmware:
+    """A FortiGate's model and firmware as one source gives them: the configuration file's
+    ``#config-version`` header, or a console's ``get system status`` (vendors.fortigate)."""
+
+    source: str  # "config header" | "get system status"
+    model: str  # as that source spells it (header: FGVMK6; status: FortiGate-VM64-KVM)
+    version: str  # "7.2.5"
+    build: int
+    vdoms: bool | None  # VDOMs on (multi or split), as the source says; None: it does not say
+
+
+@dataclass(frozen=True, slots=True)
 class FgcpFacts:
     """``config system ha`` of one FortiGate, with the addresses of ``config system interface``.
 
@@ -55,6 +67,8 @@ class FgcpFacts:
     session_sync_dev: tuple[str, ...] = ()  # ``set session-sync-dev``; () = heartbeat links
     # reserved management interfaces (``config ha-mgmt-interfaces`` / ``set ha-mgmt-interface``)
     mgmt_interfaces: tuple[str, ...] = ()
+    # model, firmware and VDOM mode, one per source found in the text (header, status)
+    firmware: tuple[Firmware, ...] = ()
 
     @property
     def heartbeat(self) -> str:

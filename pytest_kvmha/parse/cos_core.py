@@ -58,7 +58,7 @@ def _cos_type(args: str) -> str | None:
 
 
 def _infer_type(props: Mapping[str, str]) -> str | None:
-    if "ClusterID" in props or "SyncIface" in props or "SyncInterface" in props:
+    if "ClusterID" in props or any(k in props for k in cos_core.HA_SYNC_PROPERTIES):
         return "HighAvailability"
     if "EthernetDevice" in props or any(k in props for k in cos_core.PCI_PROPERTIES["bus"]):
         return "EthernetInterface"

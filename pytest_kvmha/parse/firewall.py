@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.facts.firewall import COS_CORE, FORTIGATE, CosHaFacts, FgcpFacts, FirewallConfig
-from pytest_kvmha.parse import cos_core, fortios
+from pytest_kvmha.parse import cos_core, fortios, fortios_status
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.fortios_syntax import normalize
+from pytest_kvmha.vendors import fortigate
 
 SECTION_PREFIX = "fwconfig/"
 
@@ -26,10 +28,27 @@ SECTION_PREFIX = "fwconfig/"
 # inventory: the answer is parsed, and names in it are only ever compared, never sent back).
 CONSOLE_COMMANDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        FORTIGATE: ("show system ha", "show system interface"),
+        FORTIGATE: ("show system ha", "show system interface", fortigate.STATUS_COMMAND),
         COS_CORE: ("show HighAvailability", "show Interface EthernetInterface"),
     }
 )
+# A FortiGate whose first answer says VDOMs are on (or refused the reads) is asked again in
+# global scope, where multi-VDOM mode keeps "system ha" (vendors.fortigate.CONFIG_GLOBAL): the
+# only vendor with a second, conditional round trip.
+CONSOLE_GLOBAL_COMMANDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        FORTIGATE: (
+            fortigate.CONFIG_GLOBAL,
+            *CONSOLE_COMMANDS[FORTIGATE],
+            fortigate.LEAVE_GLOBAL,
+        )
+    }
+)
+
+
+def console_needs_global(vendor: str, answer: str) -> bool:
+    """Whether ``vendor``'s first console answer must be read again in global scope."""
+    return vendor in CONSOLE_GLOBAL_COMMANDS and fortios_status.vdoms_on(answer)
 
 
 # --- section names ------------------------------------------------------------------------------
@@ -83,7 +102,9 @@ def parse_firewall_config(text: str, vendor: str) -> CosHaFacts | FgcpFacts:
             0, f"the text is {_LABEL[seen]}, but the member's vendor is {vendor}"
         )
     if vendor == FORTIGATE:
-        return fortios.fgcp_facts(fortios.parse_fortios(text))
+        status, rest = fortios_status.split_status(text)
+        facts = fortios.fgcp_facts(fortios.parse_fortios(rest))
+        return replace(facts, firmware=fortios_status.firmware(text, status))
     if vendor == COS_CORE:
         return cos_core.cos_ha_facts(cos_core.parse_cos_show(text))
     raise ConfigParseError(0, f"unknown vendor {vendor!r:.30}")

@@ -97,8 +97,9 @@ def _refused(stmt: _Statement, text: str) -> None:
         raise ConfigParseError(
             stmt.line,
             f"the FortiGate refused a command ({words!r:.70}): a unit in multi-VDOM mode "
-            "answers so at the top level, where 'system ha' is not visible; read it from a "
-            "backup (config = PATH) or a console account whose session starts in global scope",
+            "answers so at the top level, where 'system ha' is not visible, and inside 'config "
+            "global' when the account may not enter global scope; give the console account "
+            "global read access, or read a backup (config = PATH)",
         )
 
 

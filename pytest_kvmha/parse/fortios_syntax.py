@@ -67,8 +67,12 @@ class _Statement(NamedTuple):
     unterminated: bool = False  # a quote still open at the end of the text
 
 
-# The CLI echoes "FGT-A (global) # show system ha" when a console reads commands from stdin.
-CLI_PROMPT = re.compile(r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:(?:show|get)\b.*)?$")
+# The CLI echoes "FGT-A (global) # show system ha" when a console reads commands from stdin
+# (the prompt gains "(global)" inside "config global": vendors.fortigate.CONFIG_GLOBAL); the
+# echoes of the console's own "config global" and "end" around its reads are prompts too.
+CLI_PROMPT = re.compile(
+    r"^\s*\S+(?:\s+\([^)]*\))?\s*[#$]\s*(?:(?:show|get)\b.*|config\s+global|end)?\s*$"
+)
 
 
 _WORD = re.compile(r'(?:"[^"]*"|[^ \t\r"])+')

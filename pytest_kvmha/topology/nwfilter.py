@@ -9,6 +9,11 @@ their protocol's default: stp -810, mac -800, vlan -750, ipv4 -700, ipv6 -600, a
 rarp -400). A sub-chain sees only frames of its protocol (``mac``: all). In a chain the first
 matching rule decides: ``drop``/``reject`` end the frame, ``accept`` lets it through,
 ``return`` goes back to the root chain, ``continue`` goes on. Nothing matching: accepted.
+An ``accept`` in a sub-chain ends the whole evaluation ("accepts the packet with no further
+analysis"; the ebtables driver, ``ebtablesCreateRuleInstance`` in
+src/nwfilter/nwfilter_ebiptables_driver.c, writes it as ``-j ACCEPT`` inside the sub-chain, and
+ebtables(8) ends the traversal on ACCEPT but resumes the calling chain on RETURN): a root-chain
+drop after the jump never sees that frame (tests/checks/test_nwfilter_chains.py).
 Directions: ``out`` and ``inout`` rules apply to frames the VM sends.
 
 Variables: ``$MAC`` is the NIC's MAC; ``$IP`` is taken as the member's own address (libvirt

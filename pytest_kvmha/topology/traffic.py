@@ -74,12 +74,38 @@ def _interface(member: Member, index: int, facts: FirewallFacts) -> str:
         )
     if isinstance(facts, FgcpFacts):
         return fortigate.port_name(pos)
+    if facts.pci:
+        # the firewall shows its interfaces' PCI bus, slot and port: that, not the list order,
+        # says which NIC each one is (as KVMHA-FW-005 maps the sync interface)
+        return _cos_interface_at_pci(member, index, facts)
     if pos > len(facts.ethernet):
         raise MissingFacts(
             f"{member.label}: NIC #{index + 1} is Ethernet interface {pos}, but the configuration "
             f"shows only {len(facts.ethernet)}"
         )
     return facts.ethernet[pos - 1]
+
+
+def _cos_interface_at_pci(member: Member, index: int, facts: CosHaFacts) -> str:
+    nic = next(n for n in member.domain().nics if n.index == index)
+    at = nic.address
+    named = [
+        name
+        for name, pci in facts.pci.items()
+        if at is not None and pci == (at.bus, at.slot, at.function)
+    ]
+    if len(named) != 1:
+        where = (
+            f"PCI bus {at.bus} slot {at.slot} function {at.function}"
+            if at is not None
+            else "no PCI address"
+        )
+        raise MissingFacts(
+            f"{member.label}: NIC #{index + 1} is at {where}, but "
+            + ("no" if not named else "more than one")
+            + " Ethernet interface of its configuration shows that PCI address"
+        )
+    return named[0]
 
 
 def member_frames(

@@ -59,16 +59,31 @@ def nic_number(ethernet: Sequence[str], interface: str) -> int:
 # (what the parser needs to read "show HighAvailability" / "show Interface EthernetInterface";
 # kept apart from the frame and MAC facts above)
 
-# The cOS Core CLI Reference Guide's HighAvailability and EthernetInterface pages were not
-# reached: the property names below are UNVERIFIED. Each fact accepts the variants seen in
-# Clavister material and in captures (cOS Stream, a different product, is not used).
+# Property names, checked against what could be found (4 December 2026): the cOS Core CLI
+# Reference Guide's HighAvailability and EthernetInterface pages were NOT reached (searched: the
+# CLI Reference Guide, "HighAvailability", "EthernetInterface", "PCIBus", "PCISlot", "PCIPort",
+# "ClusterID", "SyncIface", "HASyncInterface", "HAType"; only the 10.20.01 guide's cover was
+# found). What the documents read do confirm, and what they do not:
+# - the object names: "show HighAvailability" and "show Interface EthernetInterface" are the
+#   commands this tool sends; no document read prints their output. UNCONFIRMED.
+# - the cluster ID, the master/slave role and the sync interface as HA settings: cOS Core
+#   14.00 Administration Guide, 12.3 "HA Setup" (12.3.1 Hardware Setup, 12.3.3 Manual HA Setup)
+#   names them as settings, not as CLI properties. The property names ClusterID, SyncIface and
+#   NodeID are UNCONFIRMED; each fact accepts the variants seen in Clavister material and in
+#   captures. cOS Stream (another product: its 4.00 Administration Guide, "Preconditions for
+#   Creating an HA Cluster", shows "show Interface EthernetInterface if1" with HAType,
+#   EthernetDevice, PrivateIP) is not taken as cOS Core's.
 HA_ROLE_PROPERTIES = ("NodeID", "Role", "NodeType", "HANodeType")
-HA_SYNC_PROPERTIES = ("SyncIface", "SyncInterface", "SyncIf")
-# cOS Core 14.00 Administration Guide, 12.3 "HA Setup" (Hardware Setup): in virtual
-# environments "the bus, slot and port number of each interface in an interface pair should be
-# the same"; the CLI shows them on an EthernetInterface when the firewall knows them. Names
-# UNVERIFIED (PCIBus/PCISlot/PCIPort, or Bus/Slot/Port), values decimal or 0x-hex. "port" is
-# read as the PCI function of the NIC's libvirt address (UNVERIFIED: the guide does not say).
+HA_SYNC_PROPERTIES = ("SyncIface", "SyncInterface", "SyncIf", "HASyncInterface")
+# - the PCI address: cOS Core 14.00 Administration Guide, 12.3.1 "Hardware Setup": with two
+#   virtual firewalls "the bus, slot and port number of each interface in an interface pair
+#   should be the same"; the cOS Core KVM Installation Guide, ch. 7, says the same ("Interface
+#   pairs should have matching bus, slot, port"). Neither names the CLI properties: PCIBus /
+#   PCISlot / PCIPort (or Bus / Slot / Port) are UNCONFIRMED and all are accepted, values
+#   decimal or 0x-hex; "port" is read as the PCI function of the NIC's libvirt address (also
+#   unconfirmed: the guides do not say). Where an EthernetInterface shows them, its NIC is the
+#   one at that address (KVMHA-FW-005 and the vendor model of topology/traffic.py), not the
+#   N-th in list order.
 PCI_PROPERTIES = {
     "bus": ("PCIBus", "Bus", "PciBus"),
     "slot": ("PCISlot", "Slot", "PciSlot"),

@@ -226,6 +226,41 @@ DEFAULT_ETH_TYPES = ETHERTYPE_KEYS
 # refused command and "command parse error before '<word>'" for an unknown one (both seen in
 # Fortinet tips). Either in a console's answer means the command was not run.
 CLI_REFUSED = ("Command fail. Return code", "command parse error before")
+# In multi-VDOM mode the global settings are read inside "config global" ... "end": Fortinet,
+# "Transparent Mode for FortiOS 5.6.3", "High Availability in Transparent Mode: Virtual
+# Clustering", shows "FGT1 (global) # show system ha" followed by the "config system ha" block
+# (the prompt gains "(global)" inside "config global"; "end" leaves it). The console wraps its
+# read in these two words when the first read says VDOMs are on (or was refused).
+CONFIG_GLOBAL, LEAVE_GLOBAL = "config global", "end"
+
+# --- firmware, model and VDOM mode (KVMHA-FIRM-001) --------------------------------------------
+# FGCP members must be the same model with the same firmware: FortiOS 7.4.1 Administration
+# Guide, "FGCP HA between FortiGates of the same model with different AC and DC PSUs" ("The
+# cluster members must be the same model with the same firmware installed"); the VDOM setup is
+# part of the synchronized configuration (CLI reference "config system ha", vcluster settings).
+#
+# "get system status" (FortiOS 6.0.0 CLI Reference, "system status", example output): a
+# "Version: <model> v<version>,build<NNNN>,<yymmdd> (<release>)" line ("Version: Fortigate-620B
+# v4.0,build0271,100330 (MR2)") and "Virtual domain configuration: disable" among "Key: value"
+# lines. Only "disable" is in the example; any other value ("multiple", "split-task" in later
+# releases) is read as VDOMs on, so the console then reads in global scope (fail closed).
+STATUS_COMMAND = "get system status"
+STATUS_VERSION = re.compile(
+    r"(?P<model>\S+) v(?P<version>\d+\.\d+(?:\.\d+)?),build(?P<build>\d+),(?P<date>\d+)\b"
+)
+STATUS_VDOM_KEY = "Virtual domain configuration"
+STATUS_VDOM_OFF = "disable"
+# The configuration file header: "#config-version=<model>-<version>-FW-build<NNNN>-<yymmdd>:
+# opmode=<n>:vdom=<0|1>:user=<name>". No Fortinet document read describes it; a third-party
+# write-up ("What are the parts of a FortiGate backup configuration file header?", hackfaqs.com)
+# reads the fields so (vdom=0 single VDOM, vdom=1 VDOMs on, or a VDOM's name in a VDOM-only
+# backup), and every backup seen has that shape. The model there is the platform code (FGVMK6),
+# not the name "get system status" prints (FortiGate-VM64-KVM): models are compared only
+# between like sources.
+HEADER = re.compile(
+    r"#config-version=(?P<model>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-(?P<version>\d+\.\d+\.\d+)"
+    r"-FW-build(?P<build>\d+)-(?P<date>\d{6})(?P<fields>(?::[^:\s]*)*)\s*"
+)
 # --- secrets in a configuration ----------------------------------------------------------------
 # The ``set`` keys whose value is a secret. FortiOS CLI Reference: "system snmp user"
 # (``set auth-pwd {password}``, ``set priv-pwd {password}``), "system api-user"

@@ -452,7 +452,7 @@ def test_good_fortigate_pair(tmp_path: Path) -> None:
     others = {
         (f.check.id, f.subject): f.status
         for f in plain.findings
-        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-HB-", "KVMHA-TRACE-"))
+        if not f.check.id.startswith(("KVMHA-FW-", "KVMHA-FIRM-", "KVMHA-HB-", "KVMHA-TRACE-"))
     }
     assert others.items() <= {(f.check.id, f.subject): f.status for f in result.findings}.items()
 
@@ -723,7 +723,7 @@ def test_console_answer_is_stripped_and_one_round_trip(
     bundle = collect_console(tmp_path)
     section = bundle.sections[section_name("fortigate", "fw-b")]
     assert section.rc == 0 and not [s for s in SECRETS if s in section.stdout]
-    assert stdin.read_text() == "show system ha\nshow system interface\n"
+    assert stdin.read_text() == "show system ha\nshow system interface\nget system status\n"
     argv = (tmp_path / "argv").read_text().split()
     assert argv[-4:] == ["-l", "audit", "--", "192.0.2.9"] and "2222" in argv
     recorded = EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-b").round_trips

@@ -16,9 +16,10 @@ import pytest
 
 from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.facts.firewall import FgcpFacts
+from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
-from pytest_kvmha.parse.firewall import parse_firewall_config
+from pytest_kvmha.parse.firewall import parse_firewall_config, section_name
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import strip_secrets
@@ -55,7 +56,13 @@ def test_abbreviated_bootstrap_audits_as_its_unabbreviated_twin(tmp_path: Path) 
     short = run(
         write_inventory(tmp_path, "fortigate", fgt("fgt-a-bootstrap.conf", "fgt-b-bootstrap.conf"))
     )
-    assert findings(short) == findings(full)
+    # a bootstrap file carries no '#config-version' header: its firmware is not known (an
+    # error of KVMHA-FIRM-001, tests/checks/test_firmware.py); everything else is the same
+    firm = [f for f in findings(short) if f[0] == "KVMHA-FIRM-001"]
+    assert [f[2] for f in firm] == ["error"]
+    assert [f for f in findings(short) if f not in firm] == [
+        f for f in findings(full) if f[0] != "KVMHA-FIRM-001"
+    ]
     # the unicast cluster written with "config sys ha" is judged unicast
     assert fw_statuses(short) == GOOD_FGT
     assert detail(short, "KVMHA-FW-003") == (
@@ -164,7 +171,9 @@ def test_multi_vdom_backup_reads_system_ha_under_config_global(tmp_path: Path) -
     assert "firewall policy" in root.blocks["vdom"].entries["root"].blocks
     multi = facts_of("fgt-a-multivdom.conf")
     assert str(multi.addresses["port3"]) == "198.51.100.1/24"  # the dmz VDOM's interface
-    assert multi == replace(facts_of("fgt-a.conf"), addresses=multi.addresses)
+    assert multi == replace(
+        facts_of("fgt-a.conf"), addresses=multi.addresses, firmware=multi.firmware
+    )
     result = run(write_inventory(tmp_path, "fortigate", fgt(a="fgt-a-multivdom.conf")))
     assert fw_statuses(result) == GOOD_FGT
     # abbreviated paths resolve inside "config global" and inside a VDOM's entry too
@@ -333,26 +342,142 @@ def test_cos_sync_interface_is_mapped_by_pci_address_not_list_order(tmp_path: Pa
     ) in detail(result, "KVMHA-FW-005")
 
 
+# --- multi-VDOM consoles: the HA settings read inside "config global" ---------------------------
+
+
+def _vdom_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, global_answer: str) -> Path:
+    """A fake console in multi-VDOM mode: the top level refuses 'show system ha' (and says
+    'Virtual domain configuration: multiple'); a session that starts with 'config global' gets
+    ``global_answer``. Each session's standard input is kept (stdin.1, stdin.2, ...)."""
+    fake_ssh(
+        tmp_path,
+        monkeypatch,
+        f'n=$(ls "{tmp_path}" | grep -c "^stdin\\.")\n'
+        f'cat > "{tmp_path}/stdin.$((n + 1))"\n'
+        f'if head -n 1 "{tmp_path}/stdin.$((n + 1))" | grep -qx "config global"; then\n'
+        f'  cat "{global_answer}"\nelse\n  cat "{DATA / "fgt-b-console-top.txt"}"\nfi\n',
+    )
+    return tmp_path
+
+
+def test_multi_vdom_console_is_read_again_in_global_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _vdom_console(tmp_path, monkeypatch, str(DATA / "fgt-b-console-global.txt"))
+    bundle = collect_console(tmp_path)
+    first = (tmp_path / "stdin.1").read_text().splitlines()
+    second = (tmp_path / "stdin.2").read_text().splitlines()
+    assert first == ["show system ha", "show system interface", "get system status"]
+    assert second == ["config global", *first, "end"]
+    assert not (tmp_path / "stdin.3").exists()
+    consoles = [c for c in bundle.commands if str(c["command"]).startswith("ssh console")]
+    assert [str(c["command"]).split(": ", 1)[1] for c in consoles] == [
+        "; ".join(first),
+        "; ".join(second),
+    ]
+    section = bundle.sections[section_name("fortigate", "fw-b")]
+    assert section.rc == 0 and "hAsEcReTPaSsWoRd" not in section.stdout
+    assert "(global) # show system ha" in section.stdout  # the global answer is the section
+    got = parse_bundle(bundle).firewalls["fw-b"]
+    assert got.problem is None and isinstance(got.facts, FgcpFacts)
+    assert got.facts == replace(
+        facts_of("fgt-b.conf"), firmware=got.facts.firmware, addresses=got.facts.addresses
+    )
+    assert [(f.source, f.version, f.build, f.vdoms) for f in got.facts.firmware] == [
+        ("get system status", "7.2.5", 1517, True)
+    ]
+
+
+def test_single_vdom_console_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = tmp_path / "single.txt"
+    text = (DATA / "fgt-b-console-top.txt").read_text()
+    text = text.replace(
+        "Virtual domain configuration: multiple", "Virtual domain configuration: disable"
+    )
+    head, _, status = text.partition("FGT-B # get system status\n")
+    answer.write_text(
+        (DATA / "fgt-b-show.txt").read_text() + "FGT-B # get system status\n" + status
+    )
+    fake_ssh(tmp_path, monkeypatch, f'cat > "{tmp_path}/stdin.1"\ncat "{answer}"\n')
+    got = parse_bundle(collect_console(tmp_path)).firewalls["fw-b"]
+    assert got.problem is None and isinstance(got.facts, FgcpFacts)
+    assert [(f.model, f.vdoms) for f in got.facts.firmware] == [("FortiGate-VM64-KVM", False)]
+    assert not (tmp_path / "stdin.2").exists()
+
+
 def test_multi_vdom_console_refusal_is_the_members_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a console that answers as a FortiGate in multi-VDOM mode at the top level (exit status 0:
-    # the CLI session itself ended normally)
-    answer = tmp_path / "answer.txt"
-    answer.write_text(
-        "FGT-MV # show system ha\n"
-        "command parse error before 'system'\n"
-        "Command fail. Return code -61\n"
-        "FGT-MV # show system interface\n"
-        "command parse error before 'system'\n"
-        "Command fail. Return code -61\n"
-        "FGT-MV # \n"
+    # a console in multi-VDOM mode whose account may not enter global scope: the reads are
+    # refused at the top level, and "config global" is refused as well (exit status 0: the CLI
+    # session itself ended normally)
+    refused = tmp_path / "refused.txt"
+    refused.write_text(
+        "FGT-B # config global\ncommand parse error before 'global'\n"
+        "Command fail. Return code -61\n" + (DATA / "fgt-b-console-top.txt").read_text()
     )
-    fake_ssh(tmp_path, monkeypatch, f'cat > /dev/null\ncat "{answer}"\n')
-    bundle = collect_console(tmp_path)
-    got = parse_bundle(bundle).firewalls["fw-b"]
-    assert got.facts is None
-    assert got.problem is not None and got.problem.startswith(
-        "kvm-b: firewall configuration of fw-b is malformed: line 2: the FortiGate refused a "
-        "command (\"command parse error before 'system'\"): a unit in multi-VDOM mode"
+    _vdom_console(tmp_path, monkeypatch, str(refused))
+    got = parse_bundle(collect_console(tmp_path)).firewalls["fw-b"]
+    assert got.facts is None and got.problem is not None
+    assert "line 2: the FortiGate refused a command" in got.problem
+    assert "inside 'config global' when the account may not enter global scope" in got.problem
+    assert (tmp_path / "stdin.2").exists() and not (tmp_path / "stdin.3").exists()
+
+
+def test_global_scope_prompts_and_echoes_are_not_statements() -> None:
+    # the shape of Fortinet's example (Transparent Mode for FortiOS 5.6.3, Virtual Clustering):
+    # "FGT1 (global) # show system ha" then the block, with a secondary-vcluster table in it
+    text = (
+        "FGT1 # config global\n"
+        "FGT1 (global) # show system ha\n"
+        'config system ha\n    set mode a-p\n    set hbdev "port5" 0 "port6" 0\n'
+        '    set vcluster2 enable\n    config secondary-vcluster\n        set vdom "Vdom2"\n'
+        "    end\nend\n"
+        "FGT1 (global) # end\n"
+        "FGT1 # \n"
     )
+    facts = parse_firewall_config(text, "fortigate")
+    assert isinstance(facts, FgcpFacts) and facts.mode == "a-p"
+    assert [h.interface for h in facts.hbdev] == ["port5", "port6"]
+    # an "end" that is output (no prompt before it) still closes a block; one too many fails
+    with pytest.raises(ConfigParseError, match="'end' with no open 'config'"):
+        parse_firewall_config(text.replace("FGT1 (global) # end", "end"), "fortigate")
+
+
+# --- firmware facts: the backup header and "get system status" ----------------------------------
+
+
+def test_firmware_from_the_header_and_the_status() -> None:
+    a = facts_of("fgt-a.conf")
+    assert [(f.source, f.model, f.version, f.build, f.vdoms) for f in a.firmware] == [
+        ("config header", "FGVMK6", "7.2.5", 1517, False)
+    ]
+    multi = facts_of("fgt-a-multivdom.conf")
+    assert [f.vdoms for f in multi.firmware] == [True]
+    assert facts_of("fgt-a-bootstrap.conf").firmware == ()  # a bootstrap file has no header
+    with pytest.raises(ConfigParseError, match="line 1: '#config-version' header"):
+        parse_firewall_config("#config-version=FGVMK6-seven\nconfig system ha\nend\n", "fortigate")
+    with pytest.raises(ConfigParseError, match="'get system status' Version 'FortiGate v7'"):
+        parse_firewall_config("config system ha\nend\nVersion: FortiGate v7\n", "fortigate")
+
+
+def test_cos_vendor_model_maps_nics_by_the_pci_address_shown(tmp_path: Path) -> None:
+    # the frames the vendor model gives each NIC (the trace, KVMHA-HB-002) follow the PCI
+    # address the firewall shows, not its list order: If2 is listed first but sits at slot 4
+    from pytest_kvmha.bundle.store import EvidenceBundle
+    from pytest_kvmha.config.inventory import MemberSpec
+    from pytest_kvmha.topology.cluster import Member
+    from pytest_kvmha.topology.traffic import _interface
+
+    from .test_firewall import BUNDLES, _member_with_nics_in_pci_order
+
+    facts = cos_ha_facts(parse_cos_show((DATA / "cos-master-pci.txt").read_text()))
+    recorded = parse_bundle(EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-a"))  # slots 3, 4
+    member = Member(MemberSpec("kvm-a", "fw-a", "master"), recorded)
+    assert [_interface(member, k, facts) for k in (0, 1)] == ["If1", "If2"]
+    listed = replace(facts, pci={})  # the same list without PCI properties: list order
+    assert [_interface(member, k, listed) for k in (0, 1)] == ["If2", "If1"]
+    # a NIC at an address no interface shows: not guessed
+    moved = _member_with_nics_in_pci_order(tmp_path / "b", [3, 9])
+    with pytest.raises(MissingFacts, match="NIC #2 is at PCI bus 0 slot 9 function 0, but no"):
+        _interface(moved, 1, facts)

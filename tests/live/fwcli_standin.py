@@ -9,6 +9,7 @@ read-only account. The FortiGate/cOS Core appliances cannot run here; their CLI 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 
@@ -40,9 +41,63 @@ def cos_answer(text: str, command: str) -> str:
 
 
 COMMANDS = {
-    "fortigate": {"show system ha": "system ha", "show system interface": "system interface"},
+    "fortigate": {
+        "show system ha": "system ha",
+        "show system interface": "system interface",
+        "get system status": "",
+        "config global": "",
+        "end": "",
+    },
     "cos-core": {"show HighAvailability": "", "show Interface EthernetInterface": ""},
 }
+
+# the platform code of a backup's header -> the model name "get system status" prints
+MODEL_NAMES = {"FGVMK6": "FortiGate-VM64-KVM", "FGVM64": "FortiGate-VM64"}
+HEADER = re.compile(r"#config-version=(\S+?)-(\d+\.\d+\.\d+)-FW-build(\d+)-(\d{6}):.*vdom=(\w+)")
+
+
+def fortios_status(text: str) -> str:
+    """A ``get system status`` answer (FortiOS CLI Reference, "system status": Version and
+    Virtual domain configuration lines among Key: value lines) for the saved backup's header;
+    nothing when the backup has no header (the member's firmware is then not known)."""
+    m = HEADER.match(text)
+    if m is None:
+        return ""
+    model, version, build, date, vdom = m.groups()
+    return (
+        f"Version: {MODEL_NAMES.get(model, model)} v{version},build{build},{date} (GA.F)\n"
+        "Serial-Number: FGVMEVSTANDIN0000\n"
+        f"Virtual domain configuration: {'disable' if vdom == '0' else 'multiple'}\n"
+        f"Branch point: {build}\n"
+    )
+
+
+def fortigate(text: str, commands: list[str]) -> str:
+    """FortiOS's answers. In multi-VDOM mode (the header says vdom=1) the CLI prints its prompt
+    and echoes each command, refuses 'show system ...' at the top level and answers it inside
+    'config global' (prompt "NAME (global) #"), as Fortinet's examples show; a single-VDOM
+    unit's answers are printed bare."""
+    multi = bool((m := HEADER.match(text)) and m.group(5) != "0")
+    name, scope, out = "FGT-STANDIN", "", []
+    for command in commands:
+        if multi:
+            out.append(f"{name}{scope} # {command}\n")
+        if command == "config global" and multi:
+            scope = " (global)"
+        elif command == "end" and multi:
+            scope = ""
+        elif command in ("config global", "end"):
+            out.append(f"command parse error before '{command.split()[-1]}'\n")
+            out.append("Command fail. Return code -61\n")
+        elif command == "get system status":
+            out.append(fortios_status(text))
+        elif multi and not scope:
+            out.append("command parse error before 'system'\nCommand fail. Return code -61\n")
+        else:
+            out.append(fortios_block(text, COMMANDS["fortigate"][command]))
+    if multi:
+        out.append(f"{name}{scope} # \n")
+    return "".join(out)
 
 
 def main(argv: list[str]) -> int:
@@ -51,21 +106,17 @@ def main(argv: list[str]) -> int:
         text = f.read()
     original = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     lines = [original] if original.strip() else sys.stdin.read().splitlines()
-    answers = []
-    for line in lines:
-        command = " ".join(line.split())
-        if not command:
-            continue
+    commands = [" ".join(line.split()) for line in lines if line.strip()]
+    for command in commands:
         if command not in COMMANDS[vendor]:
             print(
                 f"Command fail: {command[:60]!r} is not allowed for this account", file=sys.stderr
             )
             return 2
-        if vendor == "fortigate":
-            answers.append(fortios_block(text, COMMANDS[vendor][command]))
-        else:
-            answers.append(cos_answer(text, command))
-    sys.stdout.write("".join(answers))
+    if vendor == "fortigate":
+        sys.stdout.write(fortigate(text, commands))
+    else:
+        sys.stdout.write("".join(cos_answer(text, command) for command in commands))
     return 0
 
 

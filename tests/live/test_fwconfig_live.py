@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,11 +66,43 @@ def inventory_with_consoles(lab: Lab, a: str, b: str, heartbeat: str) -> str:
     return text
 
 
+def audit_over_consoles(
+    lab: Lab,
+    tmp_path: Path,
+    console: StartConsole,
+    configs: tuple[Path, Path],
+    ports: tuple[int, int],
+    *extra: str,
+) -> tuple[int, str, dict[str, Any], Path]:
+    """two-ok built, fw-a and fw-b read over stand-in consoles of ``configs`` (unicast
+    heartbeat, as the saved configurations say), audited: (rc, output, report, inventory)."""
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    a = console(lab.hosts[0], ports[0], "fortigate", configs[0])
+    b = console(lab.hosts[1], ports[1], "fortigate", configs[1])
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}", *extra
+    )
+    return rc, out, report, inventory
+
+
+def console_round_trips(report: dict[str, Any]) -> list[int]:
+    """Each host's round trips beyond the host's own batch (and its trace phase)."""
+    hosts = {h["name"]: h for h in report["hosts"]}
+    return [
+        hosts[name]["round_trips"] - SCENARIOS["two-ok"].round_trips(i)
+        for i, name in enumerate(("kvm-a", "kvm-b"))
+    ]
+
+
 def expected(**changes: str) -> dict[tuple[str, str], str]:
     e = dict(SCENARIOS["two-ok"].expected)
     e.update(
         {
             **GOOD_FGT,  # unicast heartbeat: no broadcast host requirements
+            ("KVMHA-FIRM-001", "edge-fw"): "pass",  # "get system status" of both consoles
             # If1 is a data pair of a unicast cluster: no virtual MACs, no HA frame to trace
             ("KVMHA-TRACE-001", "fw-a:If1"): "skip",
             ("KVMHA-TRACE-001", "fw-b:If1"): "skip",
@@ -84,24 +117,18 @@ def expected(**changes: str) -> dict[tuple[str, str], str]:
 def test_consoles_audit_firewall_and_host_side(
     lab: Lab, tmp_path: Path, console: StartConsole
 ) -> None:
-    reset(lab)
-    SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2201, "fortigate", DATA / "fgt-a.conf")
-    b = console(lab.hosts[1], 2202, "fortigate", DATA / "fgt-b.conf")
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
-    rc, out, report = run_audit(
+    rc, out, report, inventory = audit_over_consoles(
+        lab,
         tmp_path,
-        f"--kvmha-inventory={inventory}",
-        f"--kvmha-ssh-config={lab.ssh_config}",
+        console,
+        (DATA / "fgt-a.conf", DATA / "fgt-b.conf"),
+        (2201, 2202),
         f"--kvmha-record={tmp_path / 'bundles'}",
     )
     assert statuses(report) == expected(), out
     assert rc == 0, out
-    hosts = {h["name"]: h for h in report["hosts"]}
     # the host's batch (and its trace phase), plus one per firewall console of a member on it
-    for i, name in enumerate(("kvm-a", "kvm-b")):
-        assert hosts[name]["round_trips"] == SCENARIOS["two-ok"].round_trips(i) + 1
+    assert console_round_trips(report) == [1, 1]
     f = next(f for f in report["findings"] if f["check"] == "KVMHA-FW-005")
     assert f["detail"] == (
         "heartbeat over If2 (fw-a port2 = NIC #2 (If2), fw-b port2 = NIC #2 (If2)) "
@@ -177,3 +204,40 @@ def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartCo
     )
     assert proc.returncode == 2 and proc.stdout == "", proc
     assert "not allowed" in proc.stderr
+
+
+def test_multi_vdom_consoles_are_read_in_global_scope(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    """Two FortiGates in multi-VDOM mode: the first read is refused at the top level (the
+    stand-in answers as the CLI does), the second, inside 'config global', gives the HA
+    settings: the same findings as the single-VDOM pair, two console round trips each."""
+    multi = (DATA / "fgt-a-multivdom.conf", DATA / "fgt-b-multivdom.conf")
+    rc, out, report, _ = audit_over_consoles(lab, tmp_path, console, multi, (2205, 2206))
+    # every finding as for the single-VDOM pair; two console round trips per host
+    assert (statuses(report), rc, console_round_trips(report)) == (expected(), 0, [2, 2]), out
+    (firm,) = [f["detail"] for f in report["findings"] if f["check"] == "KVMHA-FIRM-001"]
+    assert firm == (
+        "edge-fw: FortiOS 7.2.5 build 1517 on FortiGate-VM64-KVM, VDOMs on, on every member "
+        "(from the get system status)"
+    )
+    for text in (out, json.dumps(report)):
+        assert not [s for s in SECRETS if s in text]
+
+
+def test_firmware_mismatch_fails_over_the_consoles(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    older = tmp_path / "fgt-b-older.conf"
+    older.write_text(
+        (DATA / "fgt-b.conf").read_text().replace("7.2.5-FW-build1517", "7.2.4-FW-build1396")
+    )
+    pair = (DATA / "fgt-a.conf", older)
+    rc, out, report, _ = audit_over_consoles(lab, tmp_path, console, pair, (2207, 2208))
+    assert statuses(report) == expected(KVMHA_FIRM_001__edge_fw="fail"), out
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-FIRM-001")
+    assert f["detail"] == (
+        "firmware differs: fw-a 7.2.5 build 1517 (get system status), "
+        "fw-b 7.2.4 build 1396 (get system status)"
+    )
+    assert rc == 1, out

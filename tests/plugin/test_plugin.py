@@ -57,7 +57,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
     assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 10}
-    fw = [f"KVMHA-FW-00{i}" for i in range(1, 6)]
+    fw = ["KVMHA-FIRM-001"] + [f"KVMHA-FW-00{i}" for i in range(1, 6)]
     assert r["not_applicable"] == [
         {
             "cluster": c,
@@ -67,12 +67,12 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
             "checks": fw,
             "nodeids": sorted(
                 [f"kvmha/{c}/KVMHA-FW-001[{m}]" for m in members]
-                + [f"kvmha/{c}/{x}[{c}]" for x in fw[1:]]
+                + [f"kvmha/{c}/{x}[{c}]" for x in fw if x != "KVMHA-FW-001"]
             ),
         }
         for c, members in (("edge-fw", ("fw-a", "fw-b")), ("dmz-fw", ("dmz-a", "dmz-b")))
     ]
-    assert not [f for f in r["findings"] if f["check"].startswith("KVMHA-FW-")]
+    assert not [f for f in r["findings"] if f["check"].startswith(("KVMHA-FW-", "KVMHA-FIRM-"))]
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -245,7 +245,8 @@ def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 10 skip** (fail-on medium)")
     assert (
         "## Not applicable\n\n- `edge-fw`: firewall-config checks: not applicable, no configs "
-        "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FW-001, "
+        "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FIRM-001, "
+        "KVMHA-FW-001, "
         "KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005\n"
     ) in md
     assert "| kvm-b | replay://" in md

@@ -417,7 +417,7 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
         [
             "cluster edge-fw: *",
             "  firewall-config checks: not applicable, no configs declared (6 checks): "
-            "KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005",
+            "KVMHA-FIRM-001, KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005",
             "                   If1  If2  all",
             "  KVMHA-HB-001                .   Uplinks of the pair bridges are promiscuous*",
             "  KVMHA-HB-003                s   *",

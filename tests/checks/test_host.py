@@ -212,7 +212,9 @@ def test_ovs_not_installed_fails_and_dependent_checks_error(tmp_path: Path) -> N
     assert statuses(result) == expected("two-ok", {(OVS1, "kvm-a"): "fail", **OVS_DEPENDENT_A})
     f = finding(result, OVS1, "kvm-a")
     assert "not installed" in f.detail and "apt-get install -y openvswitch-switch" in f.remediation
-    assert "not installed (see KVMHA-OVS-001)" in finding(result, VIRT1, "fw-a:If1").detail
+    assert finding(result, VIRT1, "fw-a:If1").detail == (
+        "depends on Open vSwitch on kvm-a, which is not installed (see KVMHA-OVS-001)"
+    )
 
 
 def test_ovsdb_not_answering_fails_and_dependent_checks_error(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pytest_kvmha.config.firewalls import FirewallSource, check_console
 from pytest_kvmha.config.hosts import check_virsh_uri, host_name_from_spec
 from pytest_kvmha.config.names import has_control, host_name_problem
 from pytest_kvmha.config.redact import redact
-from pytest_kvmha.config.toml import TomlLines, at, load_toml
 from pytest_kvmha.config.target import HostTarget
+from pytest_kvmha.config.toml import TomlLines, at, load_toml
 
 VENDORS = ("cos-core", "fortigate")
 NETWORK_SCHEMES = ("ssh", "paramiko")  # host[:port] in the URL; checked before any contact

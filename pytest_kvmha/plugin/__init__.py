@@ -17,6 +17,7 @@ from pytest_kvmha.config.options import (
     OPTIONS,
     addoption_kwargs,
     expand_paths,
+    given_as,
     hosts,
     ini_options,
     max_parallel,
@@ -116,13 +117,13 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         fail_on = Severity.parse(option(config, "fail_on") or "medium")
     except ValueError as exc:
-        raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
+        raise pytest.UsageError(f"{given_as(config, 'fail_on')}: {exc}") from None
     timeout(config)  # a bad value is a usage error before any host is contacted
     parallel = max_parallel(config)
     for name in ("ssh_config", "ssh_identity_file", "inventory", "plan", "baseline"):
         path = option(config, name)
         if path and not Path(path).is_file():
-            raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
+            raise pytest.UsageError(f"{given_as(config, name)}: {path}: no such file")
     names = ("report", "report_md", "report_html")
     paths = ReportPaths(*(_path(option(config, n)) for n in names))
     if worker is None:  # before any host is contacted: not after the whole audit

@@ -108,3 +108,23 @@ def test_check_without_subject_selects_every_subject(
     bad = pytester.runpytest(f"--kvmha-inventory={recorded}", "kvmha/edge-fw/KVMHA-VIRT-00")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*no kvmha item with node id kvmha/edge-fw/KVMHA-VIRT-00*"])
+
+
+def test_bad_ini_value_names_the_ini_key(pytester: pytest.Pytester, recorded: Path) -> None:  # noqa: F811
+    pytester.makeini("[pytest]\nkvmha_fail_on = severe\nkvmha_waivers = nope.toml\n")
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*kvmha_fail_on (ini *tox.ini): unknown severity 'severe'*"])
+    assert "--kvmha-fail-on" not in result.stderr.str()
+    # given on the command line, the option is named
+    cli = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-fail-on=severe")
+    cli.stderr.fnmatch_lines(["*--kvmha-fail-on: unknown severity 'severe'*"])
+
+
+def test_non_json_baseline_names_the_file(pytester: pytest.Pytester, recorded: Path) -> None:  # noqa: F811
+    (pytester.path / "before.json").write_text("<html>not a report</html>\n")
+    result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-baseline=before.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--kvmha-baseline: before.json: not a JSON report (a --kvmha-report file): Expecting*"]
+    )

@@ -7,7 +7,16 @@ broadcast-style), else the inventory's ``heartbeat`` (KVMHA-FW-003 reports a con
 from __future__ import annotations
 
 from pytest_kvmha.facts import DomainNic, HostFacts, OvsBridge, OvsPort
-from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.model import (
+    MissingFacts,
+    MissingSubject,
+    Scope,
+    Verdict,
+    check,
+    failed,
+    passed,
+    skipped,
+)
 from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, heartbeat_mode, require_links, uplinks
 from pytest_kvmha.topology.nwfilter import evaluate
@@ -148,6 +157,8 @@ def _filter_drops(cluster: Cluster, member: Member, k: int, nic: DomainNic) -> l
     mac = nic.mac.lower()
     try:
         sent = member_frames(cluster, member, k, pair, mac, _peer_mac(cluster, member, k))
+    except MissingSubject:
+        raise  # the cause is another finding's: its one line, unwrapped
     except MissingFacts as exc:
         raise MissingFacts(f"{member.label} NIC #{k + 1}: {exc}") from None
     by_rule: dict[str, list[str]] = {}

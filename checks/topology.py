@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_kvmha.config.spelling import close_match, has
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed
 from pytest_kvmha.remediation import comment
 from pytest_kvmha.topology import Cluster, require_domains
@@ -28,11 +29,27 @@ def two_matching_members(cluster: Cluster) -> Verdict:
             found=", ".join(f"{m.spec.domain}@{m.host.name}" for m in members),
         )
     # per (host, domain): two members may share a domain name on two hosts
-    missing, counts = [], {}
+    missing, counts, fixes, present = [], {}, [], []
     for m in members:
-        dom = require_domains(m.host).get(m.spec.domain)
+        domains = require_domains(m.host)
+        dom = domains.get(m.spec.domain)
         if dom is None:
             missing.append(f"{m.spec.domain} on {m.host.name}")
+            present.append(has(m.host.name, "domain", domains, m.spec.domain))
+            # a close match is a typo in the inventory: correct it there, never define the
+            # misspelt domain
+            match = close_match(m.spec.domain, domains)
+            fixes.append(
+                comment(
+                    f"did you mean {match}? correct the inventory: cluster {cluster.name}, "
+                    f'member on {m.host.name}: domain = "{match}"'
+                )
+                if match
+                else comment(
+                    f"define domain {m.spec.domain} on {m.host.name} (virsh define with its XML), "
+                    "or correct its name in the inventory"
+                )
+            )
         else:
             counts[cluster.spec.label(m.spec)] = len(dom.nics)
     if missing:
@@ -40,16 +57,10 @@ def two_matching_members(cluster: Cluster) -> Verdict:
         if broken:
             raise MissingFacts("; ".join(broken))
         return failed(
-            "domain not defined: " + ", ".join(missing),
+            "domain not defined: " + ", ".join(missing) + " (" + "; ".join(present) + ")",
             expected="both member domains defined",
             found="missing: " + ", ".join(missing),
-            remediation="\n".join(
-                comment(
-                    f"define domain {m.spec.domain} on {m.host.name} (virsh define with its XML)"
-                )
-                for m in members
-                if require_domains(m.host).get(m.spec.domain) is None
-            ),
+            remediation="\n".join(fixes),
         )
     if len(set(counts.values())) != 1:
         found = ", ".join(f"{d}: {n} NICs" for d, n in counts.items())

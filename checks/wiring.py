@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pytest_kvmha.config.inventory import PairSpec
+from pytest_kvmha.config.spelling import close_match, listing
 from pytest_kvmha.model import Scope, Verdict, check, failed, passed
-from pytest_kvmha.remediation import command, xml_attr
+from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, persistent, require_ovs
+from pytest_kvmha.topology.cluster import Placement
 
 COS_GUIDE = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
 
@@ -34,6 +36,18 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
             )
     if len(set(names.values())) > 1:
         problems.append("bridges differ: " + ", ".join(f"{d} on {b}" for d, b in names.items()))
+    typo = _misspelt_bridge(placements, pair)
+    if typo is not None:  # the inventory's bridge is a typo: no creating the misspelt bridge
+        problem, match = typo
+        return failed(
+            problem,
+            expected=f"both NICs on the declared OVS bridge {pair.bridge}, which exists",
+            found=", ".join(f"{d}: {b}" for d, b in names.items()),
+            remediation=comment(
+                f"did you mean {match}? correct the inventory: cluster {cluster.name}, "
+                f'pair {pair.name}: bridge = "{match}"'
+            ),
+        )
     if pair.bridge and any(b != pair.bridge for b in names.values()):
         problems.append(f"declared bridge is {pair.bridge}")
     for k, other in enumerate(cluster.pairs()):
@@ -73,6 +87,30 @@ def pair_has_own_bridge(cluster: Cluster, index: int, pair: PairSpec) -> Verdict
             remediation="\n".join(fixes),
         )
     return passed(f"pair {pair.name} on its own OVS bridge {next(iter(names.values()))}")
+
+
+def _misspelt_bridge(
+    placements: list[tuple[Member, Placement]], pair: PairSpec
+) -> tuple[str, str] | None:
+    """(problem, close match) when the pair's declared bridge exists on none of the members'
+    hosts and a bridge there is a close match of its name (a typo in the inventory)."""
+    if not pair.bridge:
+        return None
+    hosts = {m.host.name: require_ovs(m.host) for m, _ in placements}
+    if any(ovs.bridge(pair.bridge) is not None for ovs in hosts.values()):
+        return None
+    # the bridges the pair's NICs are on first: the likeliest meaning of the typo
+    candidates = [p.bridge_name for _, p in placements if p.bridge_name] + [
+        b.name for ovs in hosts.values() for b in ovs.bridges
+    ]
+    match = close_match(pair.bridge, candidates)
+    if match is None:
+        return None
+    have = "; ".join(
+        f"{host} has bridges {listing(b.name for b in ovs.bridges)}" for host, ovs in hosts.items()
+    )
+    problem = f"declared bridge {pair.bridge} does not exist on {', '.join(hosts)} ({have})"
+    return f"{problem}: did you mean {match}?", match
 
 
 @check(

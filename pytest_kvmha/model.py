@@ -87,6 +87,27 @@ class MissingFacts(Exception):
 FIREWALL_CONFIG = "firewall-config"  # a member's ``config`` or ``console`` (inventory)
 NEEDS = (FIREWALL_CONFIG,)
 
+DEPENDS_ON = "depends on "  # how the detail of an error caused by a missing subject begins
+
+
+class MissingSubject(MissingFacts):
+    """What a check depends on is not there: a domain, a NIC, Open vSwitch on the host.
+
+    One check reports the cause itself (``see``: KVMHA-TOPO-001 for a member domain); every
+    other check that needs it is an ``error`` whose detail is this one line, so a typo in the
+    inventory reads as one cause, not as a screen of errors."""
+
+    def __init__(self, subject: str, problem: str, see: str) -> None:
+        """``depends on <subject>, <problem> (see <see>)``: ``domain 'fw-bb' on kvm-b``,
+        ``which is missing``, ``KVMHA-TOPO-001``."""
+        super().__init__(subject, problem, see)  # type(exc)(*exc.args) makes a copy
+        self.subject = subject
+        self.problem = problem
+        self.see = see
+
+    def __str__(self) -> str:
+        return f"{DEPENDS_ON}{self.subject}, {self.problem} (see {self.see})"
+
 
 @dataclass(frozen=True, slots=True)
 class Check:

@@ -15,6 +15,7 @@ from pytest_kvmha.model import (
     Check,
     Finding,
     MissingFacts,
+    MissingSubject,
     Scope,
     Severity,
     Verdict,
@@ -126,6 +127,8 @@ def _run(check: Check, args: tuple[Any, ...]) -> Verdict:
         )
     try:
         v = check.func(*args)
+    except MissingSubject as exc:  # the cause is another check's finding: one line
+        return Verdict(ERROR, str(exc))
     except MissingFacts as exc:
         return Verdict(ERROR, f"cannot evaluate: {exc}")
     except (KeyboardInterrupt, SystemExit):
@@ -198,16 +201,33 @@ def audit(checks: Sequence[Check], inventory: Inventory, hosts: Sequence[HostFac
     found = discover(hosts)
     findings = run_checks(checks, hosts, found.clusters)
     if not found.clusters:
-        findings += (
-            Finding(
-                NO_CLUSTER_FOUND,
-                ERROR,
-                DISCOVERY_SUBJECT,
-                f"no HA cluster found: {found.describe()}; write an inventory",
-                None,
-                None,
-                expected="two domains with one NIC-to-bridge layout (at least 2 NICs, on OVS)",
-                found="no cluster",
-            ),
-        )
+        findings += (_no_cluster_found(found, hosts),)
     return Audit(tuple(hosts), found.clusters, findings, found)
+
+
+def _no_cluster_found(found: Discovery, hosts: Sequence[HostFacts]) -> Finding:
+    """KVMHA-DISC-001. When no host answered, an inventory would not help: it says so and
+    gives each host's reason instead."""
+    if hosts and all(h.status != "ok" for h in hosts):
+        reasons = "; ".join(h.error or f"{h.name}: {h.status}" for h in hosts)
+        return Finding(
+            NO_CLUSTER_FOUND,
+            ERROR,
+            DISCOVERY_SUBJECT,
+            f"no host answered, so no cluster could be discovered: {reasons}",
+            None,
+            None,
+            expected="at least one host read",
+            found="no host read",
+            remediation="# make the hosts reachable (the detail gives each one's reason), then audit again",
+        )
+    return Finding(
+        NO_CLUSTER_FOUND,
+        ERROR,
+        DISCOVERY_SUBJECT,
+        f"no HA cluster found: {found.describe()}; write an inventory",
+        None,
+        None,
+        expected="two domains with one NIC-to-bridge layout (at least 2 NICs, on OVS)",
+        found="no cluster",
+    )

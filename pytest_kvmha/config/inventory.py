@@ -5,6 +5,7 @@ Without an inventory, :mod:`pytest_kvmha.topology.discovery` finds the clusters 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from pytest_kvmha.config.hosts import check_virsh_uri, host_name_from_spec
 from pytest_kvmha.config.names import has_control, host_name_problem
 from pytest_kvmha.config.redact import redact
 from pytest_kvmha.config.target import HostTarget
-from pytest_kvmha.config.toml import load_toml
+from pytest_kvmha.config.toml import TomlLines, at, load_toml
 
 VENDORS = ("cos-core", "fortigate")
 NETWORK_SCHEMES = ("ssh", "paramiko")  # host[:port] in the URL; checked before any contact
@@ -165,10 +166,23 @@ def _str(table: dict[str, Any], key: str, where: str, *, required: bool = True) 
 def load_inventory(path: str | Path) -> Inventory:
     path = Path(path)
     doc = load_toml(path, "inventory", InventoryError)
-    return parse_inventory(doc, str(path))
+    return parse_inventory(doc, str(path), lines=TomlLines.read(path))
 
 
-def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = None) -> Inventory:
+def _quoted(name: object) -> str:
+    return json.dumps(str(name), ensure_ascii=False)
+
+
+def parse_inventory(
+    doc: dict[str, Any],
+    source: str,
+    *,
+    base: Path | None = None,
+    lines: TomlLines | None = None,
+) -> Inventory:
+    """The inventory in ``doc``. An error names ``source``, the entry by its name or 1-based
+    position (``cluster "dmz-fw", pair 1``) and, given the file's ``lines``, its line."""
+    lines = lines if lines is not None else TomlLines("")
     known = {"hosts", "clusters"}
     for key in doc:
         if key not in known:
@@ -181,7 +195,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
     base = base if base is not None else Path(source).parent
     hosts = []
     for name, table in hosts_table.items():
-        where = f"{source}: [hosts.{name}]"
+        where = f"{source}: host {_quoted(name)}{at(lines.table('hosts', name))}"
         if (problem := host_name_problem(name)) is not None:
             raise InventoryError(f"{where}: host name {problem} (it names the host's directory)")
         if not isinstance(table, dict):
@@ -209,7 +223,8 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
     if not isinstance(clusters_table, dict):
         raise InventoryError(f"{source}: [clusters] must be a table")
     for cname, table in clusters_table.items():
-        where = f"{source}: [clusters.{cname}]"
+        where = f"{source}: cluster {_quoted(cname)}{at(lines.table('clusters', cname))}"
+        named = f"{source}: cluster {_quoted(cname)}"
         if has_control(cname):
             raise InventoryError(f"{source}: cluster name {cname!r} contains control characters")
         if not isinstance(table, dict):
@@ -225,7 +240,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
             raise InventoryError(f"{where}: key 'members' must be a non-empty array of tables")
         members: list[MemberSpec] = []
         for i, m in enumerate(members_raw):
-            mwhere = f"{where}: members[{i}]"
+            mwhere = f"{named}, member {i + 1}{at(lines.entry(('clusters', cname), 'members', i))}"
             if not isinstance(m, dict):
                 raise InventoryError(f"{mwhere}: must be a table {{ host = ..., domain = ... }}")
             host = _str(m, "host", mwhere) or ""
@@ -250,7 +265,7 @@ def parse_inventory(doc: dict[str, Any], source: str, *, base: Path | None = Non
                 f"{where}: key 'pairs' must be an array of tables ([[clusters.{cname}.pairs]])"
             )
         for i, p in enumerate(pairs_raw):
-            pwhere = f"{where}: pairs[{i}]"
+            pwhere = f"{named}, pair {i + 1}{at(lines.entry(('clusters', cname), 'pairs', i))}"
             if not isinstance(p, dict):
                 raise InventoryError(f"{pwhere}: must be a table")
             _known_keys(p, PAIR_KEYS, pwhere)

@@ -181,6 +181,15 @@ def option(config: pytest.Config, name: str) -> str | None:
     return str(ini)
 
 
+def given_as(config: pytest.Config, name: str) -> str:
+    """Where the value of option ``name`` came from, for a message: ``--kvmha-fail-on`` when
+    given on the command line, else its ini key ``kvmha_fail_on (ini file.ini)``."""
+    if config.getoption(f"kvmha_{name}") or BY_NAME[name].ini is None:
+        return "--kvmha-" + name.replace("_", "-")
+    where = f" {config.inipath}" if config.inipath else ""
+    return f"{BY_NAME[name].ini_key} (ini{where})"
+
+
 def hosts(config: pytest.Config) -> list[str]:
     """The --kvmha-host specs, else the ini key's."""
     given = config.getoption("kvmha_host")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_kvmha.config.names import has_control
-from pytest_kvmha.config.toml import load_toml
+from pytest_kvmha.config.toml import TomlLines, at, load_toml
 from pytest_kvmha.model import FAIL, Finding
 
 ACTIVE, EXPIRED, STALE = "active", "expired", "stale"
@@ -83,7 +83,7 @@ class Waiver:
 def load_waivers(path: str | Path, check_ids: Iterable[str] | None = None) -> tuple[Waiver, ...]:
     path = Path(path)
     doc = load_toml(path, "waivers", WaiverError)
-    return parse_waivers(doc, str(path), check_ids)
+    return parse_waivers(doc, str(path), check_ids, lines=TomlLines.read(path))
 
 
 def matches_anything(glob: str) -> bool:
@@ -93,30 +93,39 @@ def matches_anything(glob: str) -> bool:
 
 
 def parse_waivers(
-    doc: dict[str, Any], source: str, check_ids: Iterable[str] | None = None
+    doc: dict[str, Any],
+    source: str,
+    check_ids: Iterable[str] | None = None,
+    *,
+    lines: TomlLines | None = None,
 ) -> tuple[Waiver, ...]:
     """``check_ids``: the catalogue's; a waiver whose check glob matches none of them (a typo
-    such as KVMHA-PKG-01) is an error, not a waiver that is merely stale."""
+    such as KVMHA-PKG-01) is an error, not a waiver that is merely stale. An error names the
+    waiver by its 1-based position and, given the file's ``lines``, its line."""
+    lines = lines if lines is not None else TomlLines("")
     unknown = [k for k in doc if k != "waiver"]
     if unknown:
         raise WaiverError(f"{source}: unknown top-level key '{unknown[0]}' (expected [[waiver]])")
     entries = doc.get("waiver", [])
     if not isinstance(entries, list):
         raise WaiverError(f"{source}: 'waiver' must be an array of tables ([[waiver]])")
-    waivers = tuple(_waiver(entry, i, source) for i, entry in enumerate(entries))
+    waivers = tuple(
+        _waiver(entry, i, f"{source}: waiver {i + 1}{at(lines.entry((), 'waiver', i))}")
+        for i, entry in enumerate(entries)
+    )
     if check_ids is not None:
         ids = sorted(set(check_ids))
         for w in waivers:
             if not any(fnmatchcase(i, w.check) for i in ids):
                 raise WaiverError(
-                    f"{source}: waiver[{w.index}] (entry {w.index + 1}): key 'check': "
+                    f"{source}: waiver {w.index + 1}{at(lines.entry((), 'waiver', w.index))}: "
+                    "key 'check': "
                     f"no check of the catalogue matches {w.check!r} (see --kvmha-list-checks)"
                 )
     return waivers
 
 
-def _waiver(entry: object, index: int, source: str) -> Waiver:
-    where = f"{source}: waiver[{index}]"
+def _waiver(entry: object, index: int, where: str) -> Waiver:
     if not isinstance(entry, dict):
         raise WaiverError(f"{where}: must be a table")
     for key in entry:
@@ -141,7 +150,7 @@ def _waiver(entry: object, index: int, source: str) -> Waiver:
         # switch-off, spelled as a scope. A waiver narrows, it never switches a check off.
         given = ", ".join(f"{k} = {text[k]!r}" for k in SCOPE if text[k] is not None)
         raise WaiverError(
-            f"{where} (entry {index + 1}): {given} matches every finding of check "
+            f"{where}: {given} matches every finding of check "
             f"{text['check']!r}: give a scope that narrows (a host, cluster or subject)"
         )
     expires = entry.get("expires")

@@ -7,6 +7,7 @@ The hooks here need no audit state; those that do are methods of
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pytest_kvmha.config.options import (
     OPTIONS,
     addoption_kwargs,
     expand_paths,
+    given_as,
     hosts,
     ini_options,
     max_parallel,
@@ -51,6 +53,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.getoption("kvmha_format") and not config.getoption("kvmha_list_checks"):
+        raise pytest.UsageError(
+            "--kvmha-format is the format of --kvmha-list-checks and means nothing without it "
+            "(reports: --kvmha-report, --kvmha-report-md, --kvmha-report-html)"
+        )
     if config.getoption("kvmha_list_checks"):
         from pytest_kvmha.model import CheckDiscoveryError, discover_checks
         from pytest_kvmha.report.catalogue import render_catalogue
@@ -74,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for severity in SEVERITY_MARKERS:  # -m critical, -m "high or critical"
         config.addinivalue_line("markers", f"{severity}: a kvmha finding of severity {severity}")
+    _severity_typo(config)
     config.pluginmanager.import_plugin("pytest_kvmha.fixtures.provision")
     config.pluginmanager.import_plugin("pytest_kvmha.report.junit")
     if config.pluginmanager.hasplugin("html"):  # pytest-html: its hooks exist only then
@@ -106,13 +114,13 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         fail_on = Severity.parse(option(config, "fail_on") or "medium")
     except ValueError as exc:
-        raise pytest.UsageError(f"--kvmha-fail-on: {exc}") from None
+        raise pytest.UsageError(f"{given_as(config, 'fail_on')}: {exc}") from None
     timeout(config)  # a bad value is a usage error before any host is contacted
     parallel = max_parallel(config)
     for name in ("ssh_config", "ssh_identity_file", "inventory", "plan", "baseline"):
         path = option(config, name)
         if path and not Path(path).is_file():
-            raise pytest.UsageError(f"--kvmha-{name.replace('_', '-')}: {path}: no such file")
+            raise pytest.UsageError(f"{given_as(config, name)}: {path}: no such file")
     names = ("report", "report_md", "report_html")
     paths = ReportPaths(*(_path(option(config, n)) for n in names))
     if worker is None:  # before any host is contacted: not after the whole audit
@@ -134,6 +142,27 @@ def pytest_configure(config: pytest.Config) -> None:
     state.configure_baseline()
     config.stash[STATE] = state
     config.pluginmanager.register(state, "kvmha-session")
+
+
+def _severity_typo(config: pytest.Config) -> None:
+    """``-m crit``: pytest deselects every item for a marker nobody has, silently. A word of
+    the expression that no marker is registered for and that begins a severity (or a severity
+    begins) is a typo of it: a usage error naming the severities."""
+    expression = str(config.getoption("markexpr", "") or "")
+    if not expression:
+        return
+    registered = {
+        str(line).split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")
+    }
+    for word in re.findall(r"[A-Za-z_][\w.+-]*", expression):
+        if word in ("and", "or", "not") or word in registered:
+            continue
+        low = word.lower()
+        if any(s.startswith(low) or low.startswith(s) for s in SEVERITY_MARKERS):
+            raise pytest.UsageError(
+                f"-m {expression!r}: no marker {word!r}; the severity markers are "
+                + ", ".join(SEVERITY_MARKERS)
+            )
 
 
 def _unwritable(path: Path) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.audit.applicable import split_not_applicable
-from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
+from pytest_kvmha.model import DEPENDS_ON, ERROR, FAIL, SKIP, Finding, key_of
 from pytest_kvmha.plugin.gate import GATING, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
 from pytest_kvmha.plugin.state import KvmhaState
@@ -160,11 +160,14 @@ class KvmhaItem(pytest.Item):
 
     def setup_failure(self) -> KvmhaRepr:
         """What a failed setup (a finding that cannot be evaluated) reports."""
-        host = _unreachable(self.state, self.finding)
-        if host is not None:
-            line = f"host {host} unreachable (reason in the kvmha audit summary)"
+        f = self.finding
+        unreachable = _unreachable(self.state, f)
+        if unreachable is not None:  # one line with the reason: the same on every item of it
+            line = f"host {unreachable}"
             return KvmhaRepr(line, line)
-        return KvmhaRepr(self.describe("cannot evaluate"), self.finding.detail)
+        if f.detail.startswith(DEPENDS_ON):  # one line: the cause is another finding's
+            return KvmhaRepr(f"{f.check.id} not evaluated: {f.detail}", f.detail)
+        return KvmhaRepr(self.describe("cannot evaluate"), f.detail)
 
 
 def _hosts_of(state: KvmhaState, f: Finding) -> set[str]:
@@ -201,10 +204,12 @@ class KvmhaRepr:
 
 
 def _unreachable(state: KvmhaState, f: Finding) -> str | None:
-    """The unreachable host an error finding comes from (its reason is printed once)."""
-    if f.status != ERROR or state.audit is None:
-        return None
+    """``kvm-b unreachable: ssh: connect to host ...: Connection refused`` for an error finding
+    that comes from a host that could not be read, or None."""
+    if f.status != ERROR or state.audit is None or (f.host is None and f.cluster is None):
+        return None  # discovery's finding gives every host's reason itself
     for h in state.audit.hosts:
         if h.status != "ok" and h.error and h.error in f.detail:
-            return str(h.name)
+            reason = h.error.removeprefix(f"{h.name}: ")
+            return f"{h.name} {h.status}: {reason}"
     return None

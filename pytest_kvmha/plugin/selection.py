@@ -68,7 +68,8 @@ def explicit_audit(config: pytest.Config) -> bool:
 
 
 def chosen(items: list[pytest.Item], nodeids: list[str]) -> list[pytest.Item]:
-    """The items of the node ids given as arguments (each an item's, or a prefix of some)."""
+    """The items of the node ids given as arguments (each an item's, a folder of some, or a
+    check's without its subject)."""
     picked = [i for i in items if any(_under(i.nodeid, n) for n in nodeids)]
     unknown = [n for n in nodeids if not any(_under(i.nodeid, n) for i in items)]
     if unknown:
@@ -77,4 +78,10 @@ def chosen(items: list[pytest.Item], nodeids: list[str]) -> list[pytest.Item]:
 
 
 def _under(nodeid: str, given: str) -> bool:
-    return nodeid == given or nodeid.startswith(given.rstrip("/") + "/")
+    """``given`` is the item's node id, a folder of it (``kvmha/edge-fw``), or its check without
+    the subject (``kvmha/edge-fw/KVMHA-VIRT-002``: every subject, as pytest selects every
+    parameter of a test function by its name)."""
+    given = given.rstrip("/")
+    if nodeid == given or nodeid.startswith(given + "/"):
+        return True
+    return "[" not in given and nodeid.startswith(given + "[")

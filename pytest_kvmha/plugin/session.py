@@ -81,8 +81,20 @@ class KvmhaSession(KvmhaState):
                 doc = json.loads(Path(baseline).read_text())
                 self.baseline = load_baseline(doc, baseline)
                 self.baseline_hosts = load_baseline_hosts(doc, baseline)
+            except json.JSONDecodeError as exc:
+                raise pytest.UsageError(
+                    f"--kvmha-baseline: {baseline}: not a JSON report (a --kvmha-report file): "
+                    f"{exc}"
+                ) from None
             except (ValueError, UnicodeDecodeError) as exc:
-                raise pytest.UsageError(f"--kvmha-baseline: {exc}") from None
+                message = str(exc)
+                if not message.startswith(str(baseline)):
+                    message = f"{baseline}: {message}"
+                raise pytest.UsageError(f"--kvmha-baseline: {message}") from None
+            except OSError as exc:
+                raise pytest.UsageError(
+                    f"--kvmha-baseline: {baseline}: unreadable: {exc.strerror or exc}"
+                ) from None
             self.baseline_path = baseline
 
     def run_audit(self) -> None:

@@ -16,6 +16,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 # worst first: the mark a matrix cell shows when several findings share it (two NICs of a pair)
 WORST = ("error", "fail", "skip", "pass")
+# the column of a cluster's subjects that are not pairs: its members, hosts, the cluster
+OTHER = "members, hosts, cluster"
 MARKS = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–", "ok": "✓", "unreachable": "✗"}
 
 
@@ -54,40 +56,83 @@ def _rank(severity: str) -> int:
 
 
 def _matrix(
-    findings: list[dict[str, Any]], rows_first: list[str]
-) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
-    """Rows (subjects: the pairs first, in their order, then the rest) x columns (check ids).
+    findings: list[dict[str, Any]], pairs: list[str], by_host: bool = False
+) -> dict[str, Any]:
+    """Rows (checks: failing first, then errors, then the rest; a check skipped on every subject
+    last) x columns (the pairs in their order, then one column for the other subjects: members,
+    hosts, the cluster). ``by_host``: one column per host instead (the host checks).
 
-    A member-NIC subject ``dom:If1`` joins its pair's row: both NICs of a pair in one cell."""
-    pairs = set(rows_first)
-    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    others: list[str] = []
+    Checks as rows keep the table as wide as the cluster has pairs, not as the catalogue has
+    checks: at 1,280 px every failing cell is on screen. A member-NIC subject ``dom:If1`` joins
+    its pair's column: both NICs of a pair in one cell."""
+    wanted = set(pairs)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    titles: dict[str, str] = {}
+    columns: list[str] = []
     for f in findings:
-        subject = f["subject"]
-        head, sep, tail = subject.rpartition(":")
-        row = tail if sep and tail in pairs else subject
-        if row not in pairs and row not in others:
-            others.append(row)
-        cells.setdefault((row, f["check"]), []).append(f)
-    rows = [p for p in rows_first if any(r == p for r, _ in cells)] + others
-    columns = sorted({c for _, c in cells})
-    view: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, group in cells.items():
-        status = min((f["status"] for f in group), key=WORST.index)
-        # every failure of the cell waived: it does not gate, and the cell says so
-        waived = status == "fail" and all(f.get("waived") for f in group if f["status"] == "fail")
-        view[key] = {
-            "status": status,
-            "mark": MARKS.get(status, "?"),
-            "count": len(group),
-            "waived": waived,
-            "tip": "; ".join(
-                f"{f['subject']}: {f['status']}{' (waived)' if f.get('waived') else ''} - "
-                f"{f['detail']}"
-                for f in group
-            ),
-        }
-    return rows, columns, view
+        head, sep, tail = f["subject"].rpartition(":")
+        if by_host:
+            column = f["host"] or f["subject"]
+        elif (tail if sep else f["subject"]) in wanted:
+            column = tail if sep else f["subject"]
+        else:
+            column = OTHER
+        if column not in columns:
+            columns.append(column)
+        titles[f["check"]] = f.get("title") or ""
+        groups.setdefault((f["check"], column), []).append(f)
+    order = [p for p in pairs if p in columns]
+    columns = (
+        order
+        + sorted(c for c in columns if c not in order and c != OTHER)
+        + ([OTHER] if OTHER in columns else [])
+    )
+    cells = {key: _cell(key[1], group) for key, group in groups.items()}
+
+    def rank(check: str) -> tuple[int, str]:
+        mine = [c for (k, _), c in cells.items() if k == check]
+        if any(c["status"] == "fail" and not c["waived"] for c in mine):
+            return 0, check
+        if any(c["status"] == "error" for c in mine):
+            return 1, check
+        if any(c["status"] == "fail" for c in mine):
+            return 2, check  # failed, every failure waived
+        if all(c["status"] == "skip" for c in mine):
+            return 4, check
+        return 3, check
+
+    rows = sorted(titles, key=rank)
+    return {"rows": rows, "titles": titles, "columns": columns, "cells": cells}
+
+
+def _cell(column: str, group: list[dict[str, Any]]) -> dict[str, Any]:
+    status = min((f["status"] for f in group), key=WORST.index)
+    # every failure of the cell waived: it does not gate, and the cell says so
+    waived = status == "fail" and all(f.get("waived") for f in group if f["status"] == "fail")
+    subjects = list(dict.fromkeys(f["subject"] for f in group))
+    # one subject named as its column (a host, a pair, the NICs of a pair): the mark alone;
+    # else each subject with its own mark (the members, the hosts of a cluster)
+    labelled = not (len(subjects) == 1 and subjects[0] == column) and not all(
+        s.rpartition(":")[2] == column for s in subjects
+    )
+    entries = []
+    for s in subjects:
+        mine = [f for f in group if f["subject"] == s]
+        st = min((f["status"] for f in mine), key=WORST.index)
+        w = st == "fail" and all(f.get("waived") for f in mine if f["status"] == "fail")
+        entries.append({"subject": s, "status": st, "waived": w, "mark": MARKS.get(st, "?")})
+    return {
+        "status": status,
+        "mark": MARKS.get(status, "?"),
+        "count": len(group),
+        "waived": waived,
+        "labelled": labelled,
+        "entries": entries,
+        "tip": "; ".join(
+            f"{f['subject']}: {f['status']}{' (waived)' if f.get('waived') else ''} - {f['detail']}"
+            for f in group
+        ),
+    }
 
 
 def view_model(report: dict[str, Any]) -> dict[str, Any]:
@@ -120,10 +165,8 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
     clusters = []
     for c in report["clusters"]:
         mine = [f for f in findings if f["cluster"] == c["name"]]
-        rows, columns, cells = _matrix(mine, [p["name"] for p in c["pairs"]])
-        clusters.append({**c, "rows": rows, "columns": columns, "cells": cells})
+        clusters.append({**c, **_matrix(mine, [p["name"] for p in c["pairs"]])})
     host_findings = [f for f in findings if f["cluster"] is None]
-    host_rows, host_columns, host_cells = _matrix(host_findings, [])
     bad = sorted(
         (f for f in findings if f["status"] in ("fail", "error")),
         key=lambda f: (
@@ -149,7 +192,7 @@ def view_model(report: dict[str, Any]) -> dict[str, Any]:
         "statuses": WORST,
         "marks": MARKS,
         "clusters": clusters,
-        "hosts_matrix": {"rows": host_rows, "columns": host_columns, "cells": host_cells},
+        "hosts_matrix": _matrix(host_findings, [], by_host=True),
         "bad": [{**f, "gate": gate[id(f)]} for f in bad],
         "whatif": whatif,
         "baseline": report.get("baseline"),

@@ -22,7 +22,7 @@ from pytest_kvmha.facts import (
     OvsState,
 )
 from pytest_kvmha.facts.firewall import FirewallFacts
-from pytest_kvmha.model import MissingFacts
+from pytest_kvmha.model import MissingFacts, MissingSubject
 
 PHYSICAL_TYPES = ("", "system")
 
@@ -38,9 +38,15 @@ def require_ovs(host: HostFacts) -> OvsState:
     if host.ovs is None:
         raise MissingFacts(host.problems.get("ovs", f"{host.name}: no Open vSwitch facts"))
     if not host.ovs.installed:
-        raise MissingFacts(f"{host.name}: Open vSwitch is not installed (see KVMHA-OVS-001)")
+        raise MissingSubject(
+            f"Open vSwitch on {host.name}", "which is not installed", "KVMHA-OVS-001"
+        )
     if not host.ovs.db_answers:
-        raise MissingFacts(f"{host.name}: {host.ovs.problem} (see KVMHA-OVS-001)")
+        raise MissingSubject(
+            f"Open vSwitch on {host.name}",
+            f"which does not answer: {host.ovs.problem}",
+            "KVMHA-OVS-001",
+        )
     return host.ovs
 
 
@@ -74,18 +80,25 @@ class Member:
         dom = self.domain_or_none()
         if dom is None:
             broken = [p for k, p in self.host.problems.items() if k.startswith("domain:")]
-            hint = f" ({'; '.join(broken)})" if broken else ""
-            raise MissingFacts(
-                f"domain {self.spec.domain!r} not found on host {self.host.name}{hint} "
-                "(see KVMHA-TOPO-001)"
+            if broken:  # a domain whose XML did not parse: that is the cause, not the name
+                raise MissingFacts(
+                    f"domain {self.spec.domain!r} not found on host {self.host.name} "
+                    f"({'; '.join(broken)}) (see KVMHA-TOPO-001)"
+                )
+            raise MissingSubject(
+                f"domain {self.spec.domain} on {self.host.name}",
+                "which is missing",
+                "KVMHA-TOPO-001",
             )
         return dom
 
     def nic(self, index: int) -> DomainNic:
         dom = self.domain()
         if index >= len(dom.nics):
-            raise MissingFacts(
-                f"{dom.name} on {self.host.name} has no NIC #{index + 1} (see KVMHA-TOPO-001)"
+            raise MissingSubject(
+                f"NIC #{index + 1} of {dom.name} on {self.host.name}",
+                "which is missing",
+                "KVMHA-TOPO-001",
             )
         return dom.nics[index]
 
@@ -238,7 +251,7 @@ class Cluster:
                 self._placed[key] = exc
         result = self._placed[key]
         if isinstance(result, MissingFacts):
-            raise MissingFacts(*result.args)
+            raise type(result)(*result.args)  # a fresh one per check: no shared traceback
         return result
 
     @property

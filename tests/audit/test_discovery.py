@@ -187,12 +187,23 @@ def test_nothing_found_is_an_error(tmp_path: Path) -> None:
 
 def test_nothing_found_names_unread_hosts(tmp_path: Path) -> None:
     d = copy_scenario("unreachable", tmp_path)
+    result = discover_audit(d / "kvm-a", d / "kvm-b")
+    (f,) = [f for f in result.findings if f.check.id == DISC]
+    assert f.detail == (
+        "no HA cluster found: 1 domain read on kvm-a; domains of kvm-b not read, none pair up; "
+        "write an inventory"
+    )
+
+
+def test_no_host_answered_says_so_not_write_an_inventory(tmp_path: Path) -> None:
+    """Every host unreachable: DISC-001 says no host answered and why, and does not advise an
+    inventory (which would not help)."""
+    d = copy_scenario("unreachable", tmp_path)
     result = discover_audit(d / "kvm-b")
     (f,) = [f for f in result.findings if f.check.id == DISC]
-    assert (
-        f.detail
-        == "no HA cluster found: domains of kvm-b not read, none pair up; write an inventory"
-    )
+    assert f.detail.startswith("no host answered, so no cluster could be discovered: kvm-b: ssh: ")
+    assert "Connection refused" in f.detail and "inventory" not in f.detail
+    assert f.remediation is not None and "reachable" in f.remediation
 
 
 def test_inventory_clusters_never_get_the_discovery_error(tmp_path: Path) -> None:

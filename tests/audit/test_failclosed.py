@@ -162,11 +162,11 @@ def test_inventory_virsh_uri_key() -> None:
         {"hosts": {"kvm1": {"spec": "ssh://root@kvm1", "virsh_uri": "qemu:///system"}}}, "x.toml"
     )
     assert inv.hosts[0].virsh_uri == "qemu:///system"
-    with pytest.raises(InventoryError, match=r"x.toml: \[hosts.kvm1\]: key 'virsh_uri'"):
+    with pytest.raises(InventoryError, match=r'x.toml: host "kvm1": key .virsh_uri.'):
         parse_inventory(
             {"hosts": {"kvm1": {"spec": "local://", "virsh_uri": "qemu:///system`id`"}}}, "x.toml"
         )
-    with pytest.raises(InventoryError, match=r"\[hosts.kvm1\]: keys 'libvirt' and 'virsh_uri'"):
+    with pytest.raises(InventoryError, match=r'host "kvm1": keys .libvirt. and .virsh_uri.'):
         parse_inventory(
             {
                 "hosts": {

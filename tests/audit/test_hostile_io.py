@@ -118,9 +118,9 @@ def test_control_characters_in_link_nwfilter_and_network_names_are_refused(tmp_p
 def test_inventory_refuses_control_characters_and_climbing_host_names(tmp_path: Path) -> None:
     base = '[clusters.c]\nvendor = "fortigate"\nmembers = [{ host = "h", domain = "fw" }]\n'
     cases = {
-        '[hosts.".."]\nspec = "local://"\n': "[hosts...]: host name '..' is not a directory",
-        '[hosts."a/b"]\nspec = "local://"\n': "[hosts.a/b]: host name 'a/b' contains a path sep",
-        '[hosts."/etc"]\nspec = "local://"\n': "[hosts./etc]: host name '/etc' contains a path",
+        '[hosts.".."]\nspec = "local://"\n': "host \"..\" (line 1): host name '..' is not a directory",
+        '[hosts."a/b"]\nspec = "local://"\n': "host \"a/b\" (line 1): host name 'a/b' contains a path sep",
+        '[hosts."/etc"]\nspec = "local://"\n': "host \"/etc\" (line 1): host name '/etc' contains a path",
         '[hosts.h]\nspec = "local://"\n' + base.replace('"fw"', '"fw\\n;x"'): "contains control",
     }
     for text, message in cases.items():

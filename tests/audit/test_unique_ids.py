@@ -105,6 +105,6 @@ def test_cluster_of_one_domain_twice_is_a_usage_error(tmp_path: Path) -> None:
         'members = [{ host = "kvm-a", domain = "fw-a" }, { host = "kvm-a", domain = "fw-a" }]\n'
     )
     with pytest.raises(
-        InventoryError, match=r"clusters.edge-fw.*members\[1\].*'fw-a' on host 'kvm-a'"
+        InventoryError, match=r'cluster "edge-fw", member 2.*.fw-a. on host .kvm-a.'
     ):
         load_inventory(inv)

@@ -331,17 +331,17 @@ def cos(master: str = "cos-master.txt", slave: str = "cos-slave.txt") -> list[di
     [
         (
             {"config": "a.conf", "console": "ssh://audit@10.0.0.1"},
-            "members[0]: keys 'config' and 'console' exclude each other",
+            "member 1: keys 'config' and 'console' exclude each other",
         ),
-        ({"console": "ssh://audit:pw@10.0.0.1"}, "members[0]: key 'console': no password"),
-        ({"console": "ssh://audit@10.0.0.1/show"}, "members[0]: key 'console': not a console URL"),
-        ({"console": "ssh://-oProxyCommand=x@h"}, "members[0]: key 'console': not a console URL"),
-        ({"console": "ssh://a@h;rm -rf /"}, "members[0]: key 'console': not a console URL"),
-        ({"console": "ssh://a@h:99999"}, "members[0]: key 'console': port 99999 is out of range"),
-        ({"console": "telnet://a@h"}, "members[0]: key 'console': not a console URL"),
-        ({"vendor": "cos-core"}, "members[0]: key 'vendor' is 'cos-core', but the cluster's"),
-        ({"confg": "a.conf"}, "members[0]: unknown key 'confg'"),
-        ({"config": ""}, "members[0]: key 'config' must be a non-empty string"),
+        ({"console": "ssh://audit:pw@10.0.0.1"}, "member 1: key 'console': no password"),
+        ({"console": "ssh://audit@10.0.0.1/show"}, "member 1: key 'console': not a console URL"),
+        ({"console": "ssh://-oProxyCommand=x@h"}, "member 1: key 'console': not a console URL"),
+        ({"console": "ssh://a@h;rm -rf /"}, "member 1: key 'console': not a console URL"),
+        ({"console": "ssh://a@h:99999"}, "member 1: key 'console': port 99999 is out of range"),
+        ({"console": "telnet://a@h"}, "member 1: key 'console': not a console URL"),
+        ({"vendor": "cos-core"}, "member 1: key 'vendor' is 'cos-core', but the cluster's"),
+        ({"confg": "a.conf"}, "member 1: unknown key 'confg'"),
+        ({"config": ""}, "member 1: key 'config' must be a non-empty string"),
     ],
 )
 def test_inventory_rejects_bad_firewall_keys(
@@ -350,7 +350,9 @@ def test_inventory_rejects_bad_firewall_keys(
     path = write_inventory(tmp_path, "fortigate", [{"host": "kvm-a", "domain": "fw-a", **member}])
     with pytest.raises(InventoryError) as exc:
         load_inventory(path)
-    assert str(exc.value).startswith(f"{path}: [clusters.edge-fw]: {message}")
+    # named and 1-based, with its line: two [hosts.*] tables, the cluster, vendor, "members = ["
+    where = f'{path}: cluster "edge-fw", member 1 (line 8): '
+    assert str(exc.value).startswith(where + message.removeprefix("member 1: "))
 
 
 def test_inventory_firewall_sources(tmp_path: Path) -> None:

@@ -532,7 +532,7 @@ def test_pair_beyond_the_nics_is_an_error_naming_the_nic(tmp_path: Path) -> None
     edit_toml(d, lambda t: t + extra)
     f = finding(run(d), VIRT2, "If4")
     assert f.status == "error"
-    assert "fw-a on kvm-a has no NIC #4" in f.detail
+    assert "depends on NIC #4 of fw-a on kvm-a, which is missing" in f.detail
 
 
 def test_vlan1_live_only_tag_lost_when_the_saved_vlan_is_lower(tmp_path: Path) -> None:

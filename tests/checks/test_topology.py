@@ -16,6 +16,7 @@ from ..bundlekit import (
     domain_uuid,
     drop_section,
     edit_nic,
+    edit_toml,
     finding,
     host,
     remove_ovs_port,
@@ -56,8 +57,34 @@ def test_topo_member_domain_not_defined(tmp_path: Path) -> None:
     result = run(d)
     assert statuses(result) == expected("two-ok", FW_B_GONE)
     f = finding(result, TOPO1, "edge-fw")
-    assert f.detail == "domain not defined: fw-b on kvm-b"
-    assert "not found on host kvm-b" in finding(result, VIRT1, "fw-b:If1").detail
+    assert f.detail == "domain not defined: fw-b on kvm-b (kvm-b has no domain)"
+    assert finding(result, VIRT1, "fw-b:If1").detail == (
+        "depends on domain fw-b on kvm-b, which is missing (see KVMHA-TOPO-001)"
+    )
+
+
+def test_topo_member_domain_typo_names_the_close_match_and_collapses(tmp_path: Path) -> None:
+    """A typo in the inventory's domain: TOPO-001 names what the host has and corrects the
+    inventory (never "define fw-bb"); every check that needs the member is one short line that
+    points at it. Applying the remediation (the inventory corrected) audits to the scenario."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace('domain = "fw-b"', 'domain = "fw-bb"'))
+    result = run(d)
+    f = finding(result, TOPO1, "edge-fw")
+    assert f.status == "fail"
+    assert f.detail == (
+        "domain not defined: fw-bb on kvm-b (kvm-b has domains fw-b: did you mean fw-b?)"
+    )
+    assert f.remediation == (
+        '# did you mean fw-b? correct the inventory: cluster edge-fw, member on kvm-b: domain = "fw-b"'
+    )
+    errors = [x for x in result.findings if x.status == "error"]
+    assert len(errors) >= 10
+    assert {x.detail for x in errors} == {
+        "depends on domain fw-bb on kvm-b, which is missing (see KVMHA-TOPO-001)"
+    }
+    edit_toml(d, lambda t: t.replace('domain = "fw-bb"', 'domain = "fw-b"'))  # the remediation
+    assert statuses(run(d)) == expected("two-ok", {})
 
 
 def test_topo_nic_count_mismatch(tmp_path: Path) -> None:
@@ -89,7 +116,9 @@ def test_topo_nic_count_mismatch(tmp_path: Path) -> None:
     assert (
         finding(result, TOPO1, "edge-fw").detail == "NIC counts differ (fw-a: 2 NICs, fw-b: 1 NICs)"
     )
-    assert "fw-b on kvm-b has no NIC #2" in finding(result, VIRT2, "If2").detail
+    assert finding(result, VIRT2, "If2").detail == (
+        "depends on NIC #2 of fw-b on kvm-b, which is missing (see KVMHA-TOPO-001)"
+    )
 
 
 def test_topo_three_members(tmp_path: Path) -> None:

@@ -99,6 +99,25 @@ def test_ovs2_declared_bridge_differs(tmp_path: Path) -> None:
     assert f.remediation.splitlines()[0] == "ovs-vsctl --may-exist add-br br2-dmz  # on kvm-a"
 
 
+def test_ovs2_declared_bridge_typo_says_did_you_mean(tmp_path: Path) -> None:
+    """A misspelt bridge in the inventory: the finding lists the hosts' bridges and corrects
+    the inventory; no ``add-br`` of the typo. Applied, the audit is the scenario's again."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace('bridge = "br1-internal"', 'bridge = "br1-internl"'))
+    result = run(d)
+    assert statuses(result) == expected("two-ok", {(OVS2, "If1"): "fail"})
+    f = finding(result, OVS2, "If1")
+    assert f.detail.startswith("declared bridge br1-internl does not exist on kvm-a, kvm-b (kvm-a")
+    assert "kvm-b has bridges " in f.detail and "br1-internal" in f.detail
+    assert f.detail.endswith("did you mean br1-internal?")
+    assert f.remediation == (
+        "# did you mean br1-internal? correct the inventory: cluster edge-fw, pair If1: "
+        'bridge = "br1-internal"'
+    )
+    edit_toml(d, lambda t: t.replace('bridge = "br1-internl"', 'bridge = "br1-internal"'))
+    assert statuses(run(d)) == expected("two-ok", {})
+
+
 def test_ovs2_shared_bridge_between_pairs(tmp_path: Path) -> None:
     d = copy_scenario("single-ok", tmp_path)
     edit_toml(d, lambda t: t.replace('bridge = "br2-external"\n', ""))

@@ -53,19 +53,28 @@ def test_good_inventory(tmp_path: Path) -> None:
     [
         (
             ('host = "kvm-b", domain = "fw-slave"', 'host = "kvm-c", domain = "fw-slave"'),
-            r"\[clusters.edge-fw\]: members\[1\]: key 'host' names unknown host 'kvm-c'",
+            r'cluster "edge-fw", member 2 \(line 12\): key .host. names unknown host .kvm-c.',
         ),
-        (('domain = "fw-slave",  ', ""), r"members\[1\]: missing key 'domain'"),
+        (
+            ('domain = "fw-slave",  ', ""),
+            r'cluster "edge-fw", member 2 \(line 12\): missing key .domain.',
+        ),
         (
             ('vendor = "cos-core"', 'vendor = "pfsense"'),
-            r"\[clusters.edge-fw\]: key 'vendor' must be one of",
+            r'cluster "edge-fw" \(line 8\): key .vendor. must be one of',
         ),
-        (("vlan = 101", "vlan = 5000"), r"pairs\[0\]: key 'vlan' must be an integer 1..4094"),
+        (
+            ("vlan = 101", "vlan = 5000"),
+            r'cluster "edge-fw", pair 1 \(line 14\): key .vlan. must be an integer 1..4094',
+        ),
         (
             ('spec = "ssh://root@10.250.1.2"', 'spec = "root@10.250.1.2"'),
-            r"\[hosts.kvm-a\]: host spec",
+            r'host "kvm-a" \(line 2\): host spec',
         ),
-        (("[hosts.kvm-a]", "[hosts.kvm-a]\nport = 22"), r"\[hosts.kvm-a\]: unknown key 'port'"),
+        (
+            ("[hosts.kvm-a]", "[hosts.kvm-a]\nport = 22"),
+            r'host "kvm-a" \(line 2\): unknown key .port.',
+        ),
         (
             ('vendor = "cos-core"', 'vendor = "cos-core"\nheartbeat = "multicast"'),
             "key 'heartbeat'",

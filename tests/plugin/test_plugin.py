@@ -227,7 +227,7 @@ def test_bad_inventory_is_usage_error_naming_file_and_key(pytester: pytest.Pytes
     result = pytester.runpytest("--kvmha-inventory=inv.toml", "--kvmha-report=r.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*inv.toml: [[]clusters.c[]]: members[[]0[]]: key 'host' names unknown host 'b'*"]
+        ["*inv.toml: cluster \"c\", member 1 (line 5): key 'host' names unknown host 'b'*"]
     )
     assert report(pytester)["errors"]
 

@@ -84,6 +84,16 @@ def page(path: Path) -> Any:
     return lxml_html.fromstring(path.read_text(encoding="utf-8"))
 
 
+def matrix_column(table: Any, column: str) -> dict[str, str]:
+    """check id -> the text of its cell in ``column`` of the (first) matrix under ``table``."""
+    heads = [c.text_content() for c in table.xpath(".//table[@class='matrix']//thead//th")]
+    k = heads.index(column)
+    return {
+        row.get("data-check"): row.xpath("./td")[k - 1].text_content().strip()
+        for row in table.xpath(".//table[@class='matrix']/tbody/tr")
+    }
+
+
 def test_html_report_from_the_audit(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(
         f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "--kvmha-report-html=r.html"
@@ -103,16 +113,22 @@ def test_html_report_from_the_audit(pytester: pytest.Pytester, recorded: Path) -
         row = doc.xpath(f"//table[@class='hosts']//tr[th='{h['name']}']")[0].text_content()
         assert h["bundle_sha256"] in row and h["spec"] in row
     assert report["generated_at"] in text and report["tool_version"] in text
-    # the matrix: a row per pair, a column per check, text marks
+    # the matrix: a row per check (its title beside it), a column per pair, text marks
     cluster = next(
         s
         for s in doc.xpath("//section[contains(@class,'cluster')]")
         if "dmz-fw" in s.findtext("h3")
     )
-    cell = cluster.xpath(".//tr[th='Dmz1']/td")
-    columns = [c.text_content() for c in cluster.xpath(".//thead//th")][1:]
-    marks = dict(zip(columns, [c.text_content().strip() for c in cell], strict=True))
+    assert [c.text_content() for c in cluster.xpath(".//thead//th")] == [
+        "check",
+        "Dmz1",
+        "members, hosts, cluster",
+    ]
+    marks = matrix_column(cluster, "Dmz1")
     assert marks["KVMHA-VIRT-002"] == "✗ fail" and marks["KVMHA-OVS-002"] == "✓ pass"
+    assert "Both NICs of a pair have the same PCI address" in (
+        cluster.xpath(".//tr[@data-check='KVMHA-VIRT-002']/th")[0].text_content()
+    )
     # a failure with expected/found and its remediation, XML shown as text
     virt = next(a for a in doc.xpath("//article") if "KVMHA-VIRT-002" in a.findtext(".//h3/code"))
     assert virt.xpath(".//dd[@class='expected']")[0].text_content().startswith("the same address")

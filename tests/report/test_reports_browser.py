@@ -64,7 +64,7 @@ def test_demo_report_in_chromium(browser: Any, pytester: pytest.Pytester, tmp_pa
     )
     # matrix marks carry text, not only colour
     fails = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "table.matrix td.st-fail")]
-    assert fails and all(t.startswith("✗ fail") for t in fails)
+    assert fails and all("✗ fail" in t for t in fails)
     # laid out for a 1280 px screen: nothing runs off to the side
     assert js(browser, "return document.documentElement.scrollWidth") <= 1280
     assert js(browser, "return document.scripts.length") == 0
@@ -87,3 +87,44 @@ def test_hostile_names_stay_text_in_chromium(
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "bridge-utils is installed on kvm-b<script>window.kvmhaPwned=2< (dpkg)" in body
     full_page_screenshot(browser, artifacts_dir(tmp_path) / "report-html-hostile.png")
+
+
+def test_failing_cells_on_screen_at_1280_px(
+    browser: Any, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """The example's matrices at 1,280 px: every failing or error cell inside the viewport, no
+    sideways scrolling (not even inside a matrix's own scroll box), checks as rows, failing
+    first."""
+    from selenium.webdriver.common.by import By
+
+    shutil.copytree(EXAMPLES / "bundles", pytester.path / "bundles")
+    shutil.copy(EXAMPLES / "clusters.toml", pytester.path / "clusters.toml")
+    pytester.runpytest("--kvmha-inventory=clusters.toml", "--kvmha-report-html=r.html")
+    open_page(browser, pytester.path / "r.html")
+    assert js(browser, "return window.innerWidth") == 1280
+    boxes = js(
+        browser,
+        """return [...document.querySelectorAll(
+               'table.matrix td.st-fail, table.matrix td.st-error, table.matrix .entry.st-fail')]
+             .map(e => { const r = e.getBoundingClientRect();
+                         return [e.closest('tr').dataset.check, r.left, r.right]; });""",
+    )
+    assert len(boxes) >= 4  # the example's dmz-fw fails HB-002, TOPO-002, VIRT-002, VIRT-003
+    off = [b for b in boxes if b[1] < 0 or b[2] > 1280]
+    assert off == [], f"failing cells outside the 1280 px viewport: {off}"
+    wide = js(
+        browser,
+        "return [...document.querySelectorAll('.scroll')]"
+        ".filter(e => e.scrollWidth > e.clientWidth).length",
+    )
+    assert wide == 0
+    # checks are rows; a cluster's failing checks come first
+    dmz = next(
+        s
+        for s in browser.find_elements(By.CSS_SELECTOR, "section.cluster")
+        if s.find_element(By.TAG_NAME, "h3").text.startswith("dmz-fw")
+    )
+    rows = [r.get_attribute("data-check") for r in dmz.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert set(rows[:4]) == {"KVMHA-HB-002", "KVMHA-TOPO-002", "KVMHA-VIRT-002", "KVMHA-VIRT-003"}
+    shot = full_page_screenshot(browser, artifacts_dir(tmp_path) / "report-html-1280.png")
+    assert shot.stat().st_size > 50_000

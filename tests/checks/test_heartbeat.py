@@ -293,8 +293,37 @@ def _custom(hb: HostBundle, rules: str) -> None:
             "  <rule action='drop' direction='out' priority='1000'/>\n",
             "pass",
         ),
+        # RARP only (0x8035): no HA frame is one, not even the virtual MAC's ARP (0x0806)
+        ("  <rule action='drop' direction='out'><rarp/></rule>\n", "pass"),
+        # an accept that applies to no HA frame (STP, RARP) does not save them from the drop
+        (
+            "  <rule action='accept' direction='out' priority='100'><stp/></rule>\n"
+            "  <rule action='drop' direction='out' priority='1000'/>\n",
+            "fail",
+        ),
+        (
+            "  <rule action='accept' direction='out' priority='100'><rarp/></rule>\n"
+            "  <rule action='drop' direction='out' priority='1000'/>\n",
+            "fail",
+        ),
+        # the gratuitous ARP's sender hardware address is the virtual MAC (group-id 0)
+        (
+            "  <rule action='drop' direction='out'>"
+            "<arp arpsrcmacaddr='00:09:0f:09:00:00'/></rule>\n",
+            "fail",
+        ),
     ],
-    ids=["ipv6-only", "inbound-only", "match-no-mac", "fgcp-ethertype", "accept-first"],
+    ids=[
+        "ipv6-only",
+        "inbound-only",
+        "match-no-mac",
+        "fgcp-ethertype",
+        "accept-first",
+        "rarp-only",
+        "accept-stp-only",
+        "accept-rarp-only",
+        "arp-sender-vmac",
+    ],
 )
 def test_hb2_custom_filter_semantics(tmp_path: Path, rules: str, status: str) -> None:
     d = copy_scenario("two-ok", tmp_path)

@@ -935,3 +935,26 @@ def test_unicast_peer_0000_or_left_out_is_not_set(tmp_path: Path, peer: str) -> 
     assert fw_statuses(result)[("KVMHA-FW-004", "edge-fw")] == "fail"
     assert detail(result, "KVMHA-FW-004").count("unicast-hb-peerip") == 1
     assert "fw-a: unicast-hb-peerip is not set" in detail(result, "KVMHA-FW-004")
+
+
+def test_cos_member_with_ha_disabled_fails_fw002(tmp_path: Path) -> None:
+    """A cOS Core member whose HighAvailability object says Enabled: No is no cluster member,
+    whatever else agrees."""
+    slave = (DATA / "cos-slave.txt").read_text()
+    assert "Enabled: Yes" in slave
+    (tmp_path / "slave.txt").write_text(slave.replace("Enabled: Yes", "Enabled: No", 1))
+    result = run(write_inventory(tmp_path, "cos-core", cos(slave=str(tmp_path / "slave.txt"))))
+    assert fw_statuses(result)[("KVMHA-FW-002", "edge-fw")] == "fail"
+    assert detail(result, "KVMHA-FW-002").endswith("HA is not enabled on fw-b")
+
+
+@pytest.mark.parametrize(("mode", "shown"), [("    set mode a-p\n", "a-p"), ("", "standalone")])
+def test_fw001_names_the_ha_mode(tmp_path: Path, mode: str, shown: str) -> None:
+    """FW-001 says what it read: the configured mode, or FortiOS's default standalone."""
+    a = (DATA / "fgt-a.conf").read_text()
+    assert "    set mode a-p\n" in a
+    (tmp_path / "a.conf").write_text(a.replace("    set mode a-p\n", mode))
+    result = run(write_inventory(tmp_path, "fortigate", fgt(str(tmp_path / "a.conf"))))
+    assert detail(result, "KVMHA-FW-001", "fw-a") == (
+        f"fw-a: FGCP group-id 10 group-name kvm-ha, mode {shown}, unicast heartbeat over port2"
+    )

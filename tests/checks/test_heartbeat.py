@@ -350,3 +350,30 @@ def test_hb3_unicast_three_members(tmp_path: Path, heartbeat: str, hb3: str) -> 
     assert statuses(result) == expected("two-ok", changes)
     if heartbeat == "unicast":
         assert finding(result, HB3, "edge-fw").detail == "unicast heartbeat with 3 members"
+
+
+def test_hb2_arp_chain_runs_before_root_rules(tmp_path: Path) -> None:
+    """libvirt orders the root chain's rules and its sub-chains by priority, the arp chain at
+    -500 by default (libvirt formatnwfilter, "Filter chain priorities"): its drop decides the
+    virtual MAC's gratuitous ARP before a root rule of priority 0 could accept it."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    uuid = "a5e1f0c2-0000-4000-8000-0000000000ab"
+    add_section(
+        hb,
+        f"nwfilter/{uuid}",
+        f"<filter name='site-arp' chain='arp'>\n  <uuid>{uuid}</uuid>\n"
+        "  <rule action='drop' direction='out' priority='500'/>\n</filter>\n",
+    )
+    hb.edit("virsh-nwfilters", lambda t: t + f" {uuid}   site-arp\n")
+    hb.edit("nwfilter-fetched", lambda t: t + f"{uuid}\n")
+    _custom(
+        hb,
+        "  <filterref filter='site-arp'/>\n"
+        "  <rule action='accept' direction='out' priority='0'/>\n",
+    )
+    result = run(d)
+    assert statuses(result)[(HB2, "fw-b")] == "fail"
+    detail = finding(result, HB2, "fw-b").detail
+    assert "site -> site-arp drops FGCP virtual MAC" in detail, detail
+    assert "FGCP heartbeat" not in detail, detail

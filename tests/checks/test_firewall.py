@@ -958,3 +958,11 @@ def test_fw001_names_the_ha_mode(tmp_path: Path, mode: str, shown: str) -> None:
     assert detail(result, "KVMHA-FW-001", "fw-a") == (
         f"fw-a: FGCP group-id 10 group-name kvm-ha, mode {shown}, unicast heartbeat over port2"
     )
+
+
+def test_config_values_in_messages_are_cut_at_80_characters() -> None:
+    from pytest_kvmha.checks.firewall_agreement import show
+
+    assert show("x" * 80) == "x" * 80
+    assert show("x" * 81) == repr("x" * 80)
+    assert show("a\nb") == repr("a\nb")

@@ -42,9 +42,11 @@ def _trace(leg: Leg) -> TraceResult:
         raise MissingFacts(f"{host.name}: cannot map datapath ports: {ev.dpif_problem}")
     assert leg.spec is not None
     run = ev.runs.get(leg.spec.key)
-    if run is None:
+    if run is None:  # the key covers the switch configuration (TraceSpec.key)
         raise MissingFacts(
-            f"{host.name}: no trace of {leg.frame.label} on bridge {leg.spec.bridge} recorded"
+            f"{host.name}: no trace of {leg.frame.label} on bridge {leg.spec.bridge} recorded "
+            "for the switch configuration in the evidence (traced on other ports, VLANs, "
+            "patches or bonds, or not traced)"
         )
     if run.result is None:
         raise MissingFacts(

@@ -14,13 +14,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_kvmha.audit.engine import Audit, audit
+from pytest_kvmha.audit.engine import Audit, audit, resolve_clusters
 from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import load_inventory
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.model import discover_checks
 from pytest_kvmha.parse.host import parse_bundle
+from pytest_kvmha.topology.traceplan import plan_traces
 
 BUNDLES = Path(__file__).parent / "bundles"
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -53,7 +54,8 @@ def statuses(result: Audit) -> dict[tuple[str, str], str]:
 
 def untraced(found: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], str]:
     """``found`` without KVMHA-TRACE-001: for tests that edit a recorded bundle, whose recorded
-    traces then no longer match what the check plans (it errs or skips; see test_trace.py)."""
+    traces then no longer match what the check plans (it errs or skips, never passes anew:
+    tests/checks/checkkit.py asserts that; see test_trace.py)."""
     return {k: v for k, v in found.items() if k[0] != "KVMHA-TRACE-001"}
 
 
@@ -132,6 +134,38 @@ class HostBundle:
 
 def host(d: Path, name: str) -> HostBundle:
     return HostBundle(d / name)
+
+
+def planned_traces(d: Path) -> dict[str, dict[tuple[str, str], str]]:
+    """host -> (bridge, flow) -> section key of every trace the scenario copy's facts plan."""
+    inventory = load_inventory(d / "clusters.toml")
+    hosts = [parse_bundle(b) for b in collect_all(list(inventory.hosts), CollectOptions())]
+    plans = plan_traces(hosts, resolve_clusters(inventory, hosts))
+    return {h: {(s.bridge, s.flow): s.key for s in specs} for h, specs in plans.items()}
+
+
+def traced_before(d: Path, edit: Callable[[], None]) -> int:
+    """Apply ``edit`` to the scenario copy ``d`` and file its recorded traces as the trace phase
+    would have, had the port changed between the collector's two round trips: each trace of
+    the unedited configuration under the key the edited facts plan for the same bridge and
+    flow. Returns how many traces moved."""
+    before = planned_traces(d)
+    edit()
+    after = planned_traces(d)
+    moved = 0
+    for name, specs in before.items():
+        meta_path = d / name / "bundle.json"
+        meta = json.loads(meta_path.read_text())
+        for bridge_flow, old in specs.items():
+            new = after.get(name, {}).get(bridge_flow)
+            src = d / name / "sections" / "trace" / old
+            if new is None or new == old or not src.exists():
+                continue
+            src.rename(src.with_name(new))
+            meta["sections"][f"trace/{new}"] = meta["sections"].pop(f"trace/{old}")
+            moved += 1
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return moved
 
 
 def edit_toml(d: Path, fn: Callable[[str], str]) -> None:

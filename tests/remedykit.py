@@ -8,7 +8,13 @@ would change:
   Port row's ``tag``, ``trunks`` and ``vlan_mode`` columns, with ovs-vsctl's semantics: ``set``
   replaces a column, ``clear`` empties it, ``add`` adds to a set (ovs-vsctl(8), Database
   Commands);
+- ``ovs-vsctl set bridge B stp_enable=... rstp_enable=...`` on the Bridge row; with both off,
+  the bridge's ports lose their ``status`` STP keys and ``rstp_status`` (ovs-vswitchd.conf.db(5),
+  Port "Port Status": stp_* "only if STP is enabled", rstp_* likewise for RSTP);
 - ``ip link set dev X promisc on`` on the link's flags and promiscuity;
+- ``ip link set dev X mtu N`` on the link's ``mtu``, and on the OVS Interface row's ``mtu`` of
+  the same device, which reports the kernel device's MTU (ovs-vswitchd.conf.db(5), Interface
+  mtu);
 - ``apt-get remove -y PKG`` on the package list;
 - ``virsh edit DOMAIN  # ..., NIC MAC: FRAGMENT`` for the fragments the checks print: a
   ``<vlan><tag id=.../></vlan>`` that replaces the NIC's VLAN, ``remove <filterref .../>``,
@@ -22,6 +28,7 @@ Anything else raises ``NotApplicable``: the caller lists what stays uncovered, b
 from __future__ import annotations
 
 import html
+import json
 import re
 import shlex
 from pathlib import Path
@@ -67,6 +74,8 @@ def apply_remediation(d: Path, subject_host: str | None, remediation: str) -> No
             _ovs_vsctl(hb, argv[1:])
         elif argv[:4] == ["ip", "link", "set", "dev"] and argv[5:] == ["promisc", "on"]:
             _promisc_on(hb, argv[4])
+        elif argv[:4] == ["ip", "link", "set", "dev"] and len(argv) == 7 and argv[5] == "mtu":
+            _set_mtu(hb, argv[4], int(argv[6]))
         elif argv[:3] == ["apt-get", "remove", "-y"]:
             for pkg in argv[3:]:
                 _remove_package(hb, pkg)
@@ -102,6 +111,10 @@ def _ovs_vsctl(hb: HostBundle, args: list[str]) -> None:
         else:
             commands[-1].append(a)
     for cmd in commands:
+        if len(cmd) >= 4 and cmd[0] == "set" and cmd[1].lower() == "bridge":  # table names:
+            # ovs-vsctl(8) matches them case-insensitively
+            _set_bridge(hb, cmd[2], cmd[3:])
+            continue
         if len(cmd) < 4 or cmd[1] != "port":
             raise NotApplicable("ovs-vsctl " + shlex.join(cmd))
         verb, _, port, *rest = cmd
@@ -128,6 +141,63 @@ def _ovs_vsctl(hb: HostBundle, args: list[str]) -> None:
             _set_cell(hb, port, "trunks", _ovsdb_set(new))
         else:
             raise NotApplicable("ovs-vsctl " + shlex.join(cmd))
+        reload(hb)
+
+
+BOOLEAN = {"true": True, "false": False}
+
+
+def _set_bridge(hb: HostBundle, bridge: str, pairs: list[str]) -> None:
+    for pair in pairs:
+        col, _, value = pair.partition("=")
+        if col not in ("stp_enable", "rstp_enable") or value not in BOOLEAN:
+            raise NotApplicable(f"ovs-vsctl set bridge {bridge} {pair}")
+        heading, rows = hb.ovs_rows("Bridge")
+        (row,) = [r for r in rows if r[heading.index("name")] == bridge]
+        if row[heading.index(col)] != BOOLEAN[value]:
+            hb.edit_ovs_row("Bridge", bridge, col, BOOLEAN[value])
+            reload(hb)
+    heading, rows = hb.ovs_rows("Bridge")
+    (row,) = [r for r in rows if r[heading.index("name")] == bridge]
+    if row[heading.index("stp_enable")] or row[heading.index("rstp_enable")]:
+        return
+    # Both off: OVS drops the spanning-tree keys from the bridge's ports.
+    ports = {_uuid(ref) for ref in _cell_values(row[heading.index("ports")])}
+
+    def drop_stp(doc: Any) -> None:
+        h = doc["headings"]
+        for r in doc["data"]:
+            if _uuid(r[h.index("_uuid")]) not in ports:
+                continue
+            for col, prefix in (("status", "stp_"), ("rstp_status", "rstp_")):
+                if col in h and isinstance(r[h.index(col)], list):
+                    kept = [kv for kv in r[h.index(col)][1] if not kv[0].startswith(prefix)]
+                    r[h.index(col)] = ["map", kept]
+
+    doc = json.loads(hb.text("ovs-Port"))
+    drop_stp(doc)
+    if doc != json.loads(hb.text("ovs-Port")):
+        hb.edit_json("ovs-Port", drop_stp)
+        reload(hb)
+
+
+def _uuid(ref: Any) -> str:
+    return str(ref[1]) if isinstance(ref, list) and ref and ref[0] == "uuid" else str(ref)
+
+
+def _set_mtu(hb: HostBundle, dev: str, mtu: int) -> None:
+    def change(doc: Any) -> None:
+        (link,) = [x for x in doc if x.get("ifname") == dev]
+        link["mtu"] = mtu
+
+    hb.edit_json("links", change)
+    reload(hb)
+    heading, rows = hb.ovs_rows("Interface")
+    if "mtu" not in heading:
+        return
+    now = [r[heading.index("mtu")] for r in rows if r[heading.index("name")] == dev]
+    if now and now != [mtu]:
+        hb.edit_ovs_row("Interface", dev, "mtu", mtu)
         reload(hb)
 
 

@@ -16,33 +16,113 @@ of its recording evaluate the very same traces.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pytest_kvmha.bundle.contract import BRIDGE_NAME, FLOW
 from pytest_kvmha.config.inventory import ClusterSpec, PairSpec
-from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort
+from pytest_kvmha.facts import HostFacts, OvsBridge, OvsPort, OvsState
 from pytest_kvmha.model import MissingFacts
 from pytest_kvmha.topology import Cluster, Member, Placement, cluster_views, uplinks
 from pytest_kvmha.topology.bonds import entry_ofport
 from pytest_kvmha.topology.traffic import BROADCAST, Frame, member_frames
 
-__all__ = ["BROADCAST", "Frame", "Leg", "NotTraceable", "TraceSpec", "member_legs", "plan_traces"]
+__all__ = [
+    "BROADCAST",
+    "Frame",
+    "Leg",
+    "NotTraceable",
+    "TraceSpec",
+    "member_legs",
+    "plan_traces",
+    "switch_state",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class TraceSpec:
-    """One ``ovs-appctl ofproto/trace BRIDGE FLOW`` on one host."""
+    """One ``ovs-appctl ofproto/trace BRIDGE FLOW`` on one host.
+
+    ``switch`` is what the frame meets there besides the OpenFlow tables: the configuration of
+    ``bridge`` and every bridge patched to it (:func:`switch_state`)."""
 
     bridge: str
     flow: str
+    switch: str = ""
 
     @property
     def key(self) -> str:
         """A safe, stable section name for this trace (``trace/<key>`` in the bundle): host text
-        never names a file."""
-        digest = hashlib.sha256(f"{self.bridge}\0{self.flow}".encode()).hexdigest()
-        return "t" + digest[:20]
+        never names a file. It covers the switch configuration the trace was planned on, so a
+        recorded trace is read back only against that configuration: evidence whose ports,
+        VLANs, patches or bonds differ (reconfigured, or edited after the recording) finds no
+        trace under its key, and the check errs instead of judging a trace of other facts."""
+        text = f"{self.bridge}\0{self.flow}\0{self.switch}"
+        return "t" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def switch_state(host: HostFacts, bridge: str) -> str:
+    """A digest of what decides where a frame entering ``bridge`` on ``host`` goes, apart from
+    the OpenFlow tables (which the trace itself shows): of that bridge and every bridge reached
+    from it by patch ports, the STP/RSTP settings and other_config; of each port, its VLAN
+    settings (tag, trunks, vlan_mode), other_config and bond settings; of each interface, its
+    type, options (a patch's peer) and OpenFlow port number; and the bond state (bond/show:
+    which member is active). ovs-vswitchd.conf.db(5): Bridge, Port (VLAN Configuration, Bonding
+    Configuration), Interface; ovs-vswitchd(8), bond/show."""
+    ovs = host.ovs
+    if ovs is None:
+        return ""
+    cached = _STATES.get((id(ovs), bridge))
+    if cached is not None and cached[0] is ovs:
+        return cached[1]
+    if len(_STATES) > 4096:
+        _STATES.clear()
+    digest = _digest(ovs, bridge)
+    _STATES[(id(ovs), bridge)] = (ovs, digest)  # holds ovs: its id is not reused meanwhile
+    return digest
+
+
+# (id(OvsState), bridge) -> (that OvsState, its digest): a fleet plans many legs per bridge
+_STATES: dict[tuple[int, str], tuple[OvsState, str]] = {}
+
+
+def _digest(ovs: OvsState, bridge: str) -> str:
+    seen: list[str] = []
+    todo = [bridge]
+    while todo:
+        name = todo.pop()
+        br = ovs.bridge(name)
+        if br is None or name in seen:
+            continue
+        seen.append(name)
+        for port in br.ports:
+            for iface in port.interfaces:
+                peer_port = ovs.port_of_interface(iface.peer) if iface.peer else None
+                peer_bridge = ovs.bridge_of_port(peer_port.name) if peer_port else None
+                if peer_bridge is not None:
+                    todo.append(peer_bridge.name)
+    parts = []
+    for name in sorted(seen):
+        br = ovs.bridge(name)
+        assert br is not None
+        parts.append(repr((br.name, br.stp_enable, br.rstp_enable, _items(br.other_config))))
+        for port in sorted(br.ports, key=lambda p: p.name):
+            bond = ovs.bonds.get(port.name) if ovs.bonds is not None else None
+            ifaces = tuple(
+                (i.name, i.type, _items(i.options), i.ofport)
+                for i in sorted(port.interfaces, key=lambda i: i.name)
+            )
+            parts.append(
+                repr(
+                    (port.name, port.tag, port.trunks, port.vlan_mode, _items(port.other_config))
+                    + (port.bond_mode, port.lacp, ifaces, bond)
+                )
+            )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _items(m: Mapping[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    return None if m is None else tuple(sorted(m.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +178,11 @@ def _bridge(host: HostFacts, bridge: OvsBridge) -> str:
     return bridge.name
 
 
+def _spec(host: HostFacts, bridge: OvsBridge, flow: str) -> TraceSpec:
+    name = _bridge(host, bridge)
+    return TraceSpec(name, flow, switch_state(host, name))
+
+
 def pair_vlan(cluster: Cluster, index: int, pair: PairSpec) -> int | None:
     """The pair's VLAN between the servers: declared, else the first member's."""
     if pair.vlan is not None:
@@ -138,12 +223,12 @@ def member_legs(cluster: Cluster, member: Member, index: int, pair: PairSpec) ->
         sent = member_frames(cluster, member, index, pair, mine.nic.mac.lower(), qp.nic.mac.lower())
         for fr in sent:
             if q.host.identity == host.identity and q.host.name == host.name:
-                spec = TraceSpec(_bridge(host, mine.bridge), flow(_ofport(host, mine.port), fr))
+                spec = _spec(host, mine.bridge, flow(_ofport(host, mine.port), fr))
                 legs.append(Leg("peer", host, spec, fr, None, qp.port.name, q.label))
                 continue
             ups = uplinks(host, mine.bridge)
             carry = [(u, b) for u, b in ups if vlan is None or u.carries_vlan(vlan)] or ups
-            spec = TraceSpec(_bridge(host, mine.bridge), flow(_ofport(host, mine.port), fr))
+            spec = _spec(host, mine.bridge, flow(_ofport(host, mine.port), fr))
             legs.append(
                 Leg(
                     "uplink",
@@ -159,7 +244,7 @@ def member_legs(cluster: Cluster, member: Member, index: int, pair: PairSpec) ->
             if not peer_ups:  # nothing to trace from: the check fails this leg as it is
                 legs.append(Leg("no-uplink", q.host, None, fr, vlan, qp.port.name, q.label))
             for u, ub in peer_ups:
-                spec = TraceSpec(_bridge(q.host, ub), flow(_ofport(q.host, u), fr, vlan))
+                spec = _spec(q.host, ub, flow(_ofport(q.host, u), fr, vlan))
                 legs.append(
                     Leg("from-uplink", q.host, spec, fr, vlan, qp.port.name, q.label, uplink=u.name)
                 )

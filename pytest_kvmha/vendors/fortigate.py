@@ -63,7 +63,6 @@ NAMES = {
 _PREFIXES = ("00:09:0f:09", "e0:23:ff:fc", "e0:23:ff:fd", "e0:23:ff:fe")
 EXTENDED_PREFIX = "e0:23:ff:fc"  # the 7.0.2 New Features reading: one prefix for 256-1023
 MAX_GROUP_ID = 1023  # CLI Reference 7.x config system ha: group-id 0-1023 (0-255 before 7.0.2)
-DEFAULT_GROUP_ID = 0  # FortiOS API schema default; FortiOS 6.0 Cookbook "Configuring clustering"
 
 
 def virtual_mac(group_id: int, index: int, prefix: str | None = None) -> str:
@@ -199,7 +198,8 @@ CLI_PATHS: dict[str, tuple[str, ...]] = {"": CLI_TOP, "system": CLI_SYSTEM}
 # Firmware defaults of "config system ha" that "show" leaves out ("show" prints what differs from
 # the defaults, "show full-configuration" every key: Fortinet tip "Collecting information for HA
 # issues" uses "show full sys ha"). KVMHA-FW-002 compares a key left out as its default.
-# group-id: default 0 (FortiOS CLI reference 7.4 "config system ha"; 0-1023 since 7.0.2).
+# group-id: default 0 (FortiOS CLI reference 7.4 "config system ha"; 0-1023 since 7.0.2; the
+# FortiOS API schema default; FortiOS 6.0 Cookbook "Configuring clustering").
 DEFAULT_GROUP_ID = 0
 # hb-interval: default 2, range 1-20, in units of 100 ms (FortiOS 5.0 Help, "Changing the
 # heartbeat interval"; 7.x "HA heartbeat interface": 200 ms by default).

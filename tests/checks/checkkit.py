@@ -15,12 +15,13 @@ from ..bundlekit import statuses as _statuses
 Key = tuple[str, str]
 
 
-# KVMHA-TRACE-001 reads traces recorded for the unedited bundle, keyed by a digest of bridge and
-# flow: an edit to trunks or tags keeps the key, so the recorded trace is judged against edited
-# configuration. Where they contradict, it errs (test_trace.py,
-# test_trace_contradicting_the_edited_ports_errs); a leg the edit does not touch may still pass
-# on its trace. Asserted for every edited-bundle test: it passes only where it passed on the
-# recording, never newly; its exact statuses are tests/checks/test_trace.py's.
+# KVMHA-TRACE-001 reads traces recorded for the unedited bundle, keyed by a digest of bridge,
+# flow and the configuration of the bridges the frame meets (TraceSpec.key): an edit to a tag,
+# trunk, patch or bond there leaves no trace under the edited key, and the check errs
+# (test_trace.py, test_an_edit_of_the_switch_invalidates_its_recorded_traces); a leg whose
+# bridges the edit does not touch still passes on its trace. Asserted for every edited-bundle
+# test: it passes only where it passed on the recording, never newly; its exact statuses are
+# tests/checks/test_trace.py's.
 def statuses(result: Any) -> dict[Key, str]:
     found = _statuses(result)
     scenario = Path(result.hosts[0].spec.removeprefix("replay://")).parent.name

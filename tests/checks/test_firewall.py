@@ -906,3 +906,65 @@ def test_member_firewall_without_usable_facts_is_missing(
     with pytest.raises(MissingFacts) as exc:
         member_firewall(m)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(("group_a", "verdict"), [("0", "pass"), ("1", "fail")])
+def test_group_id_left_out_is_the_default_0(tmp_path: Path, group_a: str, verdict: str) -> None:
+    """A member whose configuration leaves group-id out (``show`` omits defaults) has group-id 0
+    (FortiOS CLI reference, config system ha): equal to a peer's explicit 0, not to 1."""
+    a = (DATA / "fgt-a.conf").read_text().replace("set group-id 10", f"set group-id {group_a}")
+    b = (DATA / "fgt-b.conf").read_text().replace("    set group-id 10\n", "")
+    assert "group-id" not in b
+    (tmp_path / "a.conf").write_text(a)
+    (tmp_path / "b.conf").write_text(b)
+    result = run(
+        write_inventory(
+            tmp_path, "fortigate", fgt(str(tmp_path / "a.conf"), str(tmp_path / "b.conf"))
+        )
+    )
+    assert fw_statuses(result)[("KVMHA-FW-002", "edge-fw")] == verdict
+    if verdict == "fail":
+        assert "group-id differs: fw-a 1, fw-b 0" in detail(result, "KVMHA-FW-002")
+
+
+@pytest.mark.parametrize("peer", ["    set unicast-hb-peerip 0.0.0.0\n", ""])
+def test_unicast_peer_0000_or_left_out_is_not_set(tmp_path: Path, peer: str) -> None:
+    """unicast-hb-peerip 0.0.0.0 (the address KVMHA-FW-004 reads as unset) says "not set",
+    exactly as a configuration that leaves it out: not "not fw-b's heartbeat address"."""
+    a = (DATA / "fgt-a.conf").read_text().replace("    set unicast-hb-peerip 169.254.90.2\n", peer)
+    (tmp_path / "a.conf").write_text(a)
+    result = run(write_inventory(tmp_path, "fortigate", fgt(str(tmp_path / "a.conf"))))
+    assert fw_statuses(result)[("KVMHA-FW-004", "edge-fw")] == "fail"
+    assert detail(result, "KVMHA-FW-004").count("unicast-hb-peerip") == 1
+    assert "fw-a: unicast-hb-peerip is not set" in detail(result, "KVMHA-FW-004")
+
+
+def test_cos_member_with_ha_disabled_fails_fw002(tmp_path: Path) -> None:
+    """A cOS Core member whose HighAvailability object says Enabled: No is no cluster member,
+    whatever else agrees."""
+    slave = (DATA / "cos-slave.txt").read_text()
+    assert "Enabled: Yes" in slave
+    (tmp_path / "slave.txt").write_text(slave.replace("Enabled: Yes", "Enabled: No", 1))
+    result = run(write_inventory(tmp_path, "cos-core", cos(slave=str(tmp_path / "slave.txt"))))
+    assert fw_statuses(result)[("KVMHA-FW-002", "edge-fw")] == "fail"
+    assert detail(result, "KVMHA-FW-002").endswith("HA is not enabled on fw-b")
+
+
+@pytest.mark.parametrize(("mode", "shown"), [("    set mode a-p\n", "a-p"), ("", "standalone")])
+def test_fw001_names_the_ha_mode(tmp_path: Path, mode: str, shown: str) -> None:
+    """FW-001 says what it read: the configured mode, or FortiOS's default standalone."""
+    a = (DATA / "fgt-a.conf").read_text()
+    assert "    set mode a-p\n" in a
+    (tmp_path / "a.conf").write_text(a.replace("    set mode a-p\n", mode))
+    result = run(write_inventory(tmp_path, "fortigate", fgt(str(tmp_path / "a.conf"))))
+    assert detail(result, "KVMHA-FW-001", "fw-a") == (
+        f"fw-a: FGCP group-id 10 group-name kvm-ha, mode {shown}, unicast heartbeat over port2"
+    )
+
+
+def test_config_values_in_messages_are_cut_at_80_characters() -> None:
+    from pytest_kvmha.checks.firewall_agreement import show
+
+    assert show("x" * 80) == "x" * 80
+    assert show("x" * 81) == repr("x" * 80)
+    assert show("a\nb") == repr("a\nb")

@@ -267,8 +267,37 @@ def _custom(hb: HostBundle, rules: str) -> None:
             "  <rule action='drop' direction='out' priority='1000'/>\n",
             "pass",
         ),
+        # RARP only (0x8035): no HA frame is one, not even the virtual MAC's ARP (0x0806)
+        ("  <rule action='drop' direction='out'><rarp/></rule>\n", "pass"),
+        # an accept that applies to no HA frame (STP, RARP) does not save them from the drop
+        (
+            "  <rule action='accept' direction='out' priority='100'><stp/></rule>\n"
+            "  <rule action='drop' direction='out' priority='1000'/>\n",
+            "fail",
+        ),
+        (
+            "  <rule action='accept' direction='out' priority='100'><rarp/></rule>\n"
+            "  <rule action='drop' direction='out' priority='1000'/>\n",
+            "fail",
+        ),
+        # the gratuitous ARP's sender hardware address is the virtual MAC (group-id 0)
+        (
+            "  <rule action='drop' direction='out'>"
+            "<arp arpsrcmacaddr='00:09:0f:09:00:00'/></rule>\n",
+            "fail",
+        ),
     ],
-    ids=["ipv6-only", "inbound-only", "match-no-mac", "fgcp-ethertype", "accept-first"],
+    ids=[
+        "ipv6-only",
+        "inbound-only",
+        "match-no-mac",
+        "fgcp-ethertype",
+        "accept-first",
+        "rarp-only",
+        "accept-stp-only",
+        "accept-rarp-only",
+        "arp-sender-vmac",
+    ],
 )
 def test_hb2_custom_filter_semantics(tmp_path: Path, rules: str, status: str) -> None:
     d = copy_scenario("two-ok", tmp_path)
@@ -295,3 +324,47 @@ def test_hb3_unicast_three_members(tmp_path: Path, heartbeat: str, hb3: str) -> 
     assert statuses(result) == expected("two-ok", changes)
     if heartbeat == "unicast":
         assert finding(result, HB3, "edge-fw").detail == "unicast heartbeat with 3 members"
+
+
+def _drop_all_chain(hb: HostBundle, name: str, chain: str, uuid: str) -> None:
+    """A fetched filter ``name`` in ``chain`` that drops every outgoing frame."""
+    add_section(
+        hb,
+        f"nwfilter/{uuid}",
+        f"<filter name='{name}' chain='{chain}'>\n  <uuid>{uuid}</uuid>\n"
+        "  <rule action='drop' direction='out' priority='500'/>\n</filter>\n",
+    )
+    hb.edit("virsh-nwfilters", lambda t: t + f" {uuid}   {name}\n")
+    hb.edit("nwfilter-fetched", lambda t: t + f"{uuid}\n")
+
+
+def test_hb2_arp_chain_runs_before_root_rules(tmp_path: Path) -> None:
+    """libvirt orders the root chain's rules and its sub-chains by priority, the arp chain at
+    -500 by default (libvirt formatnwfilter, "Filter chain priorities"): its drop decides the
+    virtual MAC's gratuitous ARP before a root rule of priority 0 could accept it."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = host(d, "kvm-b")
+    _drop_all_chain(hb, "site-arp", "arp", "a5e1f0c2-0000-4000-8000-0000000000ab")
+    _custom(
+        hb,
+        "  <filterref filter='site-arp'/>\n"
+        "  <rule action='accept' direction='out' priority='0'/>\n",
+    )
+    result = run(d)
+    assert statuses(result)[(HB2, "fw-b")] == "fail"
+    detail = finding(result, HB2, "fw-b").detail
+    assert "site -> site-arp drops FGCP virtual MAC" in detail, detail
+    assert "FGCP heartbeat" not in detail, detail
+
+
+def test_hb2_ipv4_chain_drop_loses_the_cos_core_heartbeat(tmp_path: Path) -> None:
+    """cOS Core's heartbeats are IPv4 (UDP 999): a filter in the ipv4 chain that drops them
+    fails HB-002 (libvirt formatnwfilter: a chain named ipv4 sees the Ethertype 0x0800 frames)."""
+    d = copy_scenario("two-ok", tmp_path)
+    edit_toml(d, lambda t: t.replace('vendor = "fortigate"', 'vendor = "cos-core"'))
+    hb = host(d, "kvm-b")
+    _drop_all_chain(hb, "site-ip", "ipv4", "a5e1f0c2-0000-4000-8000-0000000000ac")
+    _custom(hb, "  <filterref filter='site-ip'/>\n")
+    result = run(d)
+    assert statuses(result)[(HB2, "fw-b")] == "fail"
+    assert "site -> site-ip drops " in finding(result, HB2, "fw-b").detail

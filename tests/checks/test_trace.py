@@ -31,7 +31,8 @@ from pytest_kvmha.parse.trace import (
 from pytest_kvmha.topology.traceplan import TraceSpec, plan_traces
 from pytest_kvmha.vendors.fortigate import virtual_mac
 
-from ..bundlekit import BUNDLES, HostBundle, copy_scenario, failing, finding, run
+from ..bundlekit import BUNDLES, HostBundle, copy_scenario, failing, finding, run, traced_before
+from .checkkit import live_nics
 
 TRACE = "KVMHA-TRACE-001"
 
@@ -62,6 +63,8 @@ def test_drop_rule_is_named_with_the_command_that_removes_it() -> None:
         assert "dropped by rule bridge br1-internal table 0 priority 100" in f.detail
         assert "match dl_type=0x8890 actions drop" in f.detail
         assert "on kvm-b" in f.detail
+        # one of the twelve legs planned for the member's frames dies: 0x8890's on kvm-b
+        assert f.found == "1 of 12 traced paths lose the frame"
         assert (
             "ovs-ofctl del-flows br1-internal --strict priority=100,dl_type=0x8890  # on kvm-b"
             in f.remediation
@@ -420,12 +423,47 @@ def test_frame_steered_to_another_pairs_uplink_is_the_wrong_uplink(tmp_path: Pat
     assert finding(run(d), TRACE, "fw-b:If1").status == "pass"
 
 
-def test_trace_contradicting_the_edited_ports_errs(tmp_path: Path) -> None:
-    """up-a no longer trunks VLAN 102, but the recorded trace (same key: bridge and flow) still
-    leaves by up-a tagged 102: a trace of another configuration is no evidence (an error). The
-    If1 leg, still consistent with up-a's trunks, keeps its pass."""
+def test_an_edit_of_the_switch_invalidates_its_recorded_traces(tmp_path: Path) -> None:
+    """A trace's key covers the configuration of the bridges its frame meets: once up-a no
+    longer trunks VLAN 102 (here an edit; live, a port reconfigured after the recording), no
+    recorded trace of kvm-a's patched bridges is read back, not even If1's, whose VLAN up-a
+    still carries. Every leg through them errs (never a pass on a trace of other ports)."""
     d = copy_scenario("two-ok", tmp_path)
     HostBundle(d / "kvm-a").edit_ovs_row("Port", "up-a", "trunks", ["set", [101]])
+    result = run(d)
+    for subject in ("fw-a:If1", "fw-a:If2", "fw-b:If1", "fw-b:If2"):
+        f = finding(result, TRACE, subject)
+        assert f.status == "error", (subject, f.detail)
+    detail = finding(result, TRACE, "fw-a:If2").detail
+    assert "kvm-a: no trace of FGCP heartbeat 0x8890 broadcast from " in detail
+    assert (
+        "recorded for the switch configuration in the evidence (traced on other ports, VLANs, "
+        "patches or bonds, or not traced)" in detail
+    )
+
+
+def test_an_edit_of_an_unpatched_bridge_keeps_the_other_bridges_traces(tmp_path: Path) -> None:
+    """The key covers the bridges the frame meets, not the whole host: on one server, a tag
+    edited on If1's bridge leaves If2's traces on the unpatched other bridge valid."""
+    _, [(_, if1_port), _] = live_nics("single-ok", "kvm-a", "fw-master")
+    d = copy_scenario("single-ok", tmp_path)
+    HostBundle(d / "kvm-a").edit_ovs_row("Port", if1_port, "tag", 7)
+    result = run(d)
+    for member in ("fw-master", "fw-slave"):
+        assert finding(result, TRACE, f"{member}:If1").status == "error"
+        assert finding(result, TRACE, f"{member}:If2").status == "pass"
+
+
+def test_trace_contradicting_the_collected_ports_errs(tmp_path: Path) -> None:
+    """up-a stops trunking VLAN 102 between the collector's two round trips: the trace phase
+    files, under the key of the configuration collected (up-a trunks 101 only), a trace of
+    the configuration before, which still leaves by up-a tagged 102. A trace of another
+    configuration is no evidence (an error); the If1 leg, consistent with up-a's trunks,
+    passes."""
+    d = copy_scenario("two-ok", tmp_path)
+    hb = HostBundle(d / "kvm-a")
+    moved = traced_before(d, lambda: hb.edit_ovs_row("Port", "up-a", "trunks", ["set", [101]]))
+    assert moved > 0
     result = run(d)
     f = finding(result, TRACE, "fw-a:If2")
     assert f.status == "error"

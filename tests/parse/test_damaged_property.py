@@ -9,11 +9,15 @@ something ovs-vsctl, ip or libvirt never print), so for each one:
 (a) replay, parse, the checks and the what-if planner raise nothing;
 (c) the damaged host records a problem under the section's key (``ovs``, ``links``,
     ``packages``, ``identity``, ``libvirt``, ``networks``, ``nwfilters``, ``domain:<uuid>`` or
-    ``domain:<name>``) that names the host;
+    ``domain:<name>``) that names the host; a damaged firewall configuration (``fwconfig/``,
+    in the recording with the members' configurations) is that firewall's problem;
 (b) no finding that depends on that section passes (nor fails: it is an error, or skipped
     before it needed those facts) — neither in the audit nor in the what-if audit. "Depends" is the map in ``depends`` below: which checks always read which facts of
     which host (e.g. an OVS table of host H -> OVS-001[H], every pair's OVS-002 and VLAN-001
-    of a cluster with a member on H, VIRT-001 of the members on H, HB-001[H], VLAN-002[H]).
+    of a cluster with a member on H, VIRT-001 of the members on H, HB-001[H], VLAN-002[H];
+    KVMHA-TRACE-001 of a cluster with a member on H for OVS, libvirt, domain and trace damage;
+    the KVMHA-FW checks of the member's cluster for damage to its configuration, and FW-005
+    (heartbeat interface to pair) for OVS and domain damage).
 
 A few concrete mutations also go through pytest itself (pytester): the JSON report is written,
 the damaged host's problem is in it, and there is no INTERNALERROR and no traceback.
@@ -23,6 +27,7 @@ The run is reproducible (derandomize, no example database) and takes seconds.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import re
@@ -41,13 +46,49 @@ from pytest_kvmha.fixtures.whatif import what_if
 
 from pytest_kvmha.audit.engine import Audit
 from pytest_kvmha.bundle.contract import OVS_COLUMNS, OVS_LATER_COLUMNS
+from pytest_kvmha.collect.pool import collect_all
 from pytest_kvmha.config.inventory import ClusterSpec, load_inventory
+from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts import HostFacts
 from pytest_kvmha.model import ERROR, PASS, SKIP, Finding
+from pytest_kvmha.parse.firewall import split_section_name
 
 from ..bundlekit import BUNDLES, CHECKS, run
 
-SCENARIOS = sorted(p.name for p in BUNDLES.iterdir() if p.is_dir())
+FWCONFIG = Path(__file__).parent.parent / "data" / "fwconfig"
+# two-ok with the members' FortiOS configurations collected into its bundles (fwconfig/
+# sections): the firewall checks, and the heartbeat mode the configurations decide
+WITH_CONFIGS = "two-ok+fgt"
+SCENARIOS = sorted(p.name for p in BUNDLES.iterdir() if p.is_dir()) + [WITH_CONFIGS]
+FW_CHECKS = ("KVMHA-FW-001", "KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005")
+
+
+@functools.cache
+def root(scenario: str) -> Path:
+    """The scenario's recording: tests/bundles, or for WITH_CONFIGS, two-ok collected once more
+    with the saved configurations of tests/data/fwconfig (then replayed from its sections:
+    the inventory's config paths lead nowhere)."""
+    if scenario != WITH_CONFIGS:
+        return BUNDLES / scenario
+    top = tempfile.mkdtemp(prefix="kvmha-fwrec-")
+    atexit.register(shutil.rmtree, top, True)
+    d = Path(top) / scenario
+    text = (BUNDLES / "two-ok" / "clusters.toml").read_text()
+    text = text.replace('heartbeat = "broadcast"\n', "")  # the configurations decide
+    for domain, conf in (("fw-a", "fgt-a.conf"), ("fw-b", "fgt-b.conf")):
+        text = text.replace(
+            f'domain = "{domain}",',
+            f'domain = "{domain}", config = {json.dumps(str(FWCONFIG / conf))},',
+        )
+    live = text.replace('"replay://', json.dumps("replay://" + str(BUNDLES / "two-ok"))[:-1] + "/")
+    d.mkdir(parents=True)
+    (d / "live.toml").write_text(live)
+    inventory = load_inventory(d / "live.toml")
+    for b in collect_all(list(inventory.hosts), CollectOptions()):
+        b.write(d / b.host)
+    (d / "live.toml").unlink()
+    (d / "clusters.toml").write_text(text.replace(str(FWCONFIG), "/nonexistent/fwconfig"))
+    return d
 
 
 # --- what a host looked like before the damage --------------------------------------------------
@@ -66,8 +107,8 @@ class Base:
 
 @functools.cache
 def base(scenario: str) -> Base:
-    result = run(BUNDLES / scenario)
-    inv = load_inventory(BUNDLES / scenario / "clusters.toml")
+    result = run(root(scenario))
+    inv = load_inventory(root(scenario) / "clusters.toml")
     facts = {h.name: h for h in result.hosts if h.status == "ok"}
     for h in facts.values():
         assert not h.problems, (scenario, h.name, dict(h.problems))  # recordings are sound
@@ -81,8 +122,8 @@ def base(scenario: str) -> Base:
 
 @functools.cache
 def recorded_files(scenario: str, host: str) -> dict[str, bytes]:
-    root = BUNDLES / scenario / host
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    top = root(scenario) / host
+    return {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file()}
 
 
 def damaged_copy(scenario: str, host: str, tmp: Path) -> Path:
@@ -92,11 +133,11 @@ def damaged_copy(scenario: str, host: str, tmp: Path) -> Path:
     for name, data in recorded_files(scenario, host).items():
         (d / host / name).parent.mkdir(parents=True, exist_ok=True)
         (d / host / name).write_bytes(data)
-    inventory = (BUNDLES / scenario / "clusters.toml").read_text()
+    inventory = (root(scenario) / "clusters.toml").read_text()
     for other in base(scenario).hosts:
         if other != host:
             inventory = inventory.replace(
-                f'"replay://{other}"', json.dumps(f"replay://{BUNDLES / scenario / other}")
+                f'"replay://{other}"', json.dumps(f"replay://{root(scenario) / other}")
             )
     (d / "clusters.toml").write_text(inventory)
     return d
@@ -124,6 +165,16 @@ def _pair_index(cluster: ClusterSpec, subject: str) -> int | None:
 def depends(f: Finding, damage: Damage, host: str, b: Base) -> bool:
     """Whether finding ``f`` always reads the facts that ``damage`` took from ``host``."""
     check, key = f.check.id, damage.key
+    if key.startswith("firewall:"):  # that member's configuration: every firewall check of
+        # its cluster compares it (FW-002..005), FW-001 reads it for that member
+        cluster = b.clusters.get(f.cluster or "")
+        domain = key.removeprefix("firewall:")
+        return (
+            cluster is not None
+            and domain in b.members_on(cluster, host)
+            and check in FW_CHECKS
+            and (check != "KVMHA-FW-001" or f.subject == domain)
+        )
     if key == "packages":
         return check == "KVMHA-PKG-001" and f.host == host
     if key == "libvirt-uri":  # says which libvirt was read; no check reads it
@@ -158,14 +209,15 @@ def depends(f: Finding, damage: Damage, host: str, b: Base) -> bool:
         return check in ("KVMHA-TOPO-002", "KVMHA-VLAN-001", "KVMHA-VLAN-002")
     if key == "ovs":
         return (
-            check in ("KVMHA-OVS-002", "KVMHA-VLAN-001")
+            # FW-005: a heartbeat interface's NIC is judged by the bridge and VLAN it is on
+            check in ("KVMHA-OVS-002", "KVMHA-VLAN-001", "KVMHA-FW-005")
             or (check == "KVMHA-VIRT-001" and member in on_host)
             or (check in HOST_READERS and f.host == host)
         )
     if key == "libvirt" or key.startswith("domain:"):
         hit = [d for d in on_host if key == "libvirt" or d in damage.domains]
         return bool(hit) and (
-            check in ("KVMHA-TOPO-001", *PAIR_READERS)
+            check in ("KVMHA-TOPO-001", "KVMHA-FW-005", *PAIR_READERS)
             or (check in ("KVMHA-HB-002", "KVMHA-VIRT-001") and member in hit)
             or (check in HOST_READERS and f.host == host)
         )
@@ -213,6 +265,10 @@ def section_key(section: str) -> str:
         return "domain:" + section.split("/", 1)[1]
     if section == "trace-dpif" or section.startswith("trace/"):
         return "traces"
+    if section.startswith("fwconfig/"):  # recorded as that firewall's problem, not the host's
+        vendor_key = split_section_name(section)
+        assert vendor_key is not None, section
+        return "firewall:" + vendor_key[1]
     return section  # identity, packages, links
 
 
@@ -525,6 +581,19 @@ def m_not_utf8(draw: Draw, hostdir: Path, facts: HostFacts) -> Damage:
     return _xml_damage(section, facts)
 
 
+def m_config_unclosed(draw: Draw, hostdir: Path, facts: HostFacts) -> Damage:
+    """A firewall configuration cut right after a ``config``/``edit`` line: a block FortiOS
+    (``show``, a backup) never leaves open."""
+    root = hostdir / "sections"
+    sections = sorted(str(p.relative_to(root)) for p in root.glob("fwconfig/*"))
+    section = draw(st.sampled_from(sections), label="section")
+    lines = (root / section).read_text().splitlines(keepends=True)
+    opens = [i for i, line in enumerate(lines) if line.strip().startswith(("config ", "edit "))]
+    at = draw(st.sampled_from(opens), label="after line")
+    (root / section).write_text("".join(lines[: at + 1]))
+    return Damage(section_key(section))
+
+
 Mutation = Callable[[Draw, Path, HostFacts], Damage]
 
 MUTATIONS: list[Mutation] = [
@@ -543,6 +612,7 @@ MUTATIONS: list[Mutation] = [
     m_domain_same_name,
     m_nwfilter_same_name,
     m_not_utf8,
+    m_config_unclosed,
 ]
 
 
@@ -557,6 +627,8 @@ def applies(mutation: Mutation, facts: HostFacts) -> bool:
         return domains > 1
     if mutation is m_nwfilter_same_name:  # bundles hold only the filters NICs reference
         return len(facts.nwfilters or {}) > 1
+    if mutation is m_config_unclosed:
+        return bool(facts.firewalls)
     return True
 
 
@@ -572,8 +644,12 @@ UNJUDGED = (ERROR, SKIP)
 def check_damage(result: Audit, host: str, damage: Damage, b: Base, scenario: str) -> None:
     (h,) = [h for h in result.hosts if h.name == host]
     assert h.status == "ok", h.error  # one damaged section never costs the whole host
-    assert damage.key in h.problems, (damage, dict(h.problems))
-    assert h.problems[damage.key].startswith(f"{host}: ")
+    if damage.key.startswith("firewall:"):
+        problem = h.firewalls[damage.key.removeprefix("firewall:")].problem
+        assert problem is not None and problem.startswith(f"{host}: "), (damage, problem)
+    else:
+        assert damage.key in h.problems, (damage, dict(h.problems))
+        assert h.problems[damage.key].startswith(f"{host}: ")
     judged = [
         (f.check.id, f.subject, f.status)
         for f in result.findings
@@ -586,19 +662,38 @@ def check_damage(result: Audit, host: str, damage: Damage, b: Base, scenario: st
             assert not other.problems, (other.name, dict(other.problems))
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def damage_settings(examples: int) -> Any:
+    """Reproducible (derandomized, no example database), slow examples allowed."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@damage_settings(150)
 @given(data=st.data())
 def test_damaged_evidence_is_a_problem_and_never_passes(data: st.DataObject) -> None:
+    damage_and_audit(data, SCENARIOS)
+
+
+@damage_settings(40)
+@given(data=st.data())
+def test_damaged_evidence_of_configured_firewalls_never_passes(data: st.DataObject) -> None:
+    """The same on the recording with the firewalls' configurations (drawn rarely above): a
+    damaged configuration, OVS table or domain never lets a firewall check or KVMHA-TRACE-001
+    that reads it pass."""
+    damage_and_audit(data, [WITH_CONFIGS])
+
+
+def damage_and_audit(data: st.DataObject, scenarios: list[str]) -> None:
     mutation = data.draw(st.sampled_from(MUTATIONS), label="mutation")
     hosts = [
-        (s, h) for s in SCENARIOS for h, f in sorted(base(s).facts.items()) if applies(mutation, f)
+        (s, h) for s in scenarios for h, f in sorted(base(s).facts.items()) if applies(mutation, f)
     ]
+    assume(hosts)
     scenario, host = data.draw(st.sampled_from(hosts), label="host")
     b = base(scenario)
     with tempfile.TemporaryDirectory(prefix="kvmha-damage-") as tmp:

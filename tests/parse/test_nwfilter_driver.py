@@ -63,3 +63,15 @@ def test_another_nwfilter_failure_stays_an_error(tmp_path: Path) -> None:
     set_section(hb, "virsh-nwfilters", stdout="", rc=1, stderr="error: permission denied\n")
     facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))
     assert facts.nwfilters is None and "permission denied" in facts.problems["nwfilters"]
+
+
+def test_an_unreadable_filter_list_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """virsh-nwfilters that is not UTF-8 (its file unreadable as text) is the nwfilters problem
+    of that host; asking whether the driver is missing must not raise on it."""
+    d = copy_scenario("two-ok", tmp_path)
+    path = d / "kvm-a" / "sections" / "virsh-nwfilters"
+    path.write_bytes(b"\xff" + path.read_bytes())
+    facts = parse_bundle(EvidenceBundle.read(d / "kvm-a"))
+    assert facts.status == "ok" and facts.nwfilters is None
+    assert facts.problems["nwfilters"].startswith("kvm-a: virsh-nwfilters: ")
+    assert "not UTF-8 text" in facts.problems["nwfilters"]

@@ -282,8 +282,8 @@ def _expect(
     e[("KVMHA-TOPO-001", CLUSTER)] = "pass"
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
-    for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
-        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
+    for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005", "KVMHA-HA-001"):
+        e[(check, CLUSTER)] = "skip"  # no firewall configuration (or console) declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
         e[("KVMHA-FW-001", d)] = "skip"
@@ -362,7 +362,7 @@ def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
         check, subject = key
-        if check.startswith("KVMHA-FW-"):
+        if check.startswith(("KVMHA-FW-", "KVMHA-HA-")):
             continue  # no firewall configuration declared: skipped, whatever the host
         if (
             subject in ("kvm-b", "fw-b")

@@ -19,15 +19,23 @@ from pytest_kvmha.facts.firewall import COS_CORE, FORTIGATE, CosHaFacts, FgcpFac
 from pytest_kvmha.parse import cos_core, fortios
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.fortios_syntax import normalize
+from pytest_kvmha.vendors import cos_core as cos_core_vendor
+from pytest_kvmha.vendors import fortigate
 
 SECTION_PREFIX = "fwconfig/"
 
 # The fixed, read-only commands a console runs, per vendor (never a name from a host or an
 # inventory: the answer is parsed, and names in it are only ever compared, never sent back).
+# The HA status command comes first: its answer ends where the configuration's "show" answer
+# starts (pytest_kvmha.parse.ha_status.split_console_answer), in the same session.
 CONSOLE_COMMANDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        FORTIGATE: ("show system ha", "show system interface"),
-        COS_CORE: ("show HighAvailability", "show Interface EthernetInterface"),
+        FORTIGATE: (fortigate.HA_STATUS_COMMAND, "show system ha", "show system interface"),
+        COS_CORE: (
+            cos_core_vendor.HA_STATUS_COMMAND,
+            "show HighAvailability",
+            "show Interface EthernetInterface",
+        ),
     }
 )
 
@@ -100,7 +108,7 @@ def parse_firewall_section(
     if split is None:
         return None
     vendor, key = split
-    domain = _unescape(key)
+    domain = domain_of_key(key)
     where = f"{host}: firewall configuration of {domain}"
     if rc != 0:
         why = stderr.strip().splitlines()
@@ -114,8 +122,8 @@ def parse_firewall_section(
     return FirewallConfig(domain, vendor, facts, None)
 
 
-def _unescape(key: str) -> str:
-    """The domain name of a key (a hashed key stays as it is)."""
+def domain_of_key(key: str) -> str:
+    """The domain name of a section key (a hashed key stays as it is)."""
     if key.startswith("~"):
         return key
     data = bytearray()

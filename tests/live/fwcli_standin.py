@@ -1,9 +1,11 @@
 """Stand-in for a firewall's read-only CLI, run by a lab sshd as its ForceCommand.
 
-``fwcli_standin.py VENDOR CONFIG``: answers the fixed ``show`` commands that pytest-kvmha sends
-(one per line on standard input, or ssh's own command line) from a saved configuration, the way
-the appliance would print them; anything else is refused (exit 2, nothing printed), like a
-read-only account. The FortiGate/cOS Core appliances cannot run here; their CLI grammar can.
+``fwcli_standin.py VENDOR CONFIG [STATUS]``: answers the fixed commands that pytest-kvmha sends
+(one per line on standard input, or ssh's own command line): the ``show`` commands from a saved
+configuration, the way the appliance would print them, and the HA status command (FortiOS
+``get system ha status``, cOS Core ``ha``) with the text of STATUS; anything else (the status
+command too when no STATUS is given) is refused (exit 2, nothing printed), like a read-only
+account. The FortiGate/cOS Core appliances cannot run here; their CLI grammar can.
 """
 
 from __future__ import annotations
@@ -43,18 +45,26 @@ COMMANDS = {
     "fortigate": {"show system ha": "system ha", "show system interface": "system interface"},
     "cos-core": {"show HighAvailability": "", "show Interface EthernetInterface": ""},
 }
+STATUS_COMMANDS = {"fortigate": "get system ha status", "cos-core": "ha"}
 
 
 def main(argv: list[str]) -> int:
     vendor, path = argv[1], argv[2]
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    status = None
+    if len(argv) > 3:
+        with open(argv[3], encoding="utf-8") as f:
+            status = f.read()
     original = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     lines = [original] if original.strip() else sys.stdin.read().splitlines()
     answers = []
     for line in lines:
         command = " ".join(line.split())
         if not command:
+            continue
+        if status is not None and command == STATUS_COMMANDS[vendor]:
+            answers.append(status)
             continue
         if command not in COMMANDS[vendor]:
             print(

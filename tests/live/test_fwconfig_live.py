@@ -30,17 +30,18 @@ DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 STANDIN = Path(__file__).parent / "fwcli_standin.py"
 SECRETS = ("SH2sEcReTaDmInHaSh", "hAsEcReTPaSsWoRd", "pSkSeCrEtVaLuE", "PRIVATEKEYBYTES")
 
-StartConsole = Callable[[LabHost, int, str, Path], str]
+STATUS = Path(__file__).parent.parent / "data" / "hastatus"
+StartConsole = Callable[[LabHost, int, str, Path, Path], str]
 
 
 @pytest.fixture
 def console(lab: Lab, tmp_path: Path) -> Iterator[StartConsole]:
-    """Start stand-in CLI endpoints (one sshd each); returns the console URL. Each sshd is
-    ended by its own PID afterwards."""
+    """Start stand-in CLI endpoints (one sshd each) answering from a saved configuration and a
+    saved HA status; returns the console URL. Each sshd is ended by its own PID afterwards."""
     started: list[int] = []
 
-    def start(host: LabHost, port: int, vendor: str, config: Path) -> str:
-        command = shlex.join([sys.executable, str(STANDIN), vendor, str(config)])
+    def start(host: LabHost, port: int, vendor: str, config: Path, status: Path) -> str:
+        command = shlex.join([sys.executable, str(STANDIN), vendor, str(config), str(status)])
         started.append(lab.start_restricted_sshd(host, port, command, tmp_path / f"console-{port}"))
         return f"ssh://root@{host.mgmt_addr}:{port}"
 
@@ -74,6 +75,7 @@ def expected(**changes: str) -> dict[tuple[str, str], str]:
             ("KVMHA-FW-003", "edge-fw"): "pass",
             ("KVMHA-FW-004", "edge-fw"): "pass",
             ("KVMHA-FW-005", "edge-fw"): "pass",
+            ("KVMHA-HA-001", "edge-fw"): "pass",
             # unicast heartbeat (the firewalls' configuration): no broadcast host requirements
             ("KVMHA-HB-001", "kvm-a"): "skip",
             ("KVMHA-HB-001", "kvm-b"): "skip",
@@ -96,8 +98,8 @@ def test_consoles_audit_firewall_and_host_side(
 ) -> None:
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2201, "fortigate", DATA / "fgt-a.conf")
-    b = console(lab.hosts[1], 2202, "fortigate", DATA / "fgt-b.conf")
+    a = console(lab.hosts[0], 2201, "fortigate", DATA / "fgt-a.conf", STATUS / "fgt-a-7x.txt")
+    b = console(lab.hosts[1], 2202, "fortigate", DATA / "fgt-b.conf", STATUS / "fgt-b-7x.txt")
     inventory = tmp_path / "clusters.toml"
     inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
     rc, out, report = run_audit(
@@ -138,8 +140,14 @@ def test_consoles_audit_firewall_and_host_side(
 def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartConsole) -> None:
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2203, "fortigate", DATA / "fgt-a.conf")
-    b = console(lab.hosts[1], 2204, "fortigate", DATA / "fgt-b-group-mismatch.conf")
+    a = console(lab.hosts[0], 2203, "fortigate", DATA / "fgt-a.conf", STATUS / "fgt-a-alone.txt")
+    b = console(
+        lab.hosts[1],
+        2204,
+        "fortigate",
+        DATA / "fgt-b-group-mismatch.conf",
+        STATUS / "fgt-b-alone.txt",
+    )
     inventory = tmp_path / "clusters.toml"
     # a console that does not answer: nothing listens on that port
     dead = f"ssh://root@{lab.hosts[1].mgmt_addr}:2299"

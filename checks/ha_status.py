@@ -97,7 +97,11 @@ def fgcp_formed(views: list[tuple[Member, FgcpStatus]], size: int) -> _Judged:
         for other, serial in selves.items():
             if other != m.label and serial not in listed:
                 problems.append(f"{m.label} does not see {other} ({show(serial)})")
-    own_primary = [m.label for m, st in clustered if st.this_serial in st.primaries]
+    # the members that report themselves primary, one per unit (two consoles on one unit are
+    # no split: that is said above)
+    own_primary = list(
+        {st.this_serial: m.label for m, st in clustered if st.this_serial in st.primaries}.values()
+    )
     if len(own_primary) > 1:
         problems.append(f"both {' and '.join(own_primary)} are primary (split brain)")
     named = {m.label: st.primaries[0] for m, st in clustered if len(st.primaries) == 1}

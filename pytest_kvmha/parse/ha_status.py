@@ -18,7 +18,7 @@ from pytest_kvmha.facts.ha_status import HaStatus, HaStatusRead
 from pytest_kvmha.parse.cos_core import SHOW_COMMAND, TABLE_HEADER
 from pytest_kvmha.parse.cos_status import parse_cos_status
 from pytest_kvmha.parse.evidence import ConfigParseError
-from pytest_kvmha.parse.firewall import domain_of_key
+from pytest_kvmha.parse.firewall import MemberSection
 from pytest_kvmha.parse.fortios_status import parse_fortios_status
 from pytest_kvmha.parse.fortios_syntax import normalize
 
@@ -65,24 +65,7 @@ def parse_status_text(text: str, vendor: str) -> HaStatus:
     raise ConfigParseError(0, f"unknown vendor {vendor!r:.30}")
 
 
-def parse_ha_status_section(
-    host: str, name: str, stdout: str, stderr: str, rc: int
-) -> HaStatusRead | None:
-    """An HA status section of ``host``'s bundle -> its HaStatusRead (None: not such a section)."""
-    if not name.startswith(STATUS_PREFIX):
-        return None
-    vendor, _, key = name[len(STATUS_PREFIX) :].partition(".")
-    if not key:
-        return None
-    domain = domain_of_key(key)
-    where = f"{host}: HA status of {domain}"
-    if rc != 0:
-        why = stderr.strip().splitlines()
-        return HaStatusRead(
-            domain, vendor, None, f"{where} could not be read: {why[-1] if why else f'rc {rc}'}"
-        )
-    try:
-        status = parse_status_text(stdout, vendor)
-    except ConfigParseError as exc:
-        return HaStatusRead(domain, vendor, None, f"{where} is not understood: {exc}")
-    return HaStatusRead(domain, vendor, status, None)
+# An HA status section of a bundle -> its HaStatusRead (None: not such a section).
+parse_ha_status_section = MemberSection(
+    STATUS_PREFIX, parse_status_text, "HA status", "is not understood", HaStatusRead
+)

@@ -108,24 +108,30 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
     )
 
 
-def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
-    """The firewall sections, parsed by :mod:`pytest_kvmha.parse.firewall`, by key."""
-    out: dict[str, FirewallConfig] = {}
+_Member = TypeVar("_Member", FirewallConfig, HaStatusRead)
+
+
+def _members(
+    bundle: EvidenceBundle, parse: Callable[[str, str, str, str, int], _Member | None]
+) -> Mapping[str, _Member]:
+    """The members' sections that ``parse`` reads (None: not its kind), by the key after the
+    vendor (``fwconfig/fortigate.fw-a`` -> ``fw-a``)."""
+    out: dict[str, _Member] = {}
     for name, sec in bundle.sections.items():
-        parsed = parse_firewall_section(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
+        parsed = parse(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
         if parsed is not None:
             out[name.partition(".")[2]] = parsed
     return MappingProxyType(out)
+
+
+def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
+    """The firewall sections, parsed by :mod:`pytest_kvmha.parse.firewall`, by key."""
+    return _members(bundle, parse_firewall_section)
 
 
 def _ha_status(bundle: EvidenceBundle) -> Mapping[str, HaStatusRead]:
     """The HA status sections (:mod:`pytest_kvmha.parse.ha_status`), by the same key."""
-    out: dict[str, HaStatusRead] = {}
-    for name, sec in bundle.sections.items():
-        parsed = parse_ha_status_section(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
-        if parsed is not None:
-            out[name.partition(".")[2]] = parsed
-    return MappingProxyType(out)
+    return _members(bundle, parse_ha_status_section)
 
 
 def _traces(s: Mapping[str, Section]) -> TraceEvidence | None:

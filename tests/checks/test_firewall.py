@@ -906,7 +906,7 @@ def test_nic_in_pci_order_names_the_nic_without_an_address(
 
 @pytest.mark.parametrize(
     ("problem", "message"),
-    [(None, "fw-a: no firewall facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
+    [(None, "fw-a: no firewall configuration facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
     ids=["no-facts", "problem-with-facts"],
 )
 def test_member_firewall_without_usable_facts_is_missing(

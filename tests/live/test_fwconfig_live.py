@@ -65,6 +65,22 @@ def inventory_with_consoles(lab: Lab, a: str, b: str, heartbeat: str) -> str:
     return text
 
 
+def fortigate_pair(
+    lab: Lab, tmp_path: Path, console: StartConsole, port: int, status: tuple[str, str]
+) -> Path:
+    """The two-ok lab built, fgt-a.conf/fgt-b.conf behind stand-in consoles on ``port`` and
+    ``port + 1`` that answer the HA status files ``status``, and the inventory naming them."""
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    urls = [
+        console(lab.hosts[k], port + k, "fortigate", DATA / conf, STATUS / answer)
+        for k, (conf, answer) in enumerate(zip(("fgt-a.conf", "fgt-b.conf"), status, strict=True))
+    ]
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, urls[0], urls[1], "unicast"))
+    return inventory
+
+
 def expected(**changes: str) -> dict[tuple[str, str], str]:
     e = dict(SCENARIOS["two-ok"].expected)
     e.update(
@@ -96,12 +112,7 @@ def expected(**changes: str) -> dict[tuple[str, str], str]:
 def test_consoles_audit_firewall_and_host_side(
     lab: Lab, tmp_path: Path, console: StartConsole
 ) -> None:
-    reset(lab)
-    SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2201, "fortigate", DATA / "fgt-a.conf", STATUS / "fgt-a-7x.txt")
-    b = console(lab.hosts[1], 2202, "fortigate", DATA / "fgt-b.conf", STATUS / "fgt-b-7x.txt")
-    inventory = tmp_path / "clusters.toml"
-    inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
+    inventory = fortigate_pair(lab, tmp_path, console, 2201, ("fgt-a-7x.txt", "fgt-b-7x.txt"))
     rc, out, report = run_audit(
         tmp_path,
         f"--kvmha-inventory={inventory}",
@@ -135,6 +146,27 @@ def test_consoles_audit_firewall_and_host_side(
     rc2, out2, report2 = run_audit(tmp_path / "again", f"--kvmha-inventory={replay}")
     assert statuses(report2) == statuses(report), out2
     assert rc2 == rc
+
+
+def test_split_cluster_fails_while_the_host_side_passes(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    """The consoles answer that each FortiGate is alone and primary (what a lost heartbeat
+    leaves): the wiring is the conforming two-ok lab, every host check passes as in the formed
+    run above, and KVMHA-HA-001 alone fails, naming the split; the audit exits 1."""
+    statuses_ = ("fgt-a-alone.txt", "fgt-b-alone.txt")
+    inventory = fortigate_pair(lab, tmp_path, console, 2205, statuses_)
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    assert statuses(report) == expected(KVMHA_HA_001__edge_fw="fail"), out
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-HA-001")
+    assert f["detail"].endswith("both fw-a and fw-b are primary (split brain)"), f
+    assert rc == 1
+    # one session per console still: the status came with the configuration
+    hosts = {h["name"]: h for h in report["hosts"]}
+    for i, name in enumerate(("kvm-a", "kvm-b")):
+        assert hosts[name]["round_trips"] == SCENARIOS["two-ok"].round_trips(i) + 1
 
 
 def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartConsole) -> None:

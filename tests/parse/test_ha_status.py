@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.facts.ha_status import CosStatus, FgcpStatus, FgcpUnit
+from pytest_kvmha.parse import ha_status
 from pytest_kvmha.parse.cos_status import parse_cos_status
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.fortios_status import parse_fortios_status
-from pytest_kvmha.parse.ha_status import (
-    parse_ha_status_section,
-    split_console_answer,
-    status_section_name,
-)
+
+split_console_answer = ha_status.split_console_answer
 
 DATA = Path(__file__).parent.parent / "data" / "hastatus"
 FWCONFIG = Path(__file__).parent.parent / "data" / "fwconfig"
@@ -67,6 +65,16 @@ def test_fortios_lost_member_and_out_of_sync_are_read_as_shown() -> None:
     assert fgt("fgt-b-out-of-sync.txt").config_status[B] == "out-of-sync"
 
 
+def test_fortios_without_the_operating_list_does_not_guess_which_unit_it_is() -> None:
+    """The cluster-index list is in serial-number order, not "this unit first": without the
+    list under vcluster 1 the unit logged into is not known."""
+    text = (DATA / "fgt-b-7x.txt").read_text()
+    text = text[: text.index("Secondary: FGVMK6TM26000022, HA operating index")]
+    st = parse_fortios_status(text)
+    assert [u.serial for u in st.units] == [B, A] and st.this_serial is None
+    assert st.this_state == "standby"
+
+
 def test_fortios_standalone_needs_no_unit_list() -> None:
     st = fgt("fgt-standalone.txt")
     assert st.standalone and st.units == () and st.this_serial is None
@@ -77,50 +85,6 @@ def test_fortios_console_echo_and_crlf() -> None:
         "\n", "\r\n"
     )
     assert parse_fortios_status(text + "\r\nfgt-a # ") == fgt("fgt-a-7x.txt")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ((DATA / "fgt-garbage.txt").read_text(), "line 1: not a 'Key: value' line"),
-        ((DATA / "fgt-refused.txt").read_text(), "line 1: the FortiGate refused the command"),
-        ((DATA / "fgt-paged.txt").read_text(), "line 5: the console paged its output"),
-        ("Model: FortiGate-VM64\nGroup: 1\n", "no 'Mode:' line"),
-        ("Mode: HA A-P\nvcluster 1: work 169.254.0.1\n", "a cluster mode but no Primary/"),
-        (
-            "Mode: HA A-P\nPrimary : fgt-a, FGVMK6TM26000011, HA cluster index = 0\n",
-            "no 'vcluster 1: <state> <address>' line",
-        ),
-        ("Mode: HA A-P\nvcluster 1: dancing 169.254.0.1\n", "line 2: unknown HA state 'dancing'"),
-        ("Mode: HA A-P\nGroup: ten\n", "line 2: group id 'ten' is not a number"),
-        ("Mode: HA A-P\nMode: standalone\n", "line 2: 'Mode' shown twice"),
-        ("Mode: HA A-P\nPrimary: somebody\n", "line 2: unit line not understood"),
-        ("Mode: HA A-P\nPrimary: x!y, HA cluster index = 0\n", "line 2: 'x!y' is not a serial"),
-        (
-            "Mode: HA A-P\nnumber of vcluster: 1\nvcluster 1: work 169.254.0.1\n"
-            f"Primary: {A}, HA operating index = 0\nSecondary: {A}, HA operating index = 1\n",
-            "a serial number is listed twice",
-        ),
-    ],
-    ids=[
-        "garbage",
-        "refused",
-        "paged",
-        "no-mode",
-        "no-units",
-        "no-vcluster",
-        "bad-state",
-        "bad-group",
-        "twice",
-        "bad-unit",
-        "bad-serial",
-        "duplicate",
-    ],
-)
-def test_fortios_output_not_understood_is_an_error(text: str, message: str) -> None:
-    with pytest.raises(ConfigParseError) as exc:
-        parse_fortios_status(text)
-    assert str(exc.value).startswith(message) or message in str(exc.value), exc.value
 
 
 # --- cOS Core -----------------------------------------------------------------------------------
@@ -141,29 +105,78 @@ def test_cos_documented_wordings() -> None:
     assert cos("cos-standalone.txt") == CosStatus(False, None, None, None)
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ((DATA / "cos-garbage.txt").read_text(), "line 2: not a line of the 'ha' command"),
-        ((DATA / "cos-peer-unknown.txt").read_text(), "peer state 'SYNCHRONIZING' is not"),
-        ("This device is an HA MASTER\nHA cluster peer is ALIVE\n", "no state line"),
-        ("This device is an HA MASTER\nThis device is an HA SLAVE\n", "line 2: the role line"),
-        (
-            "This device is a standalone system (HA not configured)\nHA cluster peer is ALIVE\n",
-            "a standalone system that also shows",
-        ),
-        (
-            "This device is an HA MASTER\nThis device is currently ACTIVE\n"
-            "HA cluster peer is ALIVE\nHA object sync: 180%\n",
-            "HA object sync 180% is over 100%",
-        ),
-        ("", "no role, state, peer line"),
-    ],
-    ids=["garbage", "peer-word", "no-state", "twice", "standalone-and-ha", "sync", "empty"],
-)
-def test_cos_output_not_understood_is_an_error(text: str, message: str) -> None:
-    with pytest.raises(ConfigParseError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        parse_cos_status(text)
+FGT, COS = "fortigate", "cos-core"
+NOT_UNDERSTOOD = {
+    # FortiOS
+    "fgt-garbage": (FGT, DATA / "fgt-garbage.txt", "line 1: not a 'Key: value' line"),
+    "fgt-refused": (FGT, DATA / "fgt-refused.txt", "line 1: the FortiGate refused the command"),
+    "fgt-paged": (FGT, DATA / "fgt-paged.txt", "line 5: the console paged its output"),
+    "fgt-no-mode": (FGT, "Model: FortiGate-VM64\nGroup: 1\n", "no 'Mode:' line"),
+    "fgt-no-units": (
+        FGT,
+        "Mode: HA A-P\nvcluster 1: work 169.254.0.1\n",
+        "a cluster mode but no Primary/Secondary unit lines",
+    ),
+    "fgt-no-vcluster": (
+        FGT,
+        f"Mode: HA A-P\nPrimary : fgt-a, {A}, HA cluster index = 0\n",
+        "no 'vcluster 1: <state> <address>' line",
+    ),
+    "fgt-bad-state": (
+        FGT,
+        "Mode: HA A-P\nvcluster 1: dancing 169.254.0.1\n",
+        "line 2: unknown HA state 'dancing'",
+    ),
+    "fgt-bad-group": (FGT, "Mode: HA A-P\nGroup: ten\n", "line 2: group id 'ten' is not a number"),
+    "fgt-twice": (FGT, "Mode: HA A-P\nMode: standalone\n", "line 2: 'Mode' shown twice"),
+    "fgt-bad-unit": (FGT, "Mode: HA A-P\nPrimary: somebody\n", "line 2: unit line not understood"),
+    "fgt-bad-serial": (
+        FGT,
+        "Mode: HA A-P\nPrimary: x!y, HA cluster index = 0\n",
+        "line 2: 'x!y' is not a serial number",
+    ),
+    "fgt-duplicate": (
+        FGT,
+        "Mode: HA A-P\nnumber of vcluster: 1\nvcluster 1: work 169.254.0.1\n"
+        f"Primary: {A}, HA operating index = 0\nSecondary: {A}, HA operating index = 1\n",
+        "a serial number is listed twice in one unit list",
+    ),
+    "fgt-empty": (FGT, " \n", "no answer to the HA status command"),
+    # cOS Core
+    "cos-garbage": (COS, DATA / "cos-garbage.txt", "line 2: not a line of the 'ha' command"),
+    "cos-peer-word": (COS, DATA / "cos-peer-unknown.txt", "peer state 'SYNCHRONIZING' is not"),
+    "cos-no-state": (
+        COS,
+        "This device is an HA MASTER\nHA cluster peer is ALIVE\n",
+        "no state line: not the output of the cOS Core 'ha' command",
+    ),
+    "cos-twice": (
+        COS,
+        "This device is an HA MASTER\nThis device is an HA SLAVE\n",
+        "line 2: the role line is shown twice",
+    ),
+    "cos-standalone-and-ha": (
+        COS,
+        "This device is a standalone system (HA not configured)\nHA cluster peer is ALIVE\n",
+        "a standalone system that also shows HA state lines",
+    ),
+    "cos-sync": (
+        COS,
+        "This device is an HA MASTER\nThis device is currently ACTIVE\n"
+        "HA cluster peer is ALIVE\nHA object sync: 180%\n",
+        "HA object sync 180% is over 100%",
+    ),
+    "cos-only-prompt": (COS, "Device:/> ha\n", "no role, state, peer line"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_UNDERSTOOD))
+def test_output_not_understood_is_an_error(case: str) -> None:
+    vendor, text, message = NOT_UNDERSTOOD[case]
+    raw = text.read_text() if isinstance(text, Path) else text
+    with pytest.raises(ConfigParseError) as exc:
+        ha_status.parse_status_text(raw, vendor)
+    assert message in str(exc.value), exc.value
 
 
 # --- one console answer, two sections -----------------------------------------------------------
@@ -195,22 +208,28 @@ def test_answer_without_a_configuration_is_both_parts() -> None:
 
 
 def test_status_section_errors_name_the_member() -> None:
-    name = status_section_name("fortigate", "fw b")
+    name = ha_status.status_section_name("fortigate", "fw b")
     assert name == "fwstatus/fortigate.fw_20b"
-    got = parse_ha_status_section("kvm-b", name, "", "fw b: console ...: refused (exit 255)", 255)
+    got = ha_status.parse_ha_status_section(
+        "kvm-b", name, "", "fw b: console ...: refused (exit 255)", 255
+    )
     assert got is not None and got.status is None and got.domain == "fw b"
     assert (
         got.problem
         == "kvm-b: HA status of fw b could not be read: fw b: console ...: refused (exit 255)"
     )
-    got = parse_ha_status_section("kvm-b", name, "Welcome\n", "", 0)
+    got = ha_status.parse_ha_status_section("kvm-b", name, "Welcome\n", "", 0)
     assert got is not None and got.problem == (
         "kvm-b: HA status of fw b is not understood: line 1: not a 'Key: value' line: 'Welcome'"
     )
-    got = parse_ha_status_section("kvm-b", name, "", "", 0)
+    got = ha_status.parse_ha_status_section("kvm-b", name, "", "", 0)
     assert got is not None and got.problem == (
         "kvm-b: HA status of fw b is not understood: no answer to the HA status command"
     )
-    assert parse_ha_status_section("kvm-b", "fwconfig/fortigate.fw_20b", "", "", 0) is None
-    ok = parse_ha_status_section("kvm-b", name, (DATA / "fgt-b-7x.txt").read_text(), "", 0)
+    assert (
+        ha_status.parse_ha_status_section("kvm-b", "fwconfig/fortigate.fw_20b", "", "", 0) is None
+    )
+    ok = ha_status.parse_ha_status_section(
+        "kvm-b", name, (DATA / "fgt-b-7x.txt").read_text(), "", 0
+    )
     assert ok is not None and ok.problem is None and isinstance(ok.status, FgcpStatus)

@@ -52,7 +52,8 @@ def test_abbreviated_configuration_audits_as_its_twin(lab: Lab, tmp_path: Path) 
             f"--kvmha-ssh-config={lab.ssh_config}",
         )
         # a unicast cluster written with "config sys ha": judged unicast, every check as expected
-        assert statuses(report) == expected(), out
+        # saved files hold no run-time state: KVMHA-HA-001 has no console to read
+        assert statuses(report) == expected(KVMHA_HA_001__edge_fw="skip"), out
         assert rc == 0, out
         found.append(
             sorted((f["check"], f["subject"], f["status"], f["detail"]) for f in report["findings"])

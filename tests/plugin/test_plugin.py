@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kvmha.model import discover_checks
+
 from ..bundlekit import BUNDLES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -218,7 +220,8 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kvmha-list-checks")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
-    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 23
+    listed = [line.split()[0] for line in result.outlines if line.startswith("KVMHA-")]
+    assert listed == sorted(c.id for c in discover_checks()) and "KVMHA-HA-001" in listed
 
 
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:

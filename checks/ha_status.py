@@ -38,6 +38,11 @@ COS_STATUS = (
 _Judged = tuple[list[str], list[str]]
 
 
+def _each(labels: list[str]) -> str:
+    """ "fw-a and fw-b are each" (the subject of a split)."""
+    return f"{', '.join(labels[:-1])} and {labels[-1]} are each"
+
+
 def _fgcp_view(m: Member, st: FgcpStatus, size: int) -> _Judged:
     problems: list[str] = []
     unknown: list[str] = []
@@ -103,7 +108,7 @@ def fgcp_formed(views: list[tuple[Member, FgcpStatus]], size: int) -> _Judged:
         {st.this_serial: m.label for m, st in clustered if st.this_serial in st.primaries}.values()
     )
     if len(own_primary) > 1:
-        problems.append(f"both {' and '.join(own_primary)} are primary (split brain)")
+        problems.append(f"{_each(own_primary)} primary (split brain)")
     named = {m.label: st.primaries[0] for m, st in clustered if len(st.primaries) == 1}
     if len(set(named.values())) > 1 and len(own_primary) < 2:
         problems.append(
@@ -130,7 +135,7 @@ def cos_formed(views: list[tuple[Member, CosStatus]], size: int) -> _Judged:
             problems.append(f"{m.label}: HA object sync {st.object_sync}% (not in sync)")
     active = [m.label for m, st in clustered if st.active]
     if len(active) > 1:
-        problems.append(f"both {' and '.join(active)} are active (split brain)")
+        problems.append(f"{_each(active)} active (split brain)")
     elif not active and len(clustered) == size:
         problems.append("no member is active")
     roles = Counter(st.role for _, st in clustered)

@@ -25,9 +25,19 @@ CONFIGS = {
     "fortigate": ("fgt-a.conf", "fgt-b.conf"),
     "cos-core": ("cos-master.txt", "cos-slave.txt"),
 }
-Answer = (
-    str | tuple[int, str] | None
-)  # a status file; (rc, stderr): the console failed; None: absent
+# a status file's name or the text itself; (rc, stderr): the console failed; None: not collected
+Answer = str | tuple[int, str] | None
+
+
+def status_text(answer: str) -> str:
+    return answer if "\n" in answer else (DATA / "hastatus" / answer).read_text()
+
+
+def edited(name: str, old: str, new: str) -> str:
+    """A status file with one line changed (the rest as written)."""
+    text = status_text(name)
+    assert old in text, old
+    return text.replace(old, new)
 
 
 def cluster(
@@ -67,9 +77,7 @@ def cluster(
             for section in (section_name(vendor, domain), status_section_name(vendor, domain)):
                 add_section(hb, section, "", rc=rc, stderr=stderr)
         elif answer is not None:
-            add_section(
-                hb, status_section_name(vendor, domain), (DATA / "hastatus" / answer).read_text()
-            )
+            add_section(hb, status_section_name(vendor, domain), status_text(answer))
     return d
 
 
@@ -116,7 +124,7 @@ def test_split_cluster_fails_although_the_host_passes_everything(tmp_path: Path)
     assert f.detail == (
         f"fw-a sees only itself ({A}): peer missing; fw-b sees only itself ({B}): peer missing; "
         f"fw-a does not see fw-b ({B}); fw-b does not see fw-a ({A}); "
-        "both fw-a and fw-b are primary (split brain)"
+        "fw-a and fw-b are each primary (split brain)"
     )
     assert str(f.check.severity) == "critical"
 
@@ -148,7 +156,7 @@ def test_split_cluster_fails_although_the_host_passes_everything(tmp_path: Path)
             "cos-master-alone.txt",
             "cos-slave-alone.txt",
             "fw-a (master, active) does not see its peer alive; fw-b (slave, active) does not see "
-            "its peer alive; both fw-a and fw-b are active (split brain)",
+            "its peer alive; fw-a and fw-b are each active (split brain)",
         ),
         (
             "cos-core",
@@ -185,7 +193,7 @@ def test_one_sided_view_names_the_disagreement(tmp_path: Path) -> None:
     _, detail = judged(cluster(tmp_path, "fortigate", "fgt-a-7x.txt", "fgt-b-alone.txt"))
     assert detail == (
         f"fw-b sees only itself ({B}): peer missing; fw-b does not see fw-a ({A}); "
-        "both fw-a and fw-b are primary (split brain)"
+        "fw-a and fw-b are each primary (split brain)"
     )
 
 
@@ -230,6 +238,77 @@ def test_member_without_console_leaves_its_view_unknown(tmp_path: Path) -> None:
         "error",
         "cannot evaluate: fw-b declares no console (a saved 'config' holds no run-time state): its own view of "
         "the cluster is not read",
+    )
+
+
+A_SYNC = f"    {A}(updated 1 seconds ago): in-sync\n"
+B_SYNC = f"    {B}(updated 3 seconds ago): in-sync\n"
+A_OPERATING = f"Primary: {A}, HA operating index = 0\nSecondary: {B}, HA operating index = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "status", "detail"),
+    [
+        (
+            "fgt-a-7x.txt",
+            edited("fgt-b-7x.txt", "vcluster 1: standby", "vcluster 1: hello"),
+            "fail",
+            "fw-b is in the hello state (still looking for the other units)",
+        ),
+        (
+            edited("fgt-a-7x.txt", f"Secondary: {B}, HA operating", f"Primary: {B}, HA operating"),
+            "fgt-b-7x.txt",
+            "fail",
+            f"fw-a names 2 primary units ({A}, {B})",
+        ),
+        (
+            # each member says it is secondary and the other is primary
+            edited(
+                "fgt-a-7x.txt",
+                A_OPERATING,
+                f"Secondary: {A}, HA operating index = 1\nPrimary: {B}, HA operating index = 0\n",
+            ),
+            "fgt-b-7x.txt",
+            "fail",
+            f"the members name different primaries: fw-a {B}, fw-b {A}",
+        ),
+        (
+            edited(
+                "fgt-a-7x.txt",
+                A_OPERATING,
+                A_OPERATING + "Secondary: FGVMK6TM26000033, HA operating index = 2\n",
+            ),
+            "fgt-b-7x.txt",
+            "fail",
+            "fw-a lists 3 units; the cluster has 2 members; not known: fw-a's Configuration "
+            "Status has no line for FGVMK6TM26000033",
+        ),
+        (
+            edited("fgt-a-7x.txt", "Configuration Status:\n" + A_SYNC + B_SYNC, ""),
+            "fgt-b-7x.txt",
+            "error",
+            "cannot evaluate: fw-a shows no 'Configuration Status': the sync state is not known",
+        ),
+        (
+            edited("fgt-a-7x.txt", B_SYNC, ""),
+            "fgt-b-7x.txt",
+            "error",
+            f"cannot evaluate: fw-a's Configuration Status has no line for {B}",
+        ),
+    ],
+    ids=["hello", "two-primaries", "other-primary", "three-units", "no-sync", "no-sync-line"],
+)
+def test_fortigate_views_judged_line_by_line(
+    tmp_path: Path, a: str, b: str, status: str, detail: str
+) -> None:
+    assert judged(cluster(tmp_path, "fortigate", a, b)) == (status, detail)
+
+
+def test_no_cos_node_active_fails(tmp_path: Path) -> None:
+    a = edited("cos-master.txt", "currently ACTIVE (will forward traffic)", "currently INACTIVE")
+    assert judged(cluster(tmp_path, "cos-core", a, "cos-slave.txt")) == (
+        "fail",
+        "no member is active",
     )
 
 

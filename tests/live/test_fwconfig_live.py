@@ -161,7 +161,7 @@ def test_split_cluster_fails_while_the_host_side_passes(
     )
     assert statuses(report) == expected(KVMHA_HA_001__edge_fw="fail"), out
     f = next(f for f in report["findings"] if f["check"] == "KVMHA-HA-001")
-    assert f["detail"].endswith("both fw-a and fw-b are primary (split brain)"), f
+    assert f["detail"].endswith("fw-a and fw-b are each primary (split brain)"), f
     assert rc == 1
     # one session per console still: the status came with the configuration
     hosts = {h["name"]: h for h in report["hosts"]}

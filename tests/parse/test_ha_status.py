@@ -54,6 +54,20 @@ def test_fortios_6x_master_slave_reads_as_7x_primary_secondary(member: str) -> N
     assert fgt(f"fgt-{member}-6x.txt") == fgt(f"fgt-{member}-7x.txt")
 
 
+def test_fortios_virtual_clusters_judge_vcluster_1() -> None:
+    """With virtual clustering a second "vcluster 2:" block follows, with its own roles
+    (6.0 CLI Reference); this unit and the cluster's roles are those of vcluster 1."""
+    st = fgt("fgt-a-vcluster2.txt")
+    assert st.units == fgt("fgt-a-7x.txt").units and st.primaries == (A,)
+    assert (st.this_serial, st.this_state) == (A, "work")
+
+
+def test_fortios_selection_log_at_the_left_margin() -> None:
+    """The 'Primary selected using:' entries as some documents print them, unindented."""
+    text = (DATA / "fgt-a-7x.txt").read_text().replace("    <2026/", "<2026/")
+    assert parse_fortios_status(text) == fgt("fgt-a-7x.txt")
+
+
 def test_fortios_split_member_sees_only_itself() -> None:
     st = fgt("fgt-b-alone.txt")
     assert st.units == (FgcpUnit(B, "primary", "fgt-b"),)

@@ -37,7 +37,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "-v")
     # dmz-fw: VIRT-002 (high), HB-002 and VIRT-003 (medium) fail; kvm-b has bridge-utils;
     # TOPO-002 (low) fails below the default threshold and only warns; OVS-004 skips (no bond).
-    result.assert_outcomes(passed=39, failed=4, skipped=22, warnings=1)
+    result.assert_outcomes(passed=39, failed=4, skipped=24, warnings=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -56,7 +56,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     )
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
-    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 22}
+    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 24}
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -75,7 +75,7 @@ def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
 ) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
-    result.assert_outcomes(passed=passed, failed=failed, skipped=22, warnings=5 - failed)
+    result.assert_outcomes(passed=passed, failed=failed, skipped=24, warnings=5 - failed)
     assert result.ret == ret
 
 
@@ -227,7 +227,7 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
     md = (pytester.path / "audit.md").read_text()
-    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 22 skip** (fail-on medium)")
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 24 skip** (fail-on medium)")
     assert "| kvm-b | replay://" in md
     rows = [line for line in md.splitlines() if line.startswith("| fail")]
     assert [r.split("|")[1:3] for r in rows] == [

@@ -277,8 +277,9 @@ def _expect(
         "KVMHA-FW-004",
         "KVMHA-FW-005",
         "KVMHA-FIRM-001",
+        "KVMHA-HA-001",
     ):
-        e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
+        e[(check, CLUSTER)] = "skip"  # no firewall configuration (or console) declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
         e[("KVMHA-FW-001", d)] = "skip"
@@ -357,7 +358,7 @@ def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
         check, subject = key
-        if check.startswith("KVMHA-FW-"):
+        if check.startswith(("KVMHA-FW-", "KVMHA-HA-")):
             continue  # no firewall configuration declared: skipped, whatever the host
         if (
             subject in ("kvm-b", "fw-b")

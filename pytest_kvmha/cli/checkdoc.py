@@ -64,6 +64,11 @@ EVIDENCE: tuple[tuple[frozenset[str], str], ...] = (
         ),
         "the firewalls' own HA configuration (a saved file or a read-only console)",
     ),
+    (
+        frozenset({"member_ha_status", "ha_status"}),
+        "the firewalls' own HA status over the read-only console (FortiOS `get system ha "
+        "status`, cOS Core `ha`)",
+    ),
     (frozenset({"traces"}), "`ofproto/trace` of the vendor's heartbeat frames"),
 )
 CLUSTER_SCOPES = (Scope.CLUSTER, Scope.CLUSTER_HOST, Scope.MEMBER, Scope.PAIR, Scope.MEMBER_NIC)

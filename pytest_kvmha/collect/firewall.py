@@ -4,12 +4,15 @@ Part of the collection layer (it does I/O). Each declared member's text becomes 
 its host's evidence bundle (``fwconfig/<vendor>.<escaped domain>``), with its secrets removed
 BEFORE it is stored, recorded or shown. A failure is the section's error, never an exception.
 
-A console is asked the vendor's fixed ``show`` commands
-(:data:`pytest_kvmha.parse.firewall.CONSOLE_COMMANDS`) on standard input, in ONE ssh session (one
-round trip per firewall), bounded by the timeout. A FortiGate whose answer says VDOMs are on (or
-refused the reads, as multi-VDOM mode does at the top level) is asked once more, the same reads
-inside ``config global`` ... ``end`` (``CONSOLE_GLOBAL_COMMANDS``): two round trips for it. No name from a host or an inventory goes into a
-command; the destination is the validated console URL.
+A console is asked the vendor's fixed commands (:data:`pytest_kvmha.parse.firewall.CONSOLE_COMMANDS`:
+the HA status command, then the ``show`` commands) on standard input, in ONE ssh session (one
+round trip per firewall), bounded by the timeout; the answer is cut where the configuration
+starts (:func:`pytest_kvmha.parse.ha_status.split_console_answer`) into the configuration section
+and the status section ``fwstatus/<vendor>.<escaped domain>``. A saved file has no status
+section: it holds no run-time state. A FortiGate whose answer says VDOMs are on (or refused the
+reads, as multi-VDOM mode does at the top level) is asked once more, the same commands inside
+``config global`` ... ``end`` (``CONSOLE_GLOBAL_COMMANDS``): two round trips for it. No name from
+a host or an inventory goes into a command; the destination is the validated console URL.
 """
 
 from __future__ import annotations
@@ -31,11 +34,23 @@ from pytest_kvmha.parse.firewall import (
     console_needs_global,
     section_name,
 )
+from pytest_kvmha.parse.ha_status import split_console_answer, status_section_name
 from pytest_kvmha.parse.secrets import strip_secrets
 
 
 def _section(source: FirewallSource) -> str:
     return section_name(source.vendor, source.domain)
+
+
+def _sections(source: FirewallSource) -> tuple[str, ...]:
+    """The sections a source fills: its configuration, and a console's HA status too."""
+    if source.console is None:
+        return (_section(source),)
+    return (_section(source), status_section_name(source.vendor, source.domain))
+
+
+def _all(source: FirewallSource, section: Section) -> dict[str, Section]:
+    return dict.fromkeys(_sections(source), section)
 
 
 class FirewallCollection:
@@ -65,44 +80,46 @@ class FirewallCollection:
         return self
 
     def _run(self, source: FirewallSource) -> None:
-        section = self._read_safe(source)
+        sections = self._read_safe(source)
         with self._lock:
-            self.sections[_section(source)] = section
+            self.sections.update(sections)
 
-    def _read_safe(self, source: FirewallSource) -> Section:
+    def _read_safe(self, source: FirewallSource) -> dict[str, Section]:
         try:
             return self._read(source)
         except Exception as exc:  # noqa: BLE001 - one firewall must not cost the audit
-            return Section("", f"{source.domain}: {type(exc).__name__}: {redact(str(exc))}", 1)
+            why = f"{source.domain}: {type(exc).__name__}: {redact(str(exc))}"
+            return _all(source, Section("", why, 1))
 
-    def _read(self, source: FirewallSource) -> Section:
+    def _read(self, source: FirewallSource) -> dict[str, Section]:
         if source.config is not None:
-            return read_config_file(source)
+            return {_section(source): read_config_file(source)}
         assert source.console is not None
         if self.replay:
-            return Section(
-                "", f"{source.domain}: console {source.console} not in the recorded bundle", 1
-            )
-        section = self._console_round(source, CONSOLE_COMMANDS.get(source.vendor, ()))
-        if section.rc == 0 and console_needs_global(source.vendor, section.stdout):
-            # multi-VDOM mode: the first answer says so (or was refused); the HA settings are
-            # read again inside "config global", and that answer is the section
-            section = self._console_round(source, CONSOLE_GLOBAL_COMMANDS[source.vendor])
-        return section
+            why = f"{source.domain}: console {source.console} not in the recorded bundle"
+            return _all(source, Section("", why, 1))
+        config, status = self._console_round(source, CONSOLE_COMMANDS.get(source.vendor, ()))
+        if config.rc == 0 and console_needs_global(source.vendor, config.stdout + status.stdout):
+            # multi-VDOM mode: the first answer says so (or was refused); the HA settings and
+            # status are read again inside "config global", and that answer is the sections
+            config, status = self._console_round(source, CONSOLE_GLOBAL_COMMANDS[source.vendor])
+        return {_section(source): config, status_section_name(source.vendor, source.domain): status}
 
-    def _console_round(self, source: FirewallSource, commands: tuple[str, ...]) -> Section:
+    def _console_round(
+        self, source: FirewallSource, commands: tuple[str, ...]
+    ) -> tuple[Section, Section]:
         t0 = time.monotonic()
-        section = read_console(source, self.options, commands)
+        config, status = read_console(source, self.options, commands)
         with self._lock:
             self.round_trips += 1
             self.commands.append(
                 {
                     "command": f"ssh console {source.console}: " + "; ".join(commands),
-                    "rc": section.rc,
+                    "rc": config.rc,
                     "seconds": round(time.monotonic() - t0, 3),
                 }
             )
-        return section
+        return config, status
 
     def finish(self, bundle: EvidenceBundle) -> None:
         """Wait (bounded by the timeout) and add the sections the bundle does not hold already:
@@ -111,17 +128,19 @@ class FirewallCollection:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         for source in self.sources:
-            name = _section(source)
-            if name in bundle.sections:
+            names = [n for n in _sections(source) if n not in bundle.sections]
+            if not names:
                 continue
             if self.replay:
-                bundle.sections[name] = self._read_safe(source)
+                read = self._read_safe(source)
+                bundle.sections.update({n: read[n] for n in names})
                 continue
-            with self._lock:
-                got = self.sections.get(name)
-            bundle.sections[name] = got or Section(
-                "", f"{source.domain}: no answer within {self.options.timeout:g} s", 1
-            )
+            for name in names:
+                with self._lock:
+                    got = self.sections.get(name)
+                bundle.sections[name] = got or Section(
+                    "", f"{source.domain}: no answer within {self.options.timeout:g} s", 1
+                )
         with self._lock:
             bundle.round_trips += self.round_trips
             bundle.commands += self.commands
@@ -186,14 +205,28 @@ def console_argv(source: FirewallSource, options: CollectOptions) -> list[str]:
 
 def read_console(
     source: FirewallSource, options: CollectOptions, commands: tuple[str, ...] | None = None
-) -> Section:
-    """The answers of the vendor's fixed ``show`` commands (or ``commands``, one of the fixed
-    lists) over one ssh session."""
-
+) -> tuple[Section, Section]:
+    """(configuration, HA status): the answers of the vendor's fixed commands (or ``commands``,
+    one of the fixed lists) over one ssh session, cut where the configuration starts; a failure
+    is the error of both."""
     commands = CONSOLE_COMMANDS.get(source.vendor) if commands is None else commands
     where = f"{source.domain}: console {source.console}"
     if not commands:
-        return Section("", f"{where}: no console commands for vendor {source.vendor!r}", 1)
+        failed = Section("", f"{where}: no console commands for vendor {source.vendor!r}", 1)
+        return failed, failed
+    whole = _ask(source, options, commands, where)
+    status, config = split_console_answer(source.vendor, whole.stdout)
+    # each part stripped on its own: the secret rules tell the formats apart by the first line
+    return (
+        Section(strip_secrets(config), whole.stderr, whole.rc),
+        Section(strip_secrets(status), whole.stderr, whole.rc),
+    )
+
+
+def _ask(
+    source: FirewallSource, options: CollectOptions, commands: tuple[str, ...], where: str
+) -> Section:
+    """The raw answer of one ssh session (stdout NOT yet stripped of secrets)."""
     proc = subprocess.Popen(
         console_argv(source, options),
         stdin=subprocess.PIPE,
@@ -208,7 +241,7 @@ def read_console(
         return Section("", f"{where}: no answer within {options.timeout:g} s", 1)
     if len(out) > MAX_SECTION_BYTES:
         return Section("", f"{where}: answer over the {MAX_SECTION_BYTES} byte limit", 1)
-    stdout = strip_secrets(out.decode("utf-8", "replace"))
+    stdout = out.decode("utf-8", "replace")
     if proc.returncode != 0:
         lines = [ln for ln in err.decode("utf-8", "replace").strip().splitlines() if ln.strip()]
         # the console's own words are host data: no control characters reach a terminal

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from pytest_kvmha.facts.bond import BondState
 from pytest_kvmha.facts.firewall import FirewallConfig
+from pytest_kvmha.facts.ha_status import HaStatusRead
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -300,4 +301,6 @@ class HostFacts:
     libvirt_uri_from: str | None = None  # inventory | env | libvirt.conf | default
     # The firewall configurations collected with this host, by fwconfig.firewall_key(domain)
     firewalls: Mapping[str, FirewallConfig] = field(default_factory=lambda: MappingProxyType({}))
+    # The HA status each console reported (get system ha status, cOS Core ha), by the same key
+    ha_status: Mapping[str, HaStatusRead] = field(default_factory=lambda: MappingProxyType({}))
     traces: TraceEvidence | None = None  # ofproto/trace of heartbeat paths (None: not traced)

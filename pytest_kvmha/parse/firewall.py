@@ -11,25 +11,38 @@ that need it report ``error``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any, Generic, TypeVar
 
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.facts.firewall import COS_CORE, FORTIGATE, CosHaFacts, FgcpFacts, FirewallConfig
 from pytest_kvmha.parse import cos_core, fortios, fortios_status
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.fortios_syntax import normalize
+from pytest_kvmha.vendors import cos_core as cos_core_vendor
 from pytest_kvmha.vendors import fortigate
 
 SECTION_PREFIX = "fwconfig/"
 
 # The fixed, read-only commands a console runs, per vendor (never a name from a host or an
 # inventory: the answer is parsed, and names in it are only ever compared, never sent back).
+# The HA status command comes first: its answer ends where the configuration's "show" answer
+# starts (pytest_kvmha.parse.ha_status.split_console_answer), in the same session.
 CONSOLE_COMMANDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        FORTIGATE: ("show system ha", "show system interface", fortigate.STATUS_COMMAND),
-        COS_CORE: ("show HighAvailability", "show Interface EthernetInterface"),
+        FORTIGATE: (
+            fortigate.HA_STATUS_COMMAND,
+            "show system ha",
+            "show system interface",
+            fortigate.STATUS_COMMAND,
+        ),
+        COS_CORE: (
+            cos_core_vendor.HA_STATUS_COMMAND,
+            "show HighAvailability",
+            "show Interface EthernetInterface",
+        ),
     }
 )
 # A FortiGate whose first answer says VDOMs are on (or refused the reads) is asked again in
@@ -58,11 +71,12 @@ def section_name(vendor: str, domain: str) -> str:
     return f"{SECTION_PREFIX}{vendor}.{firewall_key(domain)}"
 
 
-def split_section_name(name: str) -> tuple[str, str] | None:
-    """(vendor, key) of a firewall section name, or None if ``name`` is no firewall section."""
-    if not name.startswith(SECTION_PREFIX):
+def split_section_name(name: str, prefix: str = SECTION_PREFIX) -> tuple[str, str] | None:
+    """(vendor, key) of a member's section name under ``prefix`` (a firewall configuration by
+    default), or None if ``name`` is no such section."""
+    if not name.startswith(prefix):
         return None
-    vendor, _, key = name[len(SECTION_PREFIX) :].partition(".")
+    vendor, _, key = name[len(prefix) :].partition(".")
     return (vendor, key) if key else None
 
 
@@ -113,30 +127,49 @@ def parse_firewall_config(text: str, vendor: str) -> CosHaFacts | FgcpFacts:
 _LABEL = {FORTIGATE: "a FortiOS configuration", COS_CORE: "cOS Core show output"}
 
 
-def parse_firewall_section(
-    host: str, name: str, stdout: str, stderr: str, rc: int
-) -> FirewallConfig | None:
-    """A firewall section of ``host``'s bundle -> its FirewallConfig (None: not such a section)."""
-    split = split_section_name(name)
-    if split is None:
-        return None
-    vendor, key = split
-    domain = _unescape(key)
-    where = f"{host}: firewall configuration of {domain}"
-    if rc != 0:
-        why = stderr.strip().splitlines()
-        return FirewallConfig(
-            domain, vendor, None, f"{where} could not be read: {why[-1] if why else f'rc {rc}'}"
-        )
-    try:
-        facts = parse_firewall_config(stdout, vendor)
-    except ConfigParseError as exc:
-        return FirewallConfig(domain, vendor, None, f"{where} is malformed: {exc}")
-    return FirewallConfig(domain, vendor, facts, None)
+_T = TypeVar("_T")
 
 
-def _unescape(key: str) -> str:
-    """The domain name of a key (a hashed key stays as it is)."""
+@dataclass(frozen=True, slots=True)
+class MemberSection(Generic[_T]):
+    """One kind of member section, and its reader: called with (host, name, stdout, stderr, rc)
+    of a section of ``host``'s bundle, it gives what ``make`` builds from (domain, vendor, facts,
+    problem), or None when the section is not of this kind. ``parse`` reads the text as a
+    vendor's format; a problem names the section by ``what`` and says ``refused`` of text that
+    ``parse`` refuses."""
+
+    prefix: str
+    parse: Callable[[str, str], object]
+    what: str
+    refused: str
+    make: Callable[[str, str, Any, str | None], _T]
+
+    def __call__(self, host: str, name: str, stdout: str, stderr: str, rc: int) -> _T | None:
+        split = split_section_name(name, self.prefix)
+        if split is None:
+            return None
+        vendor, key = split
+        domain = domain_of_key(key)
+        where = f"{host}: {self.what} of {domain}"
+        if rc != 0:
+            why = stderr.strip().splitlines()
+            problem = f"{where} could not be read: {why[-1] if why else f'rc {rc}'}"
+            return self.make(domain, vendor, None, problem)
+        try:
+            facts = self.parse(stdout, vendor)
+        except ConfigParseError as exc:
+            return self.make(domain, vendor, None, f"{where} {self.refused}: {exc}")
+        return self.make(domain, vendor, facts, None)
+
+
+# A firewall section of a bundle -> its FirewallConfig (None: not such a section).
+parse_firewall_section = MemberSection(
+    SECTION_PREFIX, parse_firewall_config, "firewall configuration", "is malformed", FirewallConfig
+)
+
+
+def domain_of_key(key: str) -> str:
+    """The domain name of a section key (a hashed key stays as it is)."""
     if key.startswith("~"):
         return key
     data = bytearray()

@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 from pytest_kvmha.bundle.contract import OVS_BONDS, OVS_LACP
 from pytest_kvmha.bundle.store import EvidenceBundle, Section
 from pytest_kvmha.facts.firewall import FirewallConfig
+from pytest_kvmha.facts.ha_status import HaStatusRead
 from pytest_kvmha.facts.host import Domain, HostFacts, LibvirtNetwork, NwFilter
 from pytest_kvmha.facts.trace import TraceEvidence
 from pytest_kvmha.parse.evidence import FactError, present, section_ok, show
 from pytest_kvmha.parse.firewall import parse_firewall_section
+from pytest_kvmha.parse.ha_status import parse_ha_status_section
 from pytest_kvmha.parse.libvirt import parse_domain, parse_network, parse_nwfilter
 from pytest_kvmha.parse.links import parse_links, parse_packages
 from pytest_kvmha.parse.ovsdb import build_ovs
@@ -34,6 +36,7 @@ def _uuid_list(text: str) -> list[str]:
 def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
     """Evidence bundle -> HostFacts. Never raises for bad evidence; records problems instead."""
     firewalls = _firewalls(bundle)  # read from files or consoles: known even without the host
+    ha_status = _ha_status(bundle)
     if bundle.status != "ok":
         return HostFacts(
             bundle.host,
@@ -41,6 +44,7 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
             bundle.status,
             bundle.error or bundle.status,
             firewalls=firewalls,
+            ha_status=ha_status,
         )
     problems: dict[str, str] = {}
     s = bundle.sections
@@ -99,18 +103,35 @@ def parse_bundle(bundle: EvidenceBundle) -> HostFacts:
         libvirt_uri=uri[1] if uri else None,
         libvirt_uri_from=uri[0] if uri else None,
         firewalls=firewalls,
+        ha_status=ha_status,
         traces=attempt("traces", lambda: _traces(s)),
     )
 
 
-def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
-    """The firewall sections, parsed by :mod:`pytest_kvmha.parse.firewall`, by key."""
-    out: dict[str, FirewallConfig] = {}
+_Member = TypeVar("_Member", FirewallConfig, HaStatusRead)
+
+
+def _members(
+    bundle: EvidenceBundle, parse: Callable[[str, str, str, str, int], _Member | None]
+) -> Mapping[str, _Member]:
+    """The members' sections that ``parse`` reads (None: not its kind), by the key after the
+    vendor (``fwconfig/fortigate.fw-a`` -> ``fw-a``)."""
+    out: dict[str, _Member] = {}
     for name, sec in bundle.sections.items():
-        parsed = parse_firewall_section(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
+        parsed = parse(bundle.host, name, sec.stdout, sec.stderr, sec.rc)
         if parsed is not None:
             out[name.partition(".")[2]] = parsed
     return MappingProxyType(out)
+
+
+def _firewalls(bundle: EvidenceBundle) -> Mapping[str, FirewallConfig]:
+    """The firewall sections, parsed by :mod:`pytest_kvmha.parse.firewall`, by key."""
+    return _members(bundle, parse_firewall_section)
+
+
+def _ha_status(bundle: EvidenceBundle) -> Mapping[str, HaStatusRead]:
+    """The HA status sections (:mod:`pytest_kvmha.parse.ha_status`), by the same key."""
+    return _members(bundle, parse_ha_status_section)
 
 
 def _traces(s: Mapping[str, Section]) -> TraceEvidence | None:

@@ -6,8 +6,9 @@ cannot be evaluated becomes an ``error`` finding instead of a silent pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from pytest_kvmha.config.inventory import ClusterSpec, MemberSpec, PairSpec
 from pytest_kvmha.config.names import firewall_key
@@ -313,24 +314,42 @@ def cluster_views(hosts: Sequence[HostFacts], clusters: Sequence[ClusterSpec]) -
     return views
 
 
+class _Read(Protocol):
+    @property
+    def problem(self) -> str | None: ...
+
+
+_R = TypeVar("_R", bound=_Read)
+_F = TypeVar("_F")
+
+
+def require_read(member: Member, found: _R | None, what: str, facts: Callable[[_R], _F]) -> _F:
+    """The ``facts`` of ``found``, what the member's declared ``what`` gave; raises MissingFacts
+    when it was not collected (the host's own error when the host was not read), has a problem,
+    or holds no facts."""
+    if found is None:
+        if member.host.status != "ok":
+            raise MissingFacts(member.host.error or f"{member.host.name}: {member.host.status}")
+        raise MissingFacts(
+            f"{member.spec.domain} on {member.host.name}: {what} is not in the evidence bundle"
+        )
+    if found.problem is not None:
+        raise MissingFacts(found.problem)
+    got = facts(found)
+    if got is None:
+        raise MissingFacts(f"{member.spec.domain}: no {what.partition(' (')[0]} facts")
+    return got
+
+
 def member_firewall(member: Member) -> FirewallFacts | None:
     """The member's firewall HA facts; None when the inventory declares no ``config``/``console``
     for it. Raises MissingFacts when one is declared but could not be read or parsed."""
     spec = member.spec
     if spec.config is None and spec.console is None:
         return None
+    source = f"config {spec.config}" if spec.config else f"console {spec.console}"
     found = member.host.firewalls.get(firewall_key(spec.domain))
-    if found is None:
-        if member.host.status != "ok":
-            raise MissingFacts(member.host.error or f"{member.host.name}: {member.host.status}")
-        source = f"config {spec.config}" if spec.config else f"console {spec.console}"
-        raise MissingFacts(
-            f"{spec.domain} on {member.host.name}: firewall configuration ({source}) "
-            "is not in the evidence bundle"
-        )
-    if found.problem is not None or found.facts is None:
-        raise MissingFacts(found.problem or f"{spec.domain}: no firewall facts")
-    return found.facts
+    return require_read(member, found, f"firewall configuration ({source})", lambda f: f.facts)
 
 
 def member_firewalls(cluster: Cluster) -> dict[str, FirewallFacts] | None:

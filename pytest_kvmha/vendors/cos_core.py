@@ -104,3 +104,29 @@ SECRET_PROPERTY = re.compile(
 # as the change from the Ethernet default (cOS Stream 4.00 Administration Guide, "Jumbo
 # Frames"). 1500 is Ethernet's own payload size (IEEE 802.3).
 DEFAULT_MTU = 1500
+
+
+# --- the cluster as the nodes report it: the CLI's ``ha`` command -------------------------------
+# (read over the same read-only console as the configuration; parsed by parse/cos_status.py)
+#
+# The cOS Core CLI Reference page of ``ha`` was not reached; its output is documented in two OEM
+# builds of cOS Core and in Clavister's REST API guide, which agree:
+# - D-Link NetDefendOS Firmware User Manual, 11.3.3 "Verifying the Cluster is Functioning":
+#   ``gw-world:/> ha`` prints "This device is an HA MASTER", "This device is currently ACTIVE
+#   (will forward traffic)", "HA cluster peer is ALIVE";
+# - RadiSys SEG-100 manual, ch. 9 "High Availability: Verifying synchronization": "This device is
+#   a standalone system (HA not configured)" when not clustered; "This device is a HA MASTER",
+#   "This device is currently Active (for 48s)", "HA cluster peer is ALIVE", "HA object sync:
+#   100%" ("whether the system objects are fully synchronized between the peers"); the slave
+#   "This device is a HA SLAVE", "This device is currently Inactive (for 47s)";
+# - Clavister cOS Core REST API Guide 15.00, ch. 11 "High Availability Status": /api/oper/ha
+#   returns "the values that might also be provided by using the cOS Core CLI ha command":
+#   enabled, active, role (master/slave), peer alive (true/false).
+# So: "a"/"an", upper or mixed case, an optional "(...)" after the state, and an optional sync
+# line are all read. The words for a peer that is not alive are in none of them (the REST API
+# says "alive": false): "NOT ALIVE" and "DEAD" are read as not alive (UNVERIFIED), any other
+# word is not understood (an error, never a pass).
+HA_STATUS_COMMAND = "ha"
+HA_PEER_ALIVE = "ALIVE"
+HA_PEER_NOT_ALIVE = ("NOT ALIVE", "DEAD")
+HA_OBJECT_SYNC_FULL = 100  # percent

@@ -302,3 +302,52 @@ def port_name(n: int) -> str:
 # interface"); ``set mtu`` is only accepted after ``mtu-override enable``, so a ``show`` without
 # it means 1500. The FortiGate-VM guides name no other default.
 DEFAULT_MTU = 1500
+
+
+# --- the cluster as the units report it: "get system ha status" --------------------------------
+# (read over the same read-only console as the configuration; parsed by parse/fortios_hastatus.py)
+
+HA_STATUS_COMMAND = "get system ha status"
+# FortiOS 6.0 Handbook, "CLI HA status" (field table): "HA Health Status: Indicates if all cluster
+# units are operating normally (OK) or if a problem was detected with the cluster. For example,
+# a message similar to ERROR <serial-number> is lost @ <date> <time> appears if one the
+# subordinate units leaves the cluster"; "Mode: The HA mode of the cluster, for example, HA A-P
+# or HA A-A" (the 5.0 Help's example prints "a-p"); "Group: The group ID of the cluster".
+HA_HEALTH_OK = "OK"
+HA_HEALTH_ERROR = "ERROR"
+# Standalone: "set mode standalone" (CLI reference, config system ha); the status prints the
+# mode as the configuration names it, or as "HA A-P"/"HA A-A" in a cluster. Read as standalone:
+# any Mode line that says "standalone".
+HA_MODE_STANDALONE = "standalone"
+# The units' roles. FortiOS 6.0 CLI Reference, "system ha status": "vcluster 1 also lists the
+# primary unit (master) and subordinate units (slave)", printed "Master"/"Slave"; FortiOS 6.4
+# renamed them "Primary"/"Secondary" (FortiGate-7000E 6.4.13 Handbook, "Confirming that the
+# FortiGate-7000E HA cluster is synchronized": "Primary: <serial>, operating cluster index = 0",
+# "Secondary: ..."; the 6.2 FortiGate-6000 Handbook's same page still prints Master/Slave).
+# Both spellings are read, as the same two roles.
+HA_ROLES = {
+    "master": "primary",
+    "primary": "primary",
+    "slave": "secondary",
+    "secondary": "secondary",
+}
+# The state of the unit logged into, on its "vcluster 1: <state> <address>" line (6.0 CLI
+# Reference, "system ha status": "The HA state (hello, work, or standby) and HA heartbeat IP
+# address of the cluster unit that you have logged into"; the primary is "work", a subordinate
+# "standby" in active-passive and "work" in active-active mode). "hello": still looking for
+# the other units (not part of a cluster yet).
+HA_STATES = ("hello", "work", "standby")
+HA_STATE_SEARCHING = "hello"
+# The same page: the list under "vcluster 1" starts with "the cluster unit that you have logged
+# into" (it tells which serial number is this unit's own).
+# "Configuration Status:" lists "<serial>(updated N seconds ago): in-sync" per unit (6.2
+# FortiGate-6000 Handbook and 6.4 FortiGate-7000 Handbooks, "Confirming that the ... HA cluster
+# is synchronized": "shows if the configuration is synchronized (configuration status)"). The
+# documents read show only "in-sync"; any other word is read as not in sync.
+HA_IN_SYNC = "in-sync"
+# FortiOS 6.0 CLI Reference, "system console": "output {standard | more}: Set console output to
+# standard (no pause) or more (pause after each screen is full, resume on keypress). This
+# setting applies to show or get commands only. The default is more." The pause prints
+# "--More--" (FortiWeb 7.2 CLI Reference, "system console", the same option). A paged answer is
+# not the whole answer: the account needs "set output standard".
+CLI_PAGER = "--More--"

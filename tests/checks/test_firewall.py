@@ -30,11 +30,13 @@ from pytest_kvmha.config.inventory import (
 from pytest_kvmha.config.names import firewall_key
 from pytest_kvmha.config.target import CollectOptions
 from pytest_kvmha.facts.firewall import FgcpFacts, FirewallConfig
+from pytest_kvmha.facts.ha_status import FgcpStatus
 from pytest_kvmha.model import MissingFacts, discover_checks
 from pytest_kvmha.parse.cos_core import cos_ha_facts, parse_cos_show
 from pytest_kvmha.parse.evidence import ConfigParseError
 from pytest_kvmha.parse.firewall import parse_firewall_section, section_name
 from pytest_kvmha.parse.fortios import fgcp_facts, find_block, parse_fortios
+from pytest_kvmha.parse.ha_status import status_section_name
 from pytest_kvmha.parse.host import parse_bundle
 from pytest_kvmha.parse.secrets import MARKER, strip_secrets
 from pytest_kvmha.topology.cluster import (
@@ -48,6 +50,7 @@ from pytest_kvmha.topology.cluster import (
 from ..bundlekit import HostBundle, copy_scenario
 
 DATA = Path(__file__).parent.parent / "data" / "fwconfig"
+STATUS = Path(__file__).parent.parent / "data" / "hastatus"
 BUNDLES = Path(__file__).parent.parent / "bundles"
 CHECKS = discover_checks()
 FW = ("KVMHA-FW-001", "KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005")
@@ -710,6 +713,7 @@ def collect_console(tmp_path: Path, timeout: float = 30) -> EvidenceBundle:
 
     bundle = collect(target, CollectOptions(timeout=timeout))
     bundle.sections.pop(section_name("fortigate", "fw-b"))
+    bundle.sections.pop(status_section_name("fortigate", "fw-b"))
     FirewallCollection(target.firewalls, CollectOptions(timeout=timeout)).start().finish(bundle)
     return bundle
 
@@ -720,30 +724,43 @@ def test_console_answer_is_stripped_and_one_round_trip(
     stdin = fake_ssh(
         tmp_path,
         monkeypatch,
-        f'cat > "{tmp_path}/stdin"\necho "$@" > "{tmp_path}/argv"\ncat "{DATA / "fgt-b.conf"}"\n',
+        f'cat > "{tmp_path}/stdin"\necho "$@" > "{tmp_path}/argv"\n'
+        f'cat "{STATUS / "fgt-b-7x.txt"}" "{DATA / "fgt-b.conf"}"\n',
     )
     bundle = collect_console(tmp_path)
     section = bundle.sections[section_name("fortigate", "fw-b")]
     assert section.rc == 0 and not [s for s in SECRETS if s in section.stdout]
-    assert stdin.read_text() == "show system ha\nshow system interface\nget system status\n"
+    # the HA status first, then the configuration, in the one session
+    assert stdin.read_text() == (
+        "get system ha status\nshow system ha\nshow system interface\nget system status\n"
+    )
+    status = bundle.sections[status_section_name("fortigate", "fw-b")]
+    assert status.stdout == (STATUS / "fgt-b-7x.txt").read_text()
+    assert section.stdout.startswith("#config-version=")
     argv = (tmp_path / "argv").read_text().split()
     assert argv[-4:] == ["-l", "audit", "--", "192.0.2.9"] and "2222" in argv
     recorded = EvidenceBundle.read(BUNDLES / "two-ok" / "kvm-b").round_trips
     assert bundle.round_trips == recorded + 1  # the recording's round trips, and the console
-    facts = parse_bundle(bundle).firewalls["fw-b"].facts
+    parsed = parse_bundle(bundle)
+    facts = parsed.firewalls["fw-b"].facts
     assert facts is not None and facts.group_id == 10
+    ha = parsed.ha_status["fw-b"].status
+    assert isinstance(ha, FgcpStatus) and ha.this_serial == "FGVMK6TM26000022"
 
 
 def test_console_failure_and_timeout_are_the_sections_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_ssh(tmp_path, monkeypatch, "printf 'denied \\033[31mred\\n' >&2\nexit 255\n")
-    section = collect_console(tmp_path).sections[section_name("fortigate", "fw-b")]
+    bundle = collect_console(tmp_path)
+    section = bundle.sections[section_name("fortigate", "fw-b")]
     assert section.rc == 255
     assert (
         section.stderr
         == "fw-b: console ssh://audit@192.0.2.9:2222: denied ?[31mred (exit status 255)"
     )
+    # the HA status came over the same session: the same failure is its error
+    assert bundle.sections[status_section_name("fortigate", "fw-b")] == section
     (tmp_path / "bin" / "ssh").write_text("#!/bin/sh\nsleep 30\n")
     (tmp_path / "b").rename(tmp_path / "b-old")
     section = collect_console(tmp_path, timeout=1).sections[section_name("fortigate", "fw-b")]
@@ -893,7 +910,7 @@ def test_nic_in_pci_order_names_the_nic_without_an_address(
 
 @pytest.mark.parametrize(
     ("problem", "message"),
-    [(None, "fw-a: no firewall facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
+    [(None, "fw-a: no firewall configuration facts"), ("fw-a: line 3: bad", "fw-a: line 3: bad")],
     ids=["no-facts", "problem-with-facts"],
 )
 def test_member_firewall_without_usable_facts_is_missing(

@@ -1,9 +1,11 @@
 """Stand-in for a firewall's read-only CLI, run by a lab sshd as its ForceCommand.
 
-``fwcli_standin.py VENDOR CONFIG``: answers the fixed ``show`` commands that pytest-kvmha sends
-(one per line on standard input, or ssh's own command line) from a saved configuration, the way
-the appliance would print them; anything else is refused (exit 2, nothing printed), like a
-read-only account. The FortiGate/cOS Core appliances cannot run here; their CLI grammar can.
+``fwcli_standin.py VENDOR CONFIG [STATUS]``: answers the fixed commands that pytest-kvmha sends
+(one per line on standard input, or ssh's own command line): the ``show`` commands from a saved
+configuration, the way the appliance would print them, and the HA status command (FortiOS
+``get system ha status``, cOS Core ``ha``) with the text of STATUS; anything else (the status
+command too when no STATUS is given) is refused (exit 2, nothing printed), like a read-only
+account. The FortiGate/cOS Core appliances cannot run here; their CLI grammar can.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ COMMANDS = {
     },
     "cos-core": {"show HighAvailability": "", "show Interface EthernetInterface": ""},
 }
+STATUS_COMMANDS = {"fortigate": "get system ha status", "cos-core": "ha"}
 
 # the platform code of a backup's header -> the model name "get system status" prints
 MODEL_NAMES = {"FGVMK6": "FortiGate-VM64-KVM", "FGVM64": "FortiGate-VM64"}
@@ -72,7 +75,7 @@ def fortios_status(text: str) -> str:
     )
 
 
-def fortigate(text: str, commands: list[str]) -> str:
+def fortigate(text: str, commands: list[str], status: str = "") -> str:
     """FortiOS's answers. In multi-VDOM mode (the header says vdom=1) the CLI prints its prompt
     and echoes each command, refuses 'show system ...' at the top level and answers it inside
     'config global' (prompt "NAME (global) #"), as Fortinet's examples show; a single-VDOM
@@ -93,6 +96,8 @@ def fortigate(text: str, commands: list[str]) -> str:
             out.append(fortios_status(text))
         elif multi and not scope:
             out.append("command parse error before 'system'\nCommand fail. Return code -61\n")
+        elif command == STATUS_COMMANDS["fortigate"]:
+            out.append(status)
         else:
             out.append(fortios_block(text, COMMANDS["fortigate"][command]))
     if multi:
@@ -104,19 +109,30 @@ def main(argv: list[str]) -> int:
     vendor, path = argv[1], argv[2]
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    status = None
+    if len(argv) > 3:
+        with open(argv[3], encoding="utf-8") as f:
+            status = f.read()
     original = os.environ.get("SSH_ORIGINAL_COMMAND", "")
     lines = [original] if original.strip() else sys.stdin.read().splitlines()
     commands = [" ".join(line.split()) for line in lines if line.strip()]
     for command in commands:
+        if command == STATUS_COMMANDS[vendor]:
+            continue  # answered below: the recorded status text, or nothing
         if command not in COMMANDS[vendor]:
             print(
                 f"Command fail: {command[:60]!r} is not allowed for this account", file=sys.stderr
             )
             return 2
     if vendor == "fortigate":
-        sys.stdout.write(fortigate(text, commands))
+        sys.stdout.write(fortigate(text, commands, status or ""))
     else:
-        sys.stdout.write("".join(cos_answer(text, command) for command in commands))
+        sys.stdout.write(
+            "".join(
+                (status or "") if command == STATUS_COMMANDS[vendor] else cos_answer(text, command)
+                for command in commands
+            )
+        )
     return 0
 
 

@@ -32,17 +32,18 @@ DATA = Path(__file__).parent.parent / "data" / "fwconfig"
 STANDIN = Path(__file__).parent / "fwcli_standin.py"
 SECRETS = ("SH2sEcReTaDmInHaSh", "hAsEcReTPaSsWoRd", "pSkSeCrEtVaLuE", "PRIVATEKEYBYTES")
 
-StartConsole = Callable[[LabHost, int, str, Path], str]
+STATUS = Path(__file__).parent.parent / "data" / "hastatus"
+StartConsole = Callable[[LabHost, int, str, Path, Path], str]
 
 
 @pytest.fixture
 def console(lab: Lab, tmp_path: Path) -> Iterator[StartConsole]:
-    """Start stand-in CLI endpoints (one sshd each); returns the console URL. Each sshd is
-    ended by its own PID afterwards."""
+    """Start stand-in CLI endpoints (one sshd each) answering from a saved configuration and a
+    saved HA status; returns the console URL. Each sshd is ended by its own PID afterwards."""
     started: list[int] = []
 
-    def start(host: LabHost, port: int, vendor: str, config: Path) -> str:
-        command = shlex.join([sys.executable, str(STANDIN), vendor, str(config)])
+    def start(host: LabHost, port: int, vendor: str, config: Path, status: Path) -> str:
+        command = shlex.join([sys.executable, str(STANDIN), vendor, str(config), str(status)])
         started.append(lab.start_restricted_sshd(host, port, command, tmp_path / f"console-{port}"))
         return f"ssh://root@{host.mgmt_addr}:{port}"
 
@@ -73,13 +74,15 @@ def audit_over_consoles(
     configs: tuple[Path, Path],
     ports: tuple[int, int],
     *extra: str,
+    status: tuple[str, str] = ("fgt-a-7x.txt", "fgt-b-7x.txt"),
 ) -> tuple[int, str, dict[str, Any], Path]:
     """two-ok built, fw-a and fw-b read over stand-in consoles of ``configs`` (unicast
-    heartbeat, as the saved configurations say), audited: (rc, output, report, inventory)."""
+    heartbeat, as the saved configurations say) answering the HA status files ``status``,
+    audited: (rc, output, report, inventory)."""
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], ports[0], "fortigate", configs[0])
-    b = console(lab.hosts[1], ports[1], "fortigate", configs[1])
+    a = console(lab.hosts[0], ports[0], "fortigate", configs[0], STATUS / status[0])
+    b = console(lab.hosts[1], ports[1], "fortigate", configs[1], STATUS / status[1])
     inventory = tmp_path / "clusters.toml"
     inventory.write_text(inventory_with_consoles(lab, a, b, "unicast"))
     rc, out, report = run_audit(
@@ -97,12 +100,29 @@ def console_round_trips(report: dict[str, Any]) -> list[int]:
     ]
 
 
+def fortigate_pair(
+    lab: Lab, tmp_path: Path, console: StartConsole, port: int, status: tuple[str, str]
+) -> Path:
+    """The two-ok lab built, fgt-a.conf/fgt-b.conf behind stand-in consoles on ``port`` and
+    ``port + 1`` that answer the HA status files ``status``, and the inventory naming them."""
+    reset(lab)
+    SCENARIOS["two-ok"].build(lab)
+    urls = [
+        console(lab.hosts[k], port + k, "fortigate", DATA / conf, STATUS / answer)
+        for k, (conf, answer) in enumerate(zip(("fgt-a.conf", "fgt-b.conf"), status, strict=True))
+    ]
+    inventory = tmp_path / "clusters.toml"
+    inventory.write_text(inventory_with_consoles(lab, urls[0], urls[1], "unicast"))
+    return inventory
+
+
 def expected(**changes: str) -> dict[tuple[str, str], str]:
     e = dict(SCENARIOS["two-ok"].expected)
     e.update(
         {
             **GOOD_FGT,  # unicast heartbeat: no broadcast host requirements
             ("KVMHA-FIRM-001", "edge-fw"): "pass",  # "get system status" of both consoles
+            ("KVMHA-HA-001", "edge-fw"): "pass",  # "get system ha status" of both consoles
             # If1 is a data pair of a unicast cluster: no virtual MACs, no HA frame to trace
             ("KVMHA-TRACE-001", "fw-a:If1"): "skip",
             ("KVMHA-TRACE-001", "fw-b:If1"): "skip",
@@ -152,11 +172,38 @@ def test_consoles_audit_firewall_and_host_side(
     assert rc2 == rc
 
 
+def test_split_cluster_fails_while_the_host_side_passes(
+    lab: Lab, tmp_path: Path, console: StartConsole
+) -> None:
+    """The consoles answer that each FortiGate is alone and primary (what a lost heartbeat
+    leaves): the wiring is the conforming two-ok lab, every host check passes as in the formed
+    run above, and KVMHA-HA-001 alone fails, naming the split; the audit exits 1."""
+    statuses_ = ("fgt-a-alone.txt", "fgt-b-alone.txt")
+    inventory = fortigate_pair(lab, tmp_path, console, 2205, statuses_)
+    rc, out, report = run_audit(
+        tmp_path, f"--kvmha-inventory={inventory}", f"--kvmha-ssh-config={lab.ssh_config}"
+    )
+    assert statuses(report) == expected(KVMHA_HA_001__edge_fw="fail"), out
+    f = next(f for f in report["findings"] if f["check"] == "KVMHA-HA-001")
+    assert f["detail"].endswith("fw-a and fw-b are each primary (split brain)"), f
+    assert rc == 1
+    # one session per console still: the status came with the configuration
+    hosts = {h["name"]: h for h in report["hosts"]}
+    for i, name in enumerate(("kvm-a", "kvm-b")):
+        assert hosts[name]["round_trips"] == SCENARIOS["two-ok"].round_trips(i) + 1
+
+
 def test_console_defects_and_refusals(lab: Lab, tmp_path: Path, console: StartConsole) -> None:
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2203, "fortigate", DATA / "fgt-a.conf")
-    b = console(lab.hosts[1], 2204, "fortigate", DATA / "fgt-b-group-mismatch.conf")
+    a = console(lab.hosts[0], 2203, "fortigate", DATA / "fgt-a.conf", STATUS / "fgt-a-alone.txt")
+    b = console(
+        lab.hosts[1],
+        2204,
+        "fortigate",
+        DATA / "fgt-b-group-mismatch.conf",
+        STATUS / "fgt-b-alone.txt",
+    )
     inventory = tmp_path / "clusters.toml"
     # a console that does not answer: nothing listens on that port
     dead = f"ssh://root@{lab.hosts[1].mgmt_addr}:2299"

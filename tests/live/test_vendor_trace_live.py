@@ -16,7 +16,7 @@ from pytest_kvmha.testing import Lab
 from tests.scenarios import SCENARIOS, reset
 
 from .test_audit_live import run_audit
-from .test_fwconfig_live import DATA, StartConsole, console, inventory_with_consoles
+from .test_fwconfig_live import DATA, STATUS, StartConsole, console, inventory_with_consoles
 
 pytestmark = pytest.mark.live
 __all__ = ["console"]  # the fixture, imported for this module's tests
@@ -130,8 +130,8 @@ def test_unicast_cluster_decided_by_configs_is_traced_as_unicast(
 ) -> None:
     reset(lab)
     SCENARIOS["two-ok"].build(lab)
-    a = console(lab.hosts[0], 2211, "fortigate", DATA / "fgt-a.conf")
-    b = console(lab.hosts[1], 2212, "fortigate", DATA / "fgt-b.conf")
+    a = console(lab.hosts[0], 2211, "fortigate", DATA / "fgt-a.conf", STATUS / "fgt-a-7x.txt")
+    b = console(lab.hosts[1], 2212, "fortigate", DATA / "fgt-b.conf", STATUS / "fgt-b-7x.txt")
     # the inventory says nothing about the heartbeat: the configurations (unicast-hb) decide
     text = inventory_with_consoles(lab, a, b, "broadcast").replace('heartbeat = "broadcast"\n', "")
     assert "heartbeat =" not in text

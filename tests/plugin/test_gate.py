@@ -390,10 +390,10 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
     result.stdout.fnmatch_lines(
         [
             "cluster edge-fw: fw-a@kvm-a (master), fw-b@kvm-b (slave): 28 pass, 3 skip",
-            "  firewall-config checks: not applicable, no configs declared (6 checks)",
+            "  firewall-config checks: not applicable, no configs declared (7 checks)",
             "cluster dmz-fw: dmz-a@kvm-a (master), dmz-b@kvm-a (slave): "
             "3 fail, 1 below, 7 pass, 7 skip",
-            "  firewall-config checks: not applicable, no configs declared (6 checks)",
+            "  firewall-config checks: not applicable, no configs declared (7 checks)",
             "*Dmz1  all",
             # failing rows first, each with its check's title; rows that only pass or skip: -v
             "  KVMHA-HB-002            F   No nwfilter on HA NICs drops the vendor's HA fr...",
@@ -418,8 +418,8 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
     verbose.stdout.fnmatch_lines(
         [
             "cluster edge-fw: *",
-            "  firewall-config checks: not applicable, no configs declared (6 checks): "
-            "KVMHA-FIRM-001, KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005",
+            "  firewall-config checks: not applicable, no configs declared (7 checks): "
+            "KVMHA-FIRM-001, KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005, KVMHA-HA-001",
             "                   If1  If2  all",
             "  KVMHA-HB-001                .   Uplinks of the pair bridges are promiscuous*",
             "  KVMHA-HB-003                s   *",

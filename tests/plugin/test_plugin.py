@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kvmha.model import discover_checks
+
 from ..bundlekit import BUNDLES
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -57,7 +59,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
     assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 10}
-    fw = ["KVMHA-FIRM-001"] + [f"KVMHA-FW-00{i}" for i in range(1, 6)]
+    fw = ["KVMHA-FIRM-001"] + [f"KVMHA-FW-00{i}" for i in range(1, 6)] + ["KVMHA-HA-001"]
     assert r["not_applicable"] == [
         {
             "cluster": c,
@@ -72,7 +74,9 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
         }
         for c, members in (("edge-fw", ("fw-a", "fw-b")), ("dmz-fw", ("dmz-a", "dmz-b")))
     ]
-    assert not [f for f in r["findings"] if f["check"].startswith(("KVMHA-FW-", "KVMHA-FIRM-"))]
+    assert not [
+        f for f in r["findings"] if f["check"].startswith(("KVMHA-FW-", "KVMHA-FIRM-", "KVMHA-HA-"))
+    ]
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -236,7 +240,8 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kvmha-list-checks")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
-    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 23
+    listed = [line.split()[0] for line in result.outlines if line.startswith("KVMHA-")]
+    assert listed == sorted(c.id for c in discover_checks()) and "KVMHA-HA-001" in listed
 
 
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -247,7 +252,7 @@ def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
         "## Not applicable\n\n- `edge-fw`: firewall-config checks: not applicable, no configs "
         "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FIRM-001, "
         "KVMHA-FW-001, "
-        "KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005\n"
+        "KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005, KVMHA-HA-001\n"
     ) in md
     assert "| kvm-b | replay://" in md
     rows = [line for line in md.splitlines() if line.startswith("| fail")]

@@ -367,7 +367,12 @@ def test_multi_vdom_console_is_read_again_in_global_scope(
     bundle = collect_console(tmp_path)
     first = (tmp_path / "stdin.1").read_text().splitlines()
     second = (tmp_path / "stdin.2").read_text().splitlines()
-    assert first == ["show system ha", "show system interface", "get system status"]
+    assert first == [
+        "get system ha status",
+        "show system ha",
+        "show system interface",
+        "get system status",
+    ]
     assert second == ["config global", *first, "end"]
     assert not (tmp_path / "stdin.3").exists()
     consoles = [c for c in bundle.commands if str(c["command"]).startswith("ssh console")]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_kvmha.audit.engine import finding_hosts
 from pytest_kvmha.model import ERROR, FAIL, SKIP, Finding, key_of
 from pytest_kvmha.plugin.gate import BELOW, GATING, KNOWN, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
@@ -195,12 +196,7 @@ def _notice(warning: Warning) -> None:
 
 
 def _hosts_of(state: KvmhaState, f: Finding) -> set[str]:
-    if f.host:
-        return {f.host}
-    for c in state.audit.clusters if state.audit is not None else ():
-        if c.name == f.cluster:
-            return {m.host for m in c.members}
-    return set()
+    return finding_hosts(state.audit.clusters if state.audit is not None else (), f)
 
 
 class _Crash:

@@ -94,6 +94,15 @@ def cluster_blocks(
             f"host checks of {host}: "
             + "  ".join(f"{check} {MARKS[v[host]]}" for check, v in sorted(rows.items()))
         )
+    segments: dict[str, dict[str, dict[str, str]]] = {}  # across clusters: per segment
+    for f in findings:
+        if f.check.scope is Scope.SEGMENT:
+            _fill(segments.setdefault(f.subject, {}), f.check.id, f.subject, outcome(f))
+    for segment, rows in sorted(segments.items()):
+        lines.append(
+            f"segment {segment}: "
+            + "  ".join(f"{check} {MARKS[v[segment]]}" for check, v in sorted(rows.items()))
+        )
     if lines:
         lines.append(LEGEND)
     return lines

@@ -11,7 +11,7 @@ from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, pass
 from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, heartbeat_mode, require_links, uplinks
 from pytest_kvmha.topology.nwfilter import evaluate
-from pytest_kvmha.topology.traffic import BROADCAST, member_frames
+from pytest_kvmha.topology.traffic import member_frames, peer_mac
 
 FGT_GUIDE = "FortiGate-VM KVM Administration Guide, High availability (Heartbeat, Promiscuous mode)"
 
@@ -123,18 +123,6 @@ def _path(host: HostFacts, start: str, owner: str) -> list[str]:
     return [start, owner]
 
 
-def _peer_mac(cluster: Cluster, member: Member, index: int) -> str:
-    for q in cluster.members:
-        if q is not member:
-            try:
-                mac = q.nic(index).mac
-            except MissingFacts:
-                continue
-            if mac:
-                return mac.lower()
-    return BROADCAST
-
-
 def _filter_drops(cluster: Cluster, member: Member, k: int, nic: DomainNic) -> list[str]:
     """What the NIC's filter chain drops of the frames the vendor model says the member sends
     on pair ``k`` (one line per distinct dropping rule)."""
@@ -147,7 +135,7 @@ def _filter_drops(cluster: Cluster, member: Member, k: int, nic: DomainNic) -> l
     pair = cluster.pairs()[k]
     mac = nic.mac.lower()
     try:
-        sent = member_frames(cluster, member, k, pair, mac, _peer_mac(cluster, member, k))
+        sent = member_frames(cluster, member, k, pair, mac, peer_mac(cluster, member, k))
     except MissingFacts as exc:
         raise MissingFacts(f"{member.label} NIC #{k + 1}: {exc}") from None
     by_rule: dict[str, list[str]] = {}

@@ -29,6 +29,7 @@ PAIR_UPLINKS = (("up1-a", "up1-b"), ("up2-a", "up2-b"))
 BOND_WIRES = (("bond-a1", "bond-b1"), ("bond-a2", "bond-b2"))
 
 Key = tuple[str, str]  # (check id, subject)
+PASSTHROUGH = "KVMHA-SRIOV-001"
 IDENTITY = "KVMHA-ID-001"  # its subjects are the segments (pytest_kvmha.topology.segments)
 
 
@@ -344,6 +345,7 @@ def _expect(
         for d in domains:
             e[("KVMHA-VIRT-001", f"{d}:{name}")] = "pass"
             e[("KVMHA-TRACE-001", f"{d}:{name}")] = "pass"
+            e[(PASSTHROUGH, f"{d}:{name}")] = "skip"  # an OVS port, no passthrough NIC
     return e
 
 
@@ -462,6 +464,7 @@ def _two_clusters(shared: str) -> dict[Key, str]:
         for check in ("KVMHA-VIRT-002", "KVMHA-VIRT-003"):
             e[(check, name)] = "pass"
         for m in _CORE:
+            e[(PASSTHROUGH, f"{m.domain}:{name}")] = "skip"
             e[("KVMHA-VIRT-001", f"{m.domain}:{name}")] = "pass"
             e[("KVMHA-TRACE-001", f"{m.domain}:{name}")] = "pass"
     return e

@@ -95,6 +95,19 @@ def _interface(member: Member, index: int, facts: FirewallFacts) -> str:
     return facts.ethernet[pos - 1]
 
 
+def peer_mac(cluster: Cluster, member: Member, index: int) -> str:
+    """The MAC of the other member's NIC of pair ``index`` (broadcast when none is known)."""
+    for q in cluster.members:
+        if q is not member:
+            try:
+                mac = q.nic(index).mac
+            except MissingFacts:
+                continue
+            if mac:
+                return mac.lower()
+    return BROADCAST
+
+
 def member_frames(
     cluster: Cluster, member: Member, index: int, pair: PairSpec, src: str, peer: str
 ) -> tuple[Frame, ...]:

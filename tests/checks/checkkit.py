@@ -45,7 +45,14 @@ def unsegmented(found: Mapping[Key, str]) -> dict[Key, str]:
 def expected(scenario: str, changes: Mapping[Key, str | None] = {}) -> dict[Key, str]:
     """The scenario's recorded statuses with ``changes`` applied (None removes a finding)."""
     out = unsegmented(untraced(SCENARIOS[scenario].expected))
-    for key, status in changes.items():
+    # KVMHA-SRIOV-001 reads the very NIC KVMHA-VIRT-001 reads: where VIRT-001 cannot read it
+    # (error) or the NIC is gone (None), so is SRIOV-001's finding, unless a change says else
+    mirrored = {
+        (SRIOV, subject): status
+        for (check, subject), status in changes.items()
+        if check == VIRT1 and status in ("error", None) and (SRIOV, subject) not in changes
+    }
+    for key, status in {**changes, **mirrored}.items():
         if status is None:
             out.pop(key)
         else:
@@ -74,6 +81,7 @@ TRACE = "KVMHA-TRACE-001"
 OVS1, OVS2 = "KVMHA-OVS-001", "KVMHA-OVS-002"
 TOPO1, TOPO2 = "KVMHA-TOPO-001", "KVMHA-TOPO-002"
 VIRT1, VIRT2, VIRT3 = "KVMHA-VIRT-001", "KVMHA-VIRT-002", "KVMHA-VIRT-003"
+SRIOV = "KVMHA-SRIOV-001"
 HB1, HB2, HB3 = "KVMHA-HB-001", "KVMHA-HB-002", "KVMHA-HB-003"
 VLAN1, VLAN2 = "KVMHA-VLAN-001", "KVMHA-VLAN-002"
 HOST0 = "KVMHA-HOST-000"  # one error per problem recorded for a host
@@ -111,6 +119,8 @@ def add_third_member(d: Path, *, heartbeat: str = "broadcast") -> None:
 FW_C_PASSES = {
     (VIRT1, "fw-c:If1"): "pass",
     (VIRT1, "fw-c:If2"): "pass",
+    (SRIOV, "fw-c:If1"): "skip",  # OVS ports
+    (SRIOV, "fw-c:If2"): "skip",
     (HB2, "fw-c"): "pass",
     ("KVMHA-FW-001", "fw-c"): "skip",  # no firewall configuration declared
 }

@@ -73,6 +73,9 @@ UNCOVERED: dict[Key, str] = {
     ("stp-on", "KVMHA-OVS-003", "If1"): "ovs-vsctl set Bridge stp_enable: not interpreted",
     ("stp-on", "KVMHA-TRACE-001", "fw-a:If1"): TRACE_ADVICE,
     ("stp-on", "KVMHA-TRACE-001", "fw-b:If1"): RETRACE,
+    ("two-clusters-one-group", "KVMHA-ID-001", "vlan101@kvm-a+kvm-b"): (
+        "a comment: which cluster takes another group-id is the operator's choice"
+    ),
 }
 
 

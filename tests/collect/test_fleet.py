@@ -741,7 +741,9 @@ def test_xdist_evaluates_the_cross_cluster_check_once_with_every_cluster(
         pytester, f"--kvmha-inventory={inventory}", modes=ALL_MODES
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    found = {(f["subject"], f["status"]) for f in report["findings"] if f["check"] == "KVMHA-ID-001"}
+    found = {
+        (f["subject"], f["status"]) for f in report["findings"] if f["check"] == "KVMHA-ID-001"
+    }
     assert found == {("vlan101@kvm-a+kvm-b", "fail"), ("vlan102@kvm-a+kvm-b", "pass")}
     names = [c[1] for c in cases if c[0] == "segment"]  # JUnit: each once, under "segment"
     assert names == ["KVMHA-ID-001[vlan101@kvm-a+kvm-b]", "KVMHA-ID-001[vlan102@kvm-a+kvm-b]"]

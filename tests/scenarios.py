@@ -120,31 +120,12 @@ class Scenario:
         lines = []
         for i, name in enumerate(HOSTS):
             lines += [f"[hosts.{name}]", f"spec = {json.dumps(lab.hosts[i].spec)}", ""]
-        lines += [
-            f"[clusters.{CLUSTER}]",
-            f"vendor = {json.dumps(self.vendor)}",
-            f"heartbeat = {json.dumps(self.heartbeat)}",
-            "members = [",
-        ]
-        for m in self.members:
-            lines.append(
-                f"  {{ host = {json.dumps(HOSTS[m.host])}, domain = {json.dumps(m.domain)}, "
-                f"role = {json.dumps(m.role)} }},"
-            )
-        lines.append("]")
-        for name, bridge, vlan in PAIRS:
+        lines += self._cluster(CLUSTER, self.members, PAIRS, self.group_ids[0], self.two_servers)
+        if self.second:
             lines += [
                 "",
-                f"[[clusters.{CLUSTER}.pairs]]",
-                f"name = {json.dumps(name)}",
-                f"bridge = {json.dumps(bridge)}",
+                *self._cluster(SECOND, self.second, SECOND_PAIRS, self.group_ids[1], True),
             ]
-            if self.two_servers:
-                lines.append(f"vlan = {vlan}")
-        if self.group_ids[0] is not None:
-            lines.insert(lines.index("members = ["), f"group_id = {self.group_ids[0]}")
-        if self.second:
-            lines += ["", *self._second_inventory()]
         if self.two_servers and self.bare:  # for provisioning: which NIC joins the servers,
             # and where; only bare servers need it (a plan repairs the wiring that exists)
             i = lines.index("]")
@@ -154,29 +135,38 @@ class Scenario:
             ]
         return "\n".join(lines) + "\n"
 
-    def _second_inventory(self) -> list[str]:
+    def _cluster(
+        self,
+        name: str,
+        members: tuple[Member, ...],
+        pairs: tuple[tuple[str, str, int], ...],
+        group_id: int | None,
+        vlans: bool,
+    ) -> list[str]:
+        """One cluster's inventory table: members, group_id when given, pairs (with their VLAN
+        when ``vlans``)."""
         lines = [
-            f"[clusters.{SECOND}]",
+            f"[clusters.{name}]",
             f"vendor = {json.dumps(self.vendor)}",
             f"heartbeat = {json.dumps(self.heartbeat)}",
+            *([f"group_id = {group_id}"] if group_id is not None else []),
+            "members = [",
         ]
-        if self.group_ids[1] is not None:
-            lines.append(f"group_id = {self.group_ids[1]}")
-        lines.append("members = [")
-        for m in self.second:
+        for m in members:
             lines.append(
                 f"  {{ host = {json.dumps(HOSTS[m.host])}, domain = {json.dumps(m.domain)}, "
                 f"role = {json.dumps(m.role)} }},"
             )
         lines.append("]")
-        for name, bridge, vlan in SECOND_PAIRS:
+        for pair, bridge, vlan in pairs:
             lines += [
                 "",
-                f"[[clusters.{SECOND}.pairs]]",
-                f"name = {json.dumps(name)}",
+                f"[[clusters.{name}.pairs]]",
+                f"name = {json.dumps(pair)}",
                 f"bridge = {json.dumps(bridge)}",
-                f"vlan = {vlan}",
             ]
+            if vlans:
+                lines.append(f"vlan = {vlan}")
         return lines
 
     def build(self, lab: Lab) -> None:

@@ -309,8 +309,13 @@ def test_junit_classname_properties_and_messages(pytester: pytest.Pytester, reco
     assert "below --kvmha-fail-on=medium" in out and props(topo)["detail"] in out
     # a pass has no system-out; a skip keeps its reason
     assert got["edge-fw::KVMHA-VLAN-001[If1]"].find("system-out") is None
-    # 56, and the switch checks: OVS-003 and OVS-005 per pair (3), OVS-004 per cluster host (3)
-    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 65
+    # 56, and the switch checks: OVS-003 and OVS-005 per pair (3), OVS-004 per cluster host (3),
+    # KVMHA-SRIOV-001 per member NIC (6)
+    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 71
+    # a segment's finding (about several clusters): class "segment"
+    seg = got["segment::KVMHA-ID-001[vlan101@kvm-a+kvm-b]"]
+    assert props(seg)["nodeid"] == "kvmha/segment/KVMHA-ID-001[vlan101@kvm-a+kvm-b]"
+    assert len([k for k in got if k.startswith("segment::")]) == 3
 
 
 def test_junit_escapes_hostile_names(pytester: pytest.Pytester) -> None:

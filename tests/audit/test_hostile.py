@@ -101,7 +101,7 @@ def test_remediations_with_hostile_names_are_single_commands(
     )
     if SCENARIOS[scenario].second:  # each cluster has its own findings about each host
         scopes = {c.id: c.scope for c in discover_checks()}
-        for (c, s), st in SCENARIOS[scenario].expected.items():
+        for (c, _), st in SCENARIOS[scenario].expected.items():
             if scopes[c] is Scope.CLUSTER_HOST:
                 want[(c, "error" if c == "KVMHA-TRACE-001" and st != "skip" else st)] += 1
     assert counts == want

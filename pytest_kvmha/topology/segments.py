@@ -62,11 +62,8 @@ class Segment:
     unknown: tuple[tuple[str, str], ...] = ()
 
     def clusters(self) -> list[Cluster]:
-        """The distinct clusters on the segment, in audit order."""
-        seen: dict[str, Cluster] = {}
-        for a in self.attachments:
-            seen.setdefault(a.cluster.name, a.cluster)
-        return list(seen.values())
+        """The distinct clusters on the segment, in audit order (one Cluster object each)."""
+        return list({a.cluster.name: a.cluster for a in self.attachments}.values())
 
     def where(self) -> str:
         """The hosts, bridges and VLANs of the segment, for findings."""

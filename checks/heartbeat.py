@@ -20,7 +20,7 @@ from pytest_kvmha.model import (
 from pytest_kvmha.remediation import command, comment, xml_attr
 from pytest_kvmha.topology import Cluster, Member, heartbeat_mode, require_links, uplinks
 from pytest_kvmha.topology.nwfilter import evaluate
-from pytest_kvmha.topology.traffic import BROADCAST, member_frames
+from pytest_kvmha.topology.traffic import member_frames, peer_mac
 
 FGT_GUIDE = "FortiGate-VM KVM Administration Guide, High availability (Heartbeat, Promiscuous mode)"
 
@@ -132,18 +132,6 @@ def _path(host: HostFacts, start: str, owner: str) -> list[str]:
     return [start, owner]
 
 
-def _peer_mac(cluster: Cluster, member: Member, index: int) -> str:
-    for q in cluster.members:
-        if q is not member:
-            try:
-                mac = q.nic(index).mac
-            except MissingFacts:
-                continue
-            if mac:
-                return mac.lower()
-    return BROADCAST
-
-
 def _filter_drops(cluster: Cluster, member: Member, k: int, nic: DomainNic) -> list[str]:
     """What the NIC's filter chain drops of the frames the vendor model says the member sends
     on pair ``k`` (one line per distinct dropping rule)."""
@@ -156,7 +144,7 @@ def _filter_drops(cluster: Cluster, member: Member, k: int, nic: DomainNic) -> l
     pair = cluster.pairs()[k]
     mac = nic.mac.lower()
     try:
-        sent = member_frames(cluster, member, k, pair, mac, _peer_mac(cluster, member, k))
+        sent = member_frames(cluster, member, k, pair, mac, peer_mac(cluster, member, k))
     except MissingSubject:
         raise  # the cause is another finding's: its one line, unwrapped
     except MissingFacts as exc:

@@ -133,7 +133,9 @@ def nic_on_ovs(cluster: Cluster, member: Member, index: int, pair: PairSpec) -> 
     where = f"{dom.name} NIC #{index + 1} ({nic.mac or 'no MAC'})"
     problems = []
     if nic.type not in ("bridge", "network"):
-        problems.append(f"type='{nic.type}', not a bridge or OVS-backed network")
+        kind = {"hostdev": " (an SR-IOV VF / passthrough NIC", "direct": " (macvtap"}.get(nic.type)
+        see = f"{kind}: see KVMHA-SRIOV-001)" if kind else ""
+        problems.append(f"type='{nic.type}', not a bridge or OVS-backed network{see}")
     if p.bridge is None:
         problems.append(
             f"source {p.configured_bridge or '(none)'} is not an OVS bridge on {member.host.name}"

@@ -40,6 +40,9 @@ class Scope(str, enum.Enum):
     MEMBER_NIC = "member-nic"  # each member's NIC of each pair
     CLUSTER_HOST = "cluster-host"  # each host that runs a member of the cluster
     HOST_PROBLEM = "host-problem"  # each problem recorded for an audited host (none: no finding)
+    # each layer-2 segment (host, bridge, VLAN; a VLAN between servers) the member NICs of the
+    # audited clusters are on, across every cluster and host (pytest_kvmha.topology.segments)
+    SEGMENT = "segment"
 
 
 PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
@@ -233,7 +236,10 @@ class Finding:
 
     @property
     def nodeid(self) -> str:
-        # Neither cluster nor host: a finding about the whole run (discovery).
+        # A segment's finding is about several clusters: ``kvmha/segment/ID[<segment>]``. Neither
+        # cluster nor host otherwise: a finding about the whole run (discovery).
+        if self.check.scope is Scope.SEGMENT:
+            return f"kvmha/segment/{self.check.id}[{self.subject}]"
         return f"kvmha/{self.cluster or self.host or 'discovery'}/{self.check.id}[{self.subject}]"
 
     def as_json(self) -> dict[str, object]:

@@ -76,6 +76,8 @@ def apply_remediation(d: Path, subject_host: str | None, remediation: str) -> No
             _promisc_on(hb, argv[4])
         elif argv[:4] == ["ip", "link", "set", "dev"] and len(argv) == 7 and argv[5] == "mtu":
             _set_mtu(hb, argv[4], int(argv[6]))
+        elif argv[:3] == ["ip", "link", "set"] and len(argv) > 5 and argv[4] == "vf":
+            _vf_settings(hb, argv[3], int(argv[5]), argv[6:])
         elif argv[:3] == ["apt-get", "remove", "-y"]:
             for pkg in argv[3:]:
                 _remove_package(hb, pkg)
@@ -207,6 +209,21 @@ def _promisc_on(hb: HostBundle, dev: str) -> None:
         if "PROMISC" not in link["flags"]:
             link["flags"].append("PROMISC")
         link["promiscuity"] = max(1, int(link.get("promiscuity", 0)))
+
+    hb.edit_json("links", change)
+
+
+def _vf_settings(hb: HostBundle, pf: str, vf: int, settings: list[str]) -> None:
+    """``ip link set PF vf N spoofchk on|off trust on|off`` (ip-link(8)) on the PF's
+    ``vfinfo_list`` entry, as ``ip -d -j link`` shows it afterwards."""
+    if len(settings) % 2 or any(k not in ("spoofchk", "trust") for k in settings[::2]):
+        raise NotApplicable(f"ip link set {pf} vf {vf} {' '.join(settings)}")
+
+    def change(doc: Any) -> None:
+        (link,) = [x for x in doc if x.get("ifname") == pf]
+        (entry,) = [v for v in link["vfinfo_list"] if v["vf"] == vf]
+        for key, value in zip(settings[::2], settings[1::2], strict=True):
+            entry[key] = {"on": True, "off": False}[value]
 
     hb.edit_json("links", change)
 

@@ -2,7 +2,8 @@
 each must find. The audit's end-to-end tests and the provisioning tests share them.
 
 Every scenario uses two lab hosts, named ``kvm-a`` and ``kvm-b`` in its inventory, and one
-cluster ``edge-fw`` with two interface pairs ``If1`` (br1-internal) and ``If2`` (br2-external).
+cluster ``edge-fw`` with two interface pairs ``If1`` (br1-internal) and ``If2`` (br2-external);
+a scenario with a ``second`` cluster adds ``core-fw`` with one pair ``Core1`` on br1-internal.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pytest_kvmha.testing import Lab, LabHost, LabNic, firewall_domain_xml
 CLUSTER = "edge-fw"
 HOSTS = ("kvm-a", "kvm-b")
 PAIRS = (("If1", "br1-internal", 101), ("If2", "br2-external", 102))
+SECOND = "core-fw"  # the second cluster of a scenario that has one
+SECOND_PAIRS = (("Core1", "br1-internal", 101),)
 TRUNK_BRIDGE = "br-trunk"
 UPLINK = ("up-a", "up-b")  # the wire between the servers: its end on kvm-a, on kvm-b
 # wiring="per-pair": one wire per pair, each end on that pair's bridge (kvm-a end, kvm-b end)
@@ -27,6 +30,8 @@ PAIR_UPLINKS = (("up1-a", "up1-b"), ("up2-a", "up2-b"))
 BOND_WIRES = (("bond-a1", "bond-b1"), ("bond-a2", "bond-b2"))
 
 Key = tuple[str, str]  # (check id, subject)
+PASSTHROUGH = "KVMHA-SRIOV-001"
+IDENTITY = "KVMHA-ID-001"  # its subjects are the segments (pytest_kvmha.topology.segments)
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class Scenario:
     bonded: bool = False  # "trunk" wiring over a bond of two wires (BOND_WIRES) on each side
     links_down: tuple[tuple[int, str], ...] = ()  # (host, ifname) set down after building
     mtus: tuple[tuple[int, str, int], ...] = ()  # (host, ifname, MTU) set after building
+    # the members of a second cluster (SECOND, pairs SECOND_PAIRS), defined after the first's
+    second: tuple[Member, ...] = ()
+    group_ids: tuple[int | None, int | None] = (None, None)  # inventory group_id of each cluster
     expected: Mapping[Key, str] = field(default_factory=dict)  # every finding's status
 
     @property
@@ -113,27 +121,12 @@ class Scenario:
         lines = []
         for i, name in enumerate(HOSTS):
             lines += [f"[hosts.{name}]", f"spec = {json.dumps(lab.hosts[i].spec)}", ""]
-        lines += [
-            f"[clusters.{CLUSTER}]",
-            f"vendor = {json.dumps(self.vendor)}",
-            f"heartbeat = {json.dumps(self.heartbeat)}",
-            "members = [",
-        ]
-        for m in self.members:
-            lines.append(
-                f"  {{ host = {json.dumps(HOSTS[m.host])}, domain = {json.dumps(m.domain)}, "
-                f"role = {json.dumps(m.role)} }},"
-            )
-        lines.append("]")
-        for name, bridge, vlan in PAIRS:
+        lines += self._cluster(CLUSTER, self.members, PAIRS, self.group_ids[0], self.two_servers)
+        if self.second:
             lines += [
                 "",
-                f"[[clusters.{CLUSTER}.pairs]]",
-                f"name = {json.dumps(name)}",
-                f"bridge = {json.dumps(bridge)}",
+                *self._cluster(SECOND, self.second, SECOND_PAIRS, self.group_ids[1], True),
             ]
-            if self.two_servers:
-                lines.append(f"vlan = {vlan}")
         if self.two_servers and self.bare:  # for provisioning: which NIC joins the servers,
             # and where; only bare servers need it (a plan repairs the wiring that exists)
             i = lines.index("]")
@@ -142,6 +135,40 @@ class Scenario:
                 f'trunk_bridge = "{TRUNK_BRIDGE}"',
             ]
         return "\n".join(lines) + "\n"
+
+    def _cluster(
+        self,
+        name: str,
+        members: tuple[Member, ...],
+        pairs: tuple[tuple[str, str, int], ...],
+        group_id: int | None,
+        vlans: bool,
+    ) -> list[str]:
+        """One cluster's inventory table: members, group_id when given, pairs (with their VLAN
+        when ``vlans``)."""
+        lines = [
+            f"[clusters.{name}]",
+            f"vendor = {json.dumps(self.vendor)}",
+            f"heartbeat = {json.dumps(self.heartbeat)}",
+            *([f"group_id = {group_id}"] if group_id is not None else []),
+            "members = [",
+        ]
+        for m in members:
+            lines.append(
+                f"  {{ host = {json.dumps(HOSTS[m.host])}, domain = {json.dumps(m.domain)}, "
+                f"role = {json.dumps(m.role)} }},"
+            )
+        lines.append("]")
+        for pair, bridge, vlan in pairs:
+            lines += [
+                "",
+                f"[[clusters.{name}.pairs]]",
+                f"name = {json.dumps(pair)}",
+                f"bridge = {json.dumps(bridge)}",
+            ]
+            if vlans:
+                lines.append(f"vlan = {vlan}")
+        return lines
 
     def build(self, lab: Lab) -> None:
         """Create the scenario on a started, empty lab (see :func:`reset`)."""
@@ -179,7 +206,7 @@ class Scenario:
         for h in sorted({m.host for m in self.members if m.via_network}):
             for _, bridge, _ in PAIRS:
                 _define_network(lab.hosts[h], network_xml(bridge))
-        for m in self.members:
+        for m in self.members + self.second:
             lab.hosts[m.host].define_domain(m.xml(), start=m.start)
         for h, package in self.package_installed:
             lab.hosts[h].set_package_installed(package, True)
@@ -287,6 +314,10 @@ def _expect(
         e[("KVMHA-HB-001", h)] = "pass" if two_servers else "skip"
         e[("KVMHA-OVS-004", h)] = "skip"  # no bonded uplink
         e[("KVMHA-VLAN-002", h)] = "pass" if two_servers else "skip"
+    for _, bridge, vlan in PAIRS:  # one cluster: no other one shares its segments
+        e[(IDENTITY, f"vlan{vlan}@kvm-a+kvm-b" if two_servers else f"kvm-a:{bridge}:untagged")] = (
+            "pass"
+        )
     for name, _, _ in PAIRS:
         for check in (
             "KVMHA-OVS-002",
@@ -300,6 +331,7 @@ def _expect(
         for d in domains:
             e[("KVMHA-VIRT-001", f"{d}:{name}")] = "pass"
             e[("KVMHA-TRACE-001", f"{d}:{name}")] = "pass"
+            e[(PASSTHROUGH, f"{d}:{name}")] = "skip"  # an OVS port, no passthrough NIC
     return e
 
 
@@ -336,6 +368,16 @@ def _variant(base: Mapping[Key, str], **changes: str) -> dict[Key, str]:
     return out
 
 
+def _segments(
+    base: Mapping[Key, str], drop: tuple[str, ...] = (), add: tuple[str, ...] = ()
+) -> dict[Key, str]:
+    """``base`` with the KVMHA-ID-001 findings of segments ``drop`` gone and ``add`` passing
+    (one cluster: whatever the segments, none is shared)."""
+    out = {k: v for k, v in base.items() if k not in {(IDENTITY, d) for d in drop}}
+    assert len(out) == len(base) - len(drop), drop
+    return out | {(IDENTITY, a): "pass" for a in add}
+
+
 def _bare_two() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in e:
@@ -351,7 +393,8 @@ def _bare_two() -> dict[Key, str]:
             e[key] = "skip"  # stopped domains: no port to trace from
         if key[0] in ("KVMHA-OVS-003", "KVMHA-OVS-004", "KVMHA-OVS-005"):
             e[key] = "skip"  # no OVS bridge: no switch path to judge
-    return e
+    # on no OVS bridge: no segment (the only cluster: nothing else could share one)
+    return _segments(e, drop=("vlan101@kvm-a+kvm-b", "vlan102@kvm-a+kvm-b"))
 
 
 def _unreachable_b() -> dict[Key, str]:
@@ -381,6 +424,38 @@ def _unreachable_b() -> dict[Key, str]:
     return e
 
 
+# core-fw: fw-c on kvm-a, fw-d on kvm-b, one NIC each on br1-internal in VLAN 101, where
+# edge-fw's If1 is: one segment (VLAN 101 between the servers) for both clusters
+_CORE = (
+    Member(0, "fw-c", "master", (LabNic(bridge="br1-internal", slot=3, vlan=101),)),
+    Member(1, "fw-d", "slave", (LabNic(bridge="br1-internal", slot=3, vlan=101),)),
+)
+
+
+def _two_clusters(shared: str) -> dict[Key, str]:
+    """two-ok plus core-fw (conforming) on If1's segment; that segment's KVMHA-ID-001 ``shared``.
+    Subjects the clusters have in common (their hosts) have one status in both."""
+    e = dict(TWO_OK)
+    e[(IDENTITY, "vlan101@kvm-a+kvm-b")] = shared
+    for check in ("KVMHA-TOPO-001", "KVMHA-TOPO-002"):
+        e[(check, SECOND)] = "pass"
+    for check in ("KVMHA-HB-003", "KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
+        e[(check, SECOND)] = "skip"
+    for m in _CORE:
+        e[("KVMHA-HB-002", m.domain)] = "pass"
+        e[("KVMHA-FW-001", m.domain)] = "skip"
+    for name, _, _ in SECOND_PAIRS:
+        for check in ("KVMHA-OVS-002", "KVMHA-OVS-003", "KVMHA-OVS-005", "KVMHA-VLAN-001"):
+            e[(check, name)] = "pass"
+        for check in ("KVMHA-VIRT-002", "KVMHA-VIRT-003"):
+            e[(check, name)] = "pass"
+        for m in _CORE:
+            e[(PASSTHROUGH, f"{m.domain}:{name}")] = "skip"
+            e[("KVMHA-VIRT-001", f"{m.domain}:{name}")] = "pass"
+            e[("KVMHA-TRACE-001", f"{m.domain}:{name}")] = "pass"
+    return e
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -406,7 +481,10 @@ SCENARIOS: dict[str, Scenario] = {
             "shared-bridge",
             "single-ok, but both pairs sit on br1-internal",
             tuple(replace(m, nics=_with(m.nics, 1, bridge="br1-internal")) for m in _SINGLE),  # type: ignore[arg-type]
-            expected=_variant(SINGLE_OK, KVMHA_OVS_002__If1="fail", KVMHA_OVS_002__If2="fail"),
+            expected=_segments(
+                _variant(SINGLE_OK, KVMHA_OVS_002__If1="fail", KVMHA_OVS_002__If2="fail"),
+                drop=("kvm-a:br2-external:untagged",),
+            ),
         ),
         Scenario(
             "missing-virtualport",
@@ -441,10 +519,13 @@ SCENARIOS: dict[str, Scenario] = {
             "two-ok, but both pairs use VLAN 101",
             tuple(replace(m, nics=_nics((101, 101))) for m in _TWO),  # type: ignore[arg-type]
             vendor="fortigate",
-            expected=_traced(
-                _variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
-                "fail",
-                *_TWO_IF2,
+            expected=_segments(
+                _traced(
+                    _variant(TWO_OK, KVMHA_VLAN_001__If1="fail", KVMHA_VLAN_001__If2="fail"),
+                    "fail",
+                    *_TWO_IF2,
+                ),
+                drop=("vlan102@kvm-a+kvm-b",),
             ),
         ),
         Scenario(
@@ -531,7 +612,10 @@ SCENARIOS: dict[str, Scenario] = {
             vendor="fortigate",
             wiring="per-pair",
             trunks=((0, PAIR_UPLINKS[1][0], "[103]"),),
-            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_a="fail"), "fail", *_TWO_IF2),
+            expected=_segments(
+                _traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_a="fail"), "fail", *_TWO_IF2),
+                add=("kvm-a:br2-external:vlan102",),
+            ),
         ),
         Scenario(
             "per-pair-promisc-off",
@@ -548,14 +632,20 @@ SCENARIOS: dict[str, Scenario] = {
             _TWO,
             vendor="fortigate",
             trunks=((1, UPLINK[1], "[101]"),),
-            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"), "fail", *_TWO_IF2),
+            expected=_segments(
+                _traced(_variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"), "fail", *_TWO_IF2),
+                add=("kvm-b:br2-external:vlan102",),
+            ),
         ),
         Scenario(
             "wrong-member-tag",
             "two-ok, but fw-b's If2 port (and XML) carries VLAN 103, not 102",
             (_TWO[0], replace(_TWO[1], nics=_nics((101, 103)))),
             vendor="fortigate",
-            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
+            expected=_segments(
+                _traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
+                add=("kvm-b:br2-external:vlan103",),
+            ),
         ),
         Scenario(
             "patch-tag-wrong",
@@ -565,7 +655,10 @@ SCENARIOS: dict[str, Scenario] = {
             vendor="fortigate",
             patch_tags=True,
             port_tags=((1, "patch-2-out", 103),),
-            expected=_traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
+            expected=_segments(
+                _traced(_variant(TWO_OK, KVMHA_VLAN_001__If2="fail"), "fail", *_TWO_IF2),
+                add=("kvm-b:br2-external:vlan103",),
+            ),
         ),
         Scenario(
             "trace-drop",
@@ -598,12 +691,16 @@ SCENARIOS: dict[str, Scenario] = {
             _TWO,
             vendor="fortigate",
             port_settings=((1, UPLINK[1], "vlan_mode=access"), (1, UPLINK[1], "tag=101")),
-            expected=_traced(
-                _variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"),
-                "fail",
-                "fw-a:If1",
-                "fw-b:If1",
-                *_TWO_IF2,
+            # VLAN 101 leaves kvm-b untagged and 102 not at all: both stay on kvm-b
+            expected=_segments(
+                _traced(
+                    _variant(TWO_OK, KVMHA_VLAN_002__kvm_b="fail"),
+                    "fail",
+                    "fw-a:If1",
+                    "fw-b:If1",
+                    *_TWO_IF2,
+                ),
+                add=("kvm-b:br1-internal:vlan101", "kvm-b:br2-external:vlan102"),
             ),
         ),
         Scenario(
@@ -641,6 +738,17 @@ SCENARIOS: dict[str, Scenario] = {
             vendor="fortigate",
             mtus=((0, UPLINK[0], 1400),),
             expected=_variant(TWO_OK, KVMHA_OVS_005__If1="fail", KVMHA_OVS_005__If2="fail"),
+        ),
+        Scenario(
+            "two-clusters-one-group",
+            "two-ok, plus a second FortiGate cluster core-fw (fw-c on kvm-a, fw-d on kvm-b) on "
+            "br1-internal VLAN 101 as edge-fw's If1, both declaring group_id 7: one segment, "
+            "one group-id, colliding virtual MACs",
+            _TWO,
+            vendor="fortigate",
+            second=_CORE,
+            group_ids=(7, 7),
+            expected=_two_clusters("fail"),
         ),
         Scenario(
             "unreachable",

@@ -300,3 +300,21 @@ def test_floor_and_testinfra_module_on_the_fleet(fleet: bf.Fleet) -> None:
     assert row["tests"]["errors"] == 0  # type: ignore[index]
     assert row["cmds_per_host"] > 10  # one command per property
     assert "as planted" in str(row["note"])
+
+
+def test_compare_findings_wants_every_segment_to_pass() -> None:
+    plan = bf.plan_fleet(2)
+    expected = bf.expected_findings(plan)
+    report = _report(expected)
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    seg = {"check": "KVMHA-ID-001", "host": None, "cluster": None, "subject": "vlan100@x"}
+    findings.append({**seg, "status": "pass", "detail": "d"})
+    assert bf.compare_findings(expected, report) == []
+    findings[-1] = {**seg, "status": "error", "detail": "no group_id"}
+    assert bf.compare_findings(expected, report) == [
+        "('KVMHA-ID-001', '', 'vlan100@x'): error, expected pass: no group_id"
+    ]
+    toml = bf.inventory_toml(plan).splitlines()
+    ids = [line for line in toml if line.startswith("group_id = ")]
+    assert len(ids) == len(set(ids)) == len(plan.clusters)  # one cluster ID each

@@ -22,6 +22,7 @@ from pytest_kvmha.model import (
 )
 from pytest_kvmha.topology import Cluster, cluster_views
 from pytest_kvmha.topology.discovery import Discovery, discover
+from pytest_kvmha.topology.segments import segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,12 @@ def _subjects(
             for section in sorted(h.problems):
                 yield h.name, None, section, (h, section)
         return
+    if check.scope is Scope.SEGMENT:
+        # Across every cluster: evaluated once per audit, with every cluster's facts (an xdist
+        # worker replays every host's bundle, so it sees them all too).
+        for segment in segments(clusters)[0]:
+            yield None, None, segment.name, (segment,)
+        return
     for c in clusters:
         if check.scope is Scope.CLUSTER:
             yield None, c.name, c.name, (c,)
@@ -117,6 +124,16 @@ def _subjects(
                     for m in c.members:
                         subject = f"{c.spec.label(m.spec)}:{pair.name}"
                         yield m.host.name, c.name, subject, (c, m, k, pair)
+
+
+def finding_hosts(clusters: Sequence[ClusterSpec], f: Finding) -> set[str]:
+    """The hosts a finding is about: its own, else its cluster's member hosts, else (a segment's
+    finding, decided across every cluster) every audited cluster's member hosts."""
+    if f.host:
+        return {f.host}
+    if f.check.scope is Scope.SEGMENT:
+        return {m.host for c in clusters for m in c.members}
+    return {m.host for c in clusters if c.name == f.cluster for m in c.members}
 
 
 def _run(check: Check, args: tuple[Any, ...]) -> Verdict:

@@ -220,8 +220,16 @@ def item_shapes(checks: Iterable[Check], inventory: Inventory) -> list[ItemShape
     out: list[ItemShape] = []
     checks = list(checks)
     cluster_scopes = {Scope.CLUSTER, Scope.CLUSTER_HOST, Scope.MEMBER, Scope.PAIR, Scope.MEMBER_NIC}
+    # A segment's finding reads every cluster's facts (its subject, the segment, only the facts
+    # tell), and its items carry every member host as a keyword (plugin.items).
+    members = frozenset(m.host for cl in inventory.clusters for m in cl.members)
+    for c in checks:
+        if c.scope is Scope.SEGMENT and members:
+            out.append(ItemShape("segment", c, Name("", "any"), members))
     for h in inventory.hosts:
         for c in checks:
+            if c.scope is Scope.SEGMENT:
+                continue
             if c.scope is Scope.HOST:
                 out.append(ItemShape(h.name, c, Name(h.name), frozenset({h.name})))
             elif c.scope not in cluster_scopes:  # problems (and scopes added later): any subject

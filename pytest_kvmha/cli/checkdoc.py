@@ -23,6 +23,11 @@ SCOPES: dict[Scope, tuple[str, str]] = {
     Scope.MEMBER: ("each member domain of each cluster", "edge-fw/{id}[fw-a]"),
     Scope.PAIR: ("each interface pair of each cluster", "edge-fw/{id}[If1]"),
     Scope.MEMBER_NIC: ("each member's NIC of each pair", "edge-fw/{id}[fw-a:If1]"),
+    Scope.SEGMENT: (
+        "each layer-2 segment (host, bridge, VLAN; a VLAN between servers) the audited "
+        "clusters' member NICs are on, across every cluster and host",
+        "segment/{id}[vlan101@kvm-a+kvm-b]",
+    ),
 }
 
 # The evidence behind the names a check's code uses (attributes of the facts, topology helpers).
@@ -99,7 +104,16 @@ def reads(c: Check) -> list[str]:
     out = [text for keys, text in EVIDENCE if keys & names]
     if c.scope in CLUSTER_SCOPES:
         out.insert(0, "the cluster's members and interface pairs (the inventory, or discovery)")
-    return out
+    if c.scope is Scope.SEGMENT:  # pytest_kvmha.topology.segments places every cluster's NICs
+        out[:0] = [
+            "every audited cluster's members and interface pairs (the inventory, or discovery)",
+            "libvirt domain XML, live and inactive (`virsh dumpxml`)",
+            "the Open vSwitch database of every member host (bridges, ports, interfaces: "
+            "`ovs-vsctl --format=json list`)",
+            "the firewalls' own HA configuration (a saved file or a read-only console), else "
+            "the inventory's group_id",
+        ]
+    return list(dict.fromkeys(out))
 
 
 def _text(text: str) -> str:

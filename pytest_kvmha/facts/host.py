@@ -73,6 +73,9 @@ class DomainNic:
     trust_guest_rx_filters: bool
     address: PciAddress | None
     mtu: int | None = None  # <mtu size='N'/> (libvirt 3.1.0+); None: not set
+    # <interface type='hostdev'>: the host PCI device passed through (<source><address/>), an
+    # SR-IOV virtual function as a rule (libvirt formatdomain, "PCI Passthrough")
+    source_address: PciAddress | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,20 @@ class OvsState:
 
 
 @dataclass(frozen=True, slots=True)
+class VirtualFunction:
+    """One SR-IOV VF of a physical NIC, as ``ip -d -j link`` lists it on the PF
+    (``vfinfo_list``; the text form's ``vf N link/ether MAC ..., spoof checking on, link-state
+    auto, trust off``). None: not reported (older drivers and iproute2 leave fields out)."""
+
+    vf: int
+    mac: str | None
+    vlan: int | None  # the VLAN the PF tags the VF's frames with; None / 0: none
+    spoofchk: bool | None
+    trust: bool | None
+    link_state: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     name: str
     flags: frozenset[str]
@@ -269,6 +286,7 @@ class Link:
     kind: str | None
     mac: str | None
     mtu: int | None = None
+    vfs: tuple[VirtualFunction, ...] = ()  # the SR-IOV VFs of a PF (none: not a PF, or none set)
 
     @property
     def promiscuous(self) -> bool:

@@ -136,6 +136,7 @@ def parse_domain(xml: str, *, source: str, what: str) -> Domain:
                 trust_guest_rx_filters=el.get("trustGuestRxFilters") == "yes",
                 address=_pci(el.find("address"), nwhat),
                 mtu=_mtu(el.find("mtu"), nwhat),
+                source_address=_pci(src.find("address"), nwhat) if src is not None else None,
             )
         )
     controllers = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from pytest_kvmha.facts.host import Link, PackageState
+from pytest_kvmha.facts.host import Link, PackageState, VirtualFunction
 from pytest_kvmha.parse.evidence import FactError, load_json, refuse_control_chars, show
 
 
@@ -46,10 +46,56 @@ def parse_links(text: str) -> dict[str, Link]:
         if mtu is not None and (type(mtu) is not int or not 0 <= mtu < 2**32):
             raise FactError(f"{where}: 'mtu' must be a byte count, found {show(mtu)}")
         links[name] = Link(
-            name=name, flags=frozenset(flags), promiscuity=promiscuity, kind=kind, mac=mac, mtu=mtu
+            name=name,
+            flags=frozenset(flags),
+            promiscuity=promiscuity,
+            kind=kind,
+            mac=mac,
+            mtu=mtu,
+            vfs=_vfs(entry.get("vfinfo_list"), where),
         )
     refuse_control_chars("links", link=list(links.values()))
     return links
+
+
+def _vfs(found: object, where: str) -> tuple[VirtualFunction, ...]:
+    """A PF's ``vfinfo_list`` (iproute2 ``print_vfinfo``: ``vf``, ``address``, ``vlan_list`` of
+    ``{"vlan": N}``, ``spoofchk``, ``link_state``, ``trust``), each field type-checked."""
+    if found is None:
+        return ()
+    if not isinstance(found, list):
+        raise FactError(f"{where}: 'vfinfo_list' must be a list, found {show(found)}")
+    out = []
+    for k, vf in enumerate(found):
+        at = f"{where}: vfinfo_list[{k}]"
+        if not isinstance(vf, dict) or type(vf.get("vf")) is not int or vf["vf"] < 0:
+            raise FactError(f"{at}: expected an object with a VF number, found {show(vf)}")
+        mac = vf.get("address")
+        if mac is not None and type(mac) is not str:
+            raise FactError(f"{at}: 'address' must be a string, found {show(mac)}")
+        for key in ("spoofchk", "trust"):
+            if vf.get(key) is not None and type(vf[key]) is not bool:
+                raise FactError(f"{at}: {key!r} must be true or false, found {show(vf[key])}")
+        state = vf.get("link_state")
+        if state is not None and type(state) is not str:
+            raise FactError(f"{at}: 'link_state' must be a string, found {show(state)}")
+        vlans = vf.get("vlan_list", [])
+        if not isinstance(vlans, list) or not all(
+            isinstance(v, dict) and type(v.get("vlan")) is int for v in vlans
+        ):
+            raise FactError(f"{at}: 'vlan_list' must list {{\"vlan\": N}}, found {show(vlans)}")
+        vlan = next((v["vlan"] for v in vlans if v["vlan"]), None)
+        out.append(
+            VirtualFunction(
+                vf["vf"],
+                mac.lower() if mac else None,
+                vlan,
+                vf.get("spoofchk"),
+                vf.get("trust"),
+                state,
+            )  # fmt: skip
+        )
+    return tuple(out)
 
 
 _PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9.+_-]*")

@@ -104,18 +104,101 @@ class _OpenRule:
         )
 
 
+_SEPARATOR = "=" * 79
+_RECIRC = re.compile(r"^recirc\((?P<id>0x[0-9a-f]+)\)(?P<rest>.*)$")
+_RECIRC_ACTION = re.compile(r"^recirc\((?P<id>0x[0-9a-f]+)\)$")
+MAX_RECIRCULATIONS = 16  # passes followed for one frame; a bond needs one
+
+
+def _passes(lines: list[str]) -> list[tuple[str | None, str, list[str]]]:
+    """(recirc id, what its header says, lines) of each pass: the first pass (id None), then
+    each continuation ``ofproto/trace`` prints after a line of 79 ``=``, ``recirc(0xN)[ -
+    why]`` and another such line (ofproto-dpif-trace.c, ``ofproto_trace``: conntrack and bond
+    recirculations are traced on, each as its own pass)."""
+    out: list[tuple[str | None, str, list[str]]] = [(None, "", [])]
+    k = 0
+    while k < len(lines):
+        head = _RECIRC.match(lines[k + 1].strip()) if k + 1 < len(lines) else None
+        if (
+            lines[k].strip() == _SEPARATOR
+            and head is not None
+            and k + 2 < len(lines)
+            and lines[k + 2].strip() == _SEPARATOR
+        ):
+            out.append((head.group("id"), head.group("rest").strip(), []))
+            k += 3
+            continue
+        out[-1][2].append(lines[k])
+        k += 1
+    return out
+
+
 def parse_trace(text: str) -> TraceResult:
-    """``ofproto/trace`` output -> :class:`TraceResult`. Raises :class:`TraceParseError`."""
-    lines = text.splitlines()
+    """``ofproto/trace`` output -> :class:`TraceResult`. Raises :class:`TraceParseError`.
+
+    A trace that recirculates for a bond (``balance-tcp``: ``hash(l4(0)),recirc(0x1)``, then a
+    pass ``recirc(0x1)`` that picks the bond member) is one answer: each ``recirc(0xN)`` action
+    stands for the datapath actions of pass 0xN, in order (the packet recirculates with what
+    the actions before it did to it). A conntrack recirculation is not: its pass assumes a
+    connection state (``resume conntrack with default ct_state=trk|new``), so it is refused."""
+    passes = _passes(text.splitlines())
+    by_id: dict[str, tuple[str, list[str]]] = {}
+    for rid, rest, body in passes[1:]:
+        if "conntrack" in rest:
+            raise TraceParseError(
+                f"the trace recirculates through conntrack (recirc({rid}) {rest[:80]}): its "
+                "second pass assumes a connection state, not evaluated"
+            )
+        if rid in by_id:
+            raise TraceParseError(f"recirc({rid}) is traced twice")
+        by_id[str(rid)] = (rest, body)
+    flow, rules, dp, final = _parse_pass(passes[0][2])
+    used: list[str] = []
+    actions = _resolve(parse_dp_actions(dp), by_id, rules, used)
+    unused = sorted(set(by_id) - set(used))
+    if unused:
+        raise TraceParseError(f"recirc({unused[0]}) is traced but no action leads there")
+    if used:  # the frame as it leaves: the last pass's
+        final = _parse_pass(by_id[used[-1]][1])[3] or final
+    return TraceResult(flow, tuple(rules), actions, final)
+
+
+def _resolve(
+    actions: tuple[DpAction, ...],
+    by_id: dict[str, tuple[str, list[str]]],
+    rules: list[TraceRule],
+    used: list[str],
+) -> tuple[DpAction, ...]:
+    """``actions`` with every ``recirc(0xN)`` replaced by pass 0xN's actions, in order (its
+    rules are appended to ``rules``, its id to ``used``)."""
+    out: list[DpAction] = []
+    for a in actions:
+        m = _RECIRC_ACTION.match(a.text) if a.kind == "other" else None
+        if m is None:
+            out.append(a)
+            continue
+        rid = m.group("id")
+        if rid not in by_id:
+            raise TraceParseError(f"the trace recirculates ({a.text}) but does not show that pass")
+        if rid in used or len(used) >= MAX_RECIRCULATIONS:
+            raise TraceParseError(f"{a.text}: recirculates in a loop or too often")
+        used.append(rid)
+        _, more, dp, _ = _parse_pass(by_id[rid][1])
+        rules += more
+        out += _resolve(parse_dp_actions(dp), by_id, rules, used)
+    return tuple(out)
+
+
+def _parse_pass(lines: list[str]) -> tuple[str, list[TraceRule], str, str]:
+    """(flow, rules, datapath actions text, final flow) of one pass of a trace."""
     flow = next((ln[len("Flow: ") :] for ln in lines if ln.startswith("Flow: ")), None)
     dp = [ln[len("Datapath actions: ") :] for ln in lines if ln.startswith("Datapath actions: ")]
     if flow is None or not dp:
         raise TraceParseError(
             "no 'Flow:' or no 'Datapath actions:' line (not ofproto/trace output)"
         )
-    if len(dp) > 1 or any("recirc(" in d for d in dp):
-        # Recirculation (conntrack, bonds) traces several passes: not a plain forwarding answer.
-        raise TraceParseError("the trace recirculates (several datapath passes): not evaluated")
+    if len(dp) > 1:
+        raise TraceParseError("several 'Datapath actions:' lines in one pass")
     final = next((ln[len("Final flow: ") :] for ln in lines if ln.startswith("Final flow: ")), "")
     rules: list[TraceRule] = []
     bridge: str | None = None
@@ -159,7 +242,7 @@ def parse_trace(text: str) -> TraceResult:
             elif not stripped.startswith(("resubmit", "bridge(")):
                 cur.actions.append(stripped)
     close()
-    return TraceResult(flow, tuple(rules), parse_dp_actions(dp[0]), final)
+    return flow, rules, dp[0], final
 
 
 _DP_LINE = re.compile(r"^(?P<dp>\S+@\S+):")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
+from pytest_kvmha.audit.engine import finding_hosts
 from pytest_kvmha.config.waivers import Match, Waiver, match, statuses
 from pytest_kvmha.model import FAIL, Finding, key_of
 from pytest_kvmha.plugin.state import KvmhaState, RunVerdict
@@ -44,11 +45,7 @@ def audited_by_baseline(state: KvmhaState, f: Finding) -> bool:
     from pytest_kvmha.report.baseline import same_host
 
     facts = {h.name: h for h in state.audit.hosts} if state.audit is not None else {}
-    names = {f.host} if f.host else set()
-    if not f.host and state.audit is not None:
-        for c in state.audit.clusters:
-            if c.name == f.cluster:
-                names = {m.host for m in c.members}
+    names = finding_hosts(state.audit.clusters if state.audit is not None else (), f)
     if not names:
         return False
     for name in names:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_kvmha.audit.applicable import split_not_applicable
+from pytest_kvmha.audit.engine import finding_hosts
 from pytest_kvmha.model import DEPENDS_ON, ERROR, FAIL, SKIP, Finding, key_of
 from pytest_kvmha.plugin.gate import GATING, WAIVED, gate_of, waiver_match
 from pytest_kvmha.plugin.selection import audit_items_wanted
@@ -171,12 +172,7 @@ class KvmhaItem(pytest.Item):
 
 
 def _hosts_of(state: KvmhaState, f: Finding) -> set[str]:
-    if f.host:
-        return {f.host}
-    for c in state.audit.clusters if state.audit is not None else ():
-        if c.name == f.cluster:
-            return {m.host for m in c.members}
-    return set()
+    return finding_hosts(state.audit.clusters if state.audit is not None else (), f)
 
 
 class _Crash:

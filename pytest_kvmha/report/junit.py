@@ -5,7 +5,8 @@ id (``kvmha/<cluster>/<CHECK>[<subject>]``) has none, so its ``classname`` would
 ``name`` ``kvmha.<cluster>.<CHECK>[<subject>]``. pytest offers no public hook to change either, so
 each audit item carries its context as properties (``Item.user_properties``, public) and, once
 pytest has written the file, this module rewrites the audit test cases from those properties:
-``classname`` = the cluster (the host for host checks; ``what-if.<cluster>`` for what-if items),
+``classname`` = the cluster (the host for host checks, ``segment`` for a segment's finding;
+``what-if.<cluster>`` for what-if items),
 ``name`` = ``<CHECK>[<subject>]``, a failure's or error's ``message`` = the finding's detail, and a
 failed finding below ``--kvmha-fail-on`` gets its detail in ``system-out``. Other test cases are
 left exactly as pytest wrote them.
@@ -110,8 +111,10 @@ def rewrite_junit(path: Path) -> int:
             "kvmha"
         ):
             continue
-        owner = props.get("cluster") or props.get("host") or "kvmha"
         whatif = props["nodeid"].startswith("kvmha-whatif/")
+        # a segment's finding is about several clusters: its class is "segment" (its node id's)
+        segment = props["nodeid"].split("/", 2)[1:2] == ["segment"] and not props.get("cluster")
+        owner = props.get("cluster") or props.get("host") or ("segment" if segment else "kvmha")
         case.set("classname", f"what-if.{owner}" if whatif else owner)
         case.set("name", f"{props['check']}[{props.get('subject', '')}]")
         detail = props.get("detail", "")

@@ -183,6 +183,15 @@ def cluster_blocks(
         lines, hidden, marks = _rows(one, [""], titles, verbose, width)
         top = Line(f"host checks of {host}: {outcome_counts(outcomes)}", _markup(_worst(outcomes)))
         blocks.append(Block(top, [], lines[1:], hidden, marks))
+    segments: dict[str, dict[str, dict[str, str]]] = {}  # across clusters: per segment
+    for f in findings:
+        if f.check.scope is Scope.SEGMENT:
+            _fill(segments.setdefault(f.subject, {}), f.check.id, "", outcome(f))
+    for segment, rows in sorted(segments.items()):
+        outcomes = [o for r in rows.values() for o in r.values()]
+        lines, hidden, marks = _rows(rows, [""], titles, verbose, width)
+        top = Line(f"segment {segment}: {outcome_counts(outcomes)}", _markup(_worst(outcomes)))
+        blocks.append(Block(top, [], lines[1:], hidden, marks))
     return blocks
 
 

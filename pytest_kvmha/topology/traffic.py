@@ -108,6 +108,19 @@ def _cos_interface_at_pci(member: Member, index: int, facts: CosHaFacts) -> str:
     return named[0]
 
 
+def peer_mac(cluster: Cluster, member: Member, index: int) -> str:
+    """The MAC of the other member's NIC of pair ``index`` (broadcast when none is known)."""
+    for q in cluster.members:
+        if q is not member:
+            try:
+                mac = q.nic(index).mac
+            except MissingFacts:
+                continue
+            if mac:
+                return mac.lower()
+    return BROADCAST
+
+
 def member_frames(
     cluster: Cluster, member: Member, index: int, pair: PairSpec, src: str, peer: str
 ) -> tuple[Frame, ...]:

@@ -136,6 +136,13 @@ class Ethertypes:
 # TCP/703 (unicast/cloud HA), TCP/23 or Ethernet 0x8890.
 UNICAST_HEARTBEAT_TCP_PORT = 703
 
+# SR-IOV virtual functions as FortiGate-VM interfaces. Fortinet Community, "Technical Tip:
+# Permanent mac address is changed to the FGCP virtual address" (194975): a VF used for the HA
+# links of a FortiGate-VM on KVM takes the FGCP virtual MAC as its hardware address and the
+# cluster goes out of sync; "With SRIOV, the only method for HA interface is to use unicast ha".
+# The host side it shows for a VF carrying a virtual MAC: "spoof checking off, ... trust on".
+SRIOV_HEARTBEAT = "unicast"
+
 # FortiGate-VM KVM Administration Guide: the VM's interfaces port1, port2 ... are its NICs in
 # PCI order, so portN is the N-th NIC.
 _PORT = re.compile(r"port([1-9][0-9]{0,2})")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pytest_kvmha.config.inventory import load_inventory
+from pytest_kvmha.model import Scope, discover_checks
 from pytest_kvmha.remediation import command, comment, inert, xml_attr
 from tests.scenarios import SCENARIOS
 
@@ -98,6 +99,11 @@ def test_remediations_with_hostile_names_are_single_commands(
         (c, "error" if c == "KVMHA-TRACE-001" and s != "skip" else s)
         for (c, _), s in SCENARIOS[scenario].expected.items()
     )
+    if SCENARIOS[scenario].second:  # each cluster has its own findings about each host
+        scopes = {c.id: c.scope for c in discover_checks()}
+        for (c, _), st in SCENARIOS[scenario].expected.items():
+            if scopes[c] is Scope.CLUSTER_HOST:
+                want[(c, "error" if c == "KVMHA-TRACE-001" and st != "skip" else st)] += 1
     assert counts == want
     hostile = set(renames.values())
     for f in result.findings:

@@ -75,6 +75,9 @@ UNCOVERED: dict[Key, str] = {
     ("bond-member-down", "KVMHA-OVS-004", "kvm-b"): "a comment: bring the bond's members up",
     ("stp-on", "KVMHA-TRACE-001", "fw-a:If1"): TRACE_ADVICE,
     ("stp-on", "KVMHA-TRACE-001", "fw-b:If1"): RETRACE,
+    ("two-clusters-one-group", "KVMHA-ID-001", "vlan101@kvm-a+kvm-b"): (
+        "a comment: which cluster takes another group-id is the operator's choice"
+    ),
 }
 
 

@@ -693,3 +693,66 @@ c.collect = slow
     assert parallel[0].ret == serial[0].ret
     assert parallel[1] == serial[1]
     assert parallel[2] == serial[2]
+
+
+def _three_hosts(path: Path) -> Any:
+    """edge-fw on kvm-a and kvm-b, core-fw on kvm-c alone (specs never read)."""
+    lines = [f'[hosts.{h}]\nspec = "replay://{h}"\n' for h in ("kvm-a", "kvm-b", "kvm-c")]
+    lines += [
+        '[clusters.edge-fw]\nvendor = "fortigate"\nmembers = [\n'
+        '  { host = "kvm-a", domain = "fw-a", role = "master" },\n'
+        '  { host = "kvm-b", domain = "fw-b", role = "slave" },\n]\n',
+        '[clusters.core-fw]\nvendor = "fortigate"\nmembers = [\n'
+        '  { host = "kvm-c", domain = "fw-c", role = "master" },\n'
+        '  { host = "kvm-c", domain = "fw-d", role = "slave" },\n]\n',
+    ]
+    path.write_text("\n".join(lines))
+    return load_inventory(str(path))
+
+
+def test_segment_items_need_every_clusters_hosts(tmp_path: Path) -> None:
+    """KVMHA-ID-001 looks across clusters: selecting its items (node id kvmha/segment, or a -k
+    that may match them) keeps every member host; leaving them out lets a host go."""
+    inv = _three_hosts(tmp_path / "inv.toml")
+    checks = discover_checks()
+    assert set(unneeded_hosts(checks, inv, nodeids=["kvmha/edge-fw"])) == {"kvm-c"}
+    assert unneeded_hosts(checks, inv, nodeids=["kvmha/segment"]) == {}
+    assert unneeded_hosts(checks, inv, nodeids=["kvmha/segment/KVMHA-ID-001[vlan101@x]"]) == {}
+    assert unneeded_hosts(checks, inv, nodeids=["kvmha/edge-fw", "kvmha/segment"]) == {}
+    assert unneeded_hosts(checks, inv, keyword="KVMHA-ID-001") == {}
+    assert unneeded_hosts(checks, inv, keyword="vlan101") == {}  # a segment's subject may hold it
+    # the segment items carry every member host as a keyword: "not kvm-c" deselects them
+    assert set(unneeded_hosts(checks, inv, keyword="not kvm-c")) == {"kvm-c"}
+    # core-fw deselected: the segment items still read kvm-c, until they are deselected too
+    assert unneeded_hosts(checks, inv, deselect=["kvmha/core-fw", "kvmha/kvm-c"]) == {}
+    gone = ["kvmha/core-fw", "kvmha/kvm-c", "kvmha/segment"]
+    assert set(unneeded_hosts(checks, inv, deselect=gone)) == {"kvm-c"}
+
+
+def test_xdist_evaluates_the_cross_cluster_check_once_with_every_cluster(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every worker replays every host's bundle, so each sees both clusters: the segment items
+    are the same on every worker (xdist refuses workers that collect differently), each runs
+    once, and the findings, reports and exit status are the serial run's."""
+    shutil.copytree(BUNDLES / "two-clusters-one-group", pytester.path / "two")
+    inventory = pytester.path / "two" / "clusters.toml"
+    result, report, cases, md, _ = _same_under_xdist(
+        pytester, f"--kvmha-inventory={inventory}", modes=ALL_MODES
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    found = {
+        (f["subject"], f["status"]) for f in report["findings"] if f["check"] == "KVMHA-ID-001"
+    }
+    assert found == {("vlan101@kvm-a+kvm-b", "fail"), ("vlan102@kvm-a+kvm-b", "pass")}
+    names = [c[1] for c in cases if c[0] == "segment"]  # JUnit: each once, under "segment"
+    assert names == ["KVMHA-ID-001[vlan101@kvm-a+kvm-b]", "KVMHA-ID-001[vlan102@kvm-a+kvm-b]"]
+    assert "edge-fw" in md and "core-fw" in md
+    # only the segment: every host is read, and it still fails
+    result, report, *_ = _same_under_xdist(
+        pytester, f"--kvmha-inventory={inventory}", "kvmha/segment"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert not report.get("not_contacted")
+    assert {h["status"] for h in report["hosts"]} == {"ok"}
+    assert {f["check"] for f in report["findings"]} == {"KVMHA-ID-001"}

@@ -18,7 +18,16 @@ import pytest
 from pytest_kvmha.model import Severity
 from pytest_kvmha.testing import Lab
 from pytest_kvmha.testing.processes import PYTEST
-from tests.scenarios import HOSTS, SCENARIOS, Scenario, build_scenario, reset
+from tests.scenarios import (
+    CLUSTER,
+    HOSTS,
+    IDENTITY,
+    SCENARIOS,
+    SECOND,
+    Scenario,
+    build_scenario,
+    reset,
+)
 
 pytestmark = pytest.mark.live
 
@@ -94,6 +103,13 @@ def test_scenario_audit_over_ssh(lab: Lab, name: str, tmp_path: Path) -> None:
             assert hosts[name_]["round_trips"] == scenario.round_trips(i)
     # Every item is in the pytest output under its stable node id.
     assert "kvmha/edge-fw/KVMHA-TOPO-001[edge-fw]" in out
+    if scenario.second:  # the cross-cluster finding names both clusters and its segment
+        (shared,) = [
+            f for f in report["findings"] if f["check"] == IDENTITY and f["status"] == "fail"
+        ]
+        assert CLUSTER in shared["detail"] and SECOND in shared["detail"], shared
+        assert shared["nodeid"] == f"kvmha/segment/{IDENTITY}[{shared['subject']}]"
+        assert f"FAILED {shared['nodeid']}" in out
 
     # The recorded bundles replay through the same path to the same findings.
     rc2, out2, report2 = audit_recording(lab, inventory, tmp_path)

@@ -373,7 +373,7 @@ def test_fail_on_new_errors_still_fail(pytester: pytest.Pytester) -> None:
         "--kvmha-inventory=u/clusters.toml", "--kvmha-baseline=before.json", "--kvmha-fail-on-new"
     )
     assert result.ret == 1
-    assert result.parseoutcomes()["errors"] == 27
+    assert result.parseoutcomes()["errors"] == 29  # KVMHA-SRIOV-001 of fw-b's 2 NICs too
 
 
 def test_fail_on_new_needs_a_baseline(pytester: pytest.Pytester, recorded: Path) -> None:

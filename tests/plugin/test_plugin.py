@@ -89,7 +89,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
 
 @pytest.mark.parametrize(
     ("fail_on", "failed", "passed", "ret"),
-    [("critical", 0, 43, 0), ("high", 2, 41, 1), ("medium", 4, 39, 1), ("low", 5, 38, 1)],
+    [("critical", 0, 46, 0), ("high", 2, 44, 1), ("medium", 4, 42, 1), ("low", 5, 41, 1)],
 )
 def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
@@ -148,7 +148,8 @@ def test_unreachable_host_errors_and_report_still_written(pytester: pytest.Pytes
     assert hosts["kvm-b"]["status"] == "unreachable"
     assert "kvm-b: ssh: connect to host" in hosts["kvm-b"]["error"]
     assert hosts["kvm-a"]["status"] == "ok"
-    assert r["summary"]["error"] == 27  # every check that needs kvm-b: 22, and OVS-003/004/005
+    # every check that needs kvm-b: 22, OVS-003/004/005, and KVMHA-SRIOV-001 of fw-b's 2 NICs
+    assert r["summary"]["error"] == 29
     result.stdout.fnmatch_lines(["ERROR kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     result.stdout.fnmatch_lines(
         [

@@ -8,50 +8,26 @@ could not be read or parsed, never ``pass``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
-from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
-from pytest_kvmha.topology import (
-    Cluster,
-    Member,
-    member_firewall,
-    nic_at_pci,
-    nic_in_pci_order,
-)
-from pytest_kvmha.vendors import cos_core, fortigate
+from pytest_kvmha.model import Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.topology import Cluster, Member, member_firewall
+from pytest_kvmha.vendors import cos_core
 
 from .firewall_agreement import cos_agreement, fgcp_agreement
 from .firewall_agreement import show as _show
+from .firewall_wiring import (
+    Locator,
+    cluster_facts,
+    fgcp_locator,
+    nic_index,
+    pair_wiring,
+    where,
+)
 
 FGT_HA = "FortiOS CLI reference: config system ha, config system interface"
 FGT_VM = "FortiGate-VM KVM Administration Guide, High availability (Unicast / Broadcast)"
 COS_HA = "Clavister cOS Core Administration Guide, High Availability (HA setup, sync interface)"
 COS_KVM = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
-
-
-def _declared(m: Member) -> bool:
-    return m.spec.config is not None or m.spec.console is not None
-
-
-def _cluster_facts(cluster: Cluster) -> list[tuple[Member, FirewallFacts]] | Verdict:
-    """Every member's facts; a skip verdict when no member declares a configuration. Raises
-    MissingFacts (an error finding) when one is declared and unreadable, or some member has none."""
-    if not any(_declared(m) for m in cluster.members):
-        return skipped(
-            f"no firewall configuration declared for {cluster.name} "
-            "(inventory member keys 'config' or 'console')"
-        )
-    out = []
-    for m in cluster.members:
-        facts = member_firewall(m)
-        if facts is None:
-            raise MissingFacts(
-                f"{m.label} on {m.host.name} declares no 'config' or 'console': the members' "
-                "configurations cannot be compared"
-            )
-        out.append((m, facts))
-    return out
 
 
 def _describe(facts: FirewallFacts) -> str:
@@ -112,7 +88,7 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
     source=FGT_HA + "; " + COS_HA,
 )
 def members_agree(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
+    got = cluster_facts(cluster)
     if isinstance(got, Verdict):
         return got
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
@@ -151,7 +127,7 @@ def members_agree(cluster: Cluster) -> Verdict:
     source=FGT_VM,
 )
 def heartbeat_matches_config(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
+    got = cluster_facts(cluster)
     if isinstance(got, Verdict):
         return got
     modes = {m.label: f.heartbeat for m, f in got}
@@ -195,7 +171,7 @@ def heartbeat_matches_config(cluster: Cluster) -> Verdict:
     source=FGT_VM + "; " + FGT_HA,
 )
 def unicast_peers(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
+    got = cluster_facts(cluster)
     if isinstance(got, Verdict):
         return got
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
@@ -250,26 +226,15 @@ def unicast_peers(cluster: Cluster) -> Verdict:
     )
 
 
-# where a heartbeat/sync interface is: the N-th NIC in PCI order, or the NIC at a PCI
-# (bus, slot, port) the firewall shows
-_Locator = tuple[str, int] | tuple[str, tuple[int, int, int]]
-
-
-def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, _Locator]]:
+def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, Locator]]:
     """(interface name, where its NIC is) of the member's heartbeat/sync interfaces."""
-    out: list[tuple[str, _Locator]] = []
+    out: list[tuple[str, Locator]] = []
     if isinstance(f, FgcpFacts):
         if not f.hbdev:
             problems.append(f"{m.label} has no heartbeat interface (hbdev)")
         for h in f.hbdev:
-            number = fortigate.nic_number(h.interface)
-            if number is None:
-                problems.append(
-                    f"{m.label}: heartbeat interface {_show(h.interface)} is not a portN "
-                    "interface (cannot tell its NIC)"
-                )
-            else:
-                out.append((h.interface, ("order", number)))
+            if (loc := fgcp_locator(m, h.interface, "heartbeat interface", problems)) is not None:
+                out.append((h.interface, loc))
         return out
     if f.sync_interface is None:
         problems.append(f"{m.label}: sync interface not shown")
@@ -283,26 +248,6 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
     else:
         out.append((f.sync_interface, ("order", cos_core.nic_number(f.ethernet, f.sync_interface))))
     return out
-
-
-def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> int | None:
-    _, at = where
-    try:
-        if isinstance(at, tuple):
-            return nic_at_pci(m, *at)
-        return nic_in_pci_order(m, at)
-    except IndexError:
-        if isinstance(at, tuple):
-            problems.append(
-                f"{m.label}: {_show(name)} is at PCI bus {at[0]} slot {at[1]} port {at[2]} "
-                f"(as the firewall shows it), but no one NIC of {m.label} has that address"
-            )
-        else:
-            problems.append(
-                f"{m.label}: {_show(name)} would be NIC #{at}, but {m.label} has "
-                f"{len(m.domain().nics)} NICs: no interface pair"
-            )
-        return None
 
 
 @check(
@@ -322,7 +267,7 @@ def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> in
     source=FGT_VM + "; " + COS_KVM,
 )
 def heartbeat_is_pair(cluster: Cluster) -> Verdict:
-    got = _cluster_facts(cluster)
+    got = cluster_facts(cluster)
     if isinstance(got, Verdict):
         return got
     problems: list[str] = []
@@ -335,7 +280,7 @@ def heartbeat_is_pair(cluster: Cluster) -> Verdict:
     for m, f in got:
         mapped = []
         for name, loc in _hb_interfaces(m, f, problems):
-            if (index := _nic_index(m, name, loc, problems)) is not None:
+            if (index := nic_index(m, name, loc, problems)) is not None:
                 mapped.append((name, index))
         per_member.append(mapped)
     wired = []
@@ -355,14 +300,8 @@ def heartbeat_is_pair(cluster: Cluster) -> Verdict:
                 problems.append(f"heartbeat interfaces are not one pair: {shown}")
                 continue
             k = ks.pop()
-            problems += _pair_wiring(cluster, k, pair_name)
-            where = ", ".join(
-                dict.fromkeys(
-                    f"bridge {p.bridge_name}" + (f" VLAN {p.vlan}" if p.vlan is not None else "")
-                    for _, p in cluster.placements(k)
-                )
-            )
-            wired.append(f"{pair_name(k)} ({shown}) on {where}")
+            problems += pair_wiring(cluster, k, pair_name)
+            wired.append(f"{pair_name(k)} ({shown}) on {where(cluster, k)}")
     if problems:
         return failed(
             "; ".join(dict.fromkeys(problems)),
@@ -370,43 +309,3 @@ def heartbeat_is_pair(cluster: Cluster) -> Verdict:
             found="; ".join(dict.fromkeys(problems)),
         )
     return passed("heartbeat over " + "; ".join(wired))
-
-
-def _pair_wiring(cluster: Cluster, k: int, pair_name: Callable[[int], str]) -> list[str]:
-    """Problems of pair ``k`` as a heartbeat pair: one bridge, its own, its own VLAN."""
-    problems = []
-    placements = cluster.placements(k)
-    bridges = {m.label: p.bridge_name for m, p in placements}
-    for label, b in bridges.items():
-        if b is None:
-            problems.append(f"{label}'s NIC #{k + 1} ({pair_name(k)}) is on no bridge")
-    if None in bridges.values():
-        return problems
-    if len(set(bridges.values())) > 1:
-        problems.append(
-            f"{pair_name(k)} is not on one bridge: "
-            + ", ".join(f"{label} {b}" for label, b in bridges.items())
-        )
-    two = cluster.two_servers()
-    vlans = {m.label: p.vlan for m, p in placements}
-    if two and (None in vlans.values() or len(set(vlans.values())) > 1):
-        problems.append(
-            f"{pair_name(k)} has no VLAN of its own between the servers: "
-            + ", ".join(
-                f"{label} {v if v is not None else 'untagged'}" for label, v in vlans.items()
-            )
-        )
-    for other in range(len(cluster.pairs())):
-        if other == k:
-            continue
-        for m, p in placements:
-            if other >= len(m.domain().nics):
-                continue
-            q = cluster.placement(m, other)
-            if q.bridge_name == p.bridge_name:
-                problems.append(
-                    f"bridge {p.bridge_name} on {m.host.name} also carries {pair_name(other)}"
-                )
-            elif two and p.vlan is not None and q.vlan == p.vlan:
-                problems.append(f"VLAN {p.vlan} also carries {pair_name(other)} on {m.host.name}")
-    return problems

@@ -282,7 +282,10 @@ def _expect(
     e[("KVMHA-TOPO-001", CLUSTER)] = "pass"
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
-    for check in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
+    for check in (
+        *("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"),
+        *("KVMHA-FGCP-001", "KVMHA-FGCP-002", "KVMHA-FGCP-003", "KVMHA-FGCP-004"),
+    ):
         e[(check, CLUSTER)] = "skip"  # no firewall configuration declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
@@ -362,7 +365,7 @@ def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
         check, subject = key
-        if check.startswith("KVMHA-FW-"):
+        if check.startswith(("KVMHA-FW-", "KVMHA-FGCP-")):
             continue  # no firewall configuration declared: skipped, whatever the host
         if (
             subject in ("kvm-b", "fw-b")

@@ -79,8 +79,7 @@ def _names(values: tuple[str, ...]) -> str:
     source=SYNC_SOURCE,
 )
 def sync_and_monitor_pairs(cluster: Cluster) -> Verdict:
-    got = _fgcp(cluster)
-    if isinstance(got, Verdict):
+    if isinstance(got := _fgcp(cluster), Verdict):
         return got
     pairs = cluster.pairs()
 
@@ -157,8 +156,7 @@ def sync_and_monitor_pairs(cluster: Cluster) -> Verdict:
     source=MGMT_SOURCE,
 )
 def management_not_ha_link(cluster: Cluster) -> Verdict:
-    got = _fgcp(cluster)
-    if isinstance(got, Verdict):
+    if isinstance(got := _fgcp(cluster), Verdict):
         return got
     if not any(f.mgmt_interfaces for _, f in got):
         return skipped(
@@ -210,8 +208,7 @@ def management_not_ha_link(cluster: Cluster) -> Verdict:
     source=HB_SOURCE,
 )
 def two_heartbeat_links(cluster: Cluster) -> Verdict:
-    got = _fgcp(cluster)
-    if isinstance(got, Verdict):
+    if isinstance(got := _fgcp(cluster), Verdict):
         return got
     if any(f.unicast_hb for _, f in got):
         return skipped("unicast heartbeat: one peer address (unicast-hb-peerip), one link")
@@ -245,8 +242,7 @@ def two_heartbeat_links(cluster: Cluster) -> Verdict:
     source=OVERRIDE_SOURCE,
 )
 def override_priority(cluster: Cluster) -> Verdict:
-    got = _fgcp(cluster)
-    if isinstance(got, Verdict):
+    if isinstance(got := _fgcp(cluster), Verdict):
         return got
     on = [m.label for m, f in got if f.override]
     if not on:

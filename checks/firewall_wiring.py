@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pytest_kvmha.facts.firewall import FgcpFacts, FirewallFacts
 from pytest_kvmha.model import MissingFacts, Verdict, skipped
 from pytest_kvmha.topology import Cluster, Member, member_firewall, nic_at_pci, nic_in_pci_order
-from pytest_kvmha.topology.traffic import pci_position
+from pytest_kvmha.topology.traffic import interface_of
 from pytest_kvmha.vendors import cos_core, fortigate
 
 from .firewall_agreement import show
@@ -87,35 +87,9 @@ def locate(m: Member, name: str, what: str, problems: list[str]) -> int | None:
     return nic_index(m, name, where, problems) if where is not None else None
 
 
-def interface_of(m: Member, facts: FirewallFacts, index: int) -> str:
-    """The firewall's name for NIC ``index`` (document order) of ``m``. Raises MissingFacts when
-    it cannot be told (a NIC without a PCI address, fewer interfaces shown than NICs)."""
-    if not isinstance(facts, FgcpFacts):
-        nic = m.nic(index)
-        if nic.address is not None:
-            at = (nic.address.bus, nic.address.slot, nic.address.function)
-            for name, shown in facts.pci.items():
-                if shown == at:
-                    return name
-    pos = pci_position(m, index)
-    if pos is None:
-        raise MissingFacts(
-            f"{m.label} on {m.host.name}: a NIC has no PCI address, so the interface of NIC "
-            f"#{index + 1} in its firewall configuration is unknown"
-        )
-    if isinstance(facts, FgcpFacts):
-        return fortigate.port_name(pos)
-    if pos > len(facts.ethernet):
-        raise MissingFacts(
-            f"{m.label}: NIC #{index + 1} is Ethernet interface {pos}, but the configuration "
-            f"shows only {len(facts.ethernet)}"
-        )
-    return facts.ethernet[pos - 1]
-
-
 def configured_mtu(m: Member, facts: FirewallFacts, index: int) -> tuple[int, str]:
     """(MTU, what says so) of the firewall interface on NIC ``index`` of ``m``."""
-    name = interface_of(m, facts, index)
+    name = interface_of(m, index, facts)
     if isinstance(facts, FgcpFacts):
         mtu, how = facts.mtu.get(name), "mtu-override"
         default, vendor = fortigate.DEFAULT_MTU, "FortiOS"

@@ -53,6 +53,20 @@ def audit(tmp_path: Path, a: str, b: str | None = None, scenario: str = "two-ok"
     return run(d)
 
 
+def edge(check: str, tmp_path: Path, a: str, b: str | None = None, scenario: str = "two-ok") -> Any:
+    """The cluster's finding of ``check`` with configurations ``a`` (and ``b``)."""
+    return finding(audit(tmp_path, a, b, scenario), check, "edge-fw")
+
+
+def cos_cluster(tmp_path: Path, master: str, slave: str) -> Path:
+    """two-ok as a cOS Core cluster with these ``show`` outputs."""
+    c = copy_scenario("two-ok", tmp_path)
+    inventory = c / "clusters.toml"
+    inventory.write_text(inventory.read_text().replace('"fortigate"', '"cos-core"'))
+    declare_configs(c, {"fw-a": master, "fw-b": slave}, ".txt")
+    return c
+
+
 # --- parsing ------------------------------------------------------------------------------------
 
 
@@ -127,12 +141,10 @@ def test_session_sync_sharing_a_vlan_fails(tmp_path: Path) -> None:
 
 
 def test_session_sync_on_no_nic_fails(tmp_path: Path) -> None:
-    f = finding(audit(tmp_path, fortios('    set session-sync-dev "port3"\n')), SYNC, "edge-fw")
+    f = edge(SYNC, tmp_path, fortios('    set session-sync-dev "port3"\n'))
     assert f.status == "fail"
     assert "fw-a: port3 would be NIC #3, but fw-a has 2 NICs: no interface pair" in f.detail
-    g = finding(
-        audit(tmp_path / "x", fortios('    set session-sync-dev "mgmt"\n')), SYNC, "edge-fw"
-    )
+    g = edge(SYNC, tmp_path / "x", fortios('    set session-sync-dev "mgmt"\n'))
     assert "fw-a: session-sync interface mgmt is not a portN interface" in g.detail
 
 
@@ -140,12 +152,10 @@ def test_monitor_needs_one_segment_not_a_bridge_of_its_own(tmp_path: Path) -> No
     """A monitored data pair may share its VLAN across pairs (vlan-clash passes it), but its two
     NICs must be one segment: fw-b's If2 on VLAN 103 against fw-a's 102 fails."""
     ha = '    set monitor "port2"\n'
-    clash = finding(audit(tmp_path, fortios(ha), scenario="vlan-clash"), SYNC, "edge-fw")
+    clash = edge(SYNC, tmp_path, fortios(ha), scenario="vlan-clash")
     assert clash.status == "pass", clash.detail
     assert clash.detail == "monitor port2 = If2 on bridge br2-external VLAN 101"
-    wrong = finding(
-        audit(tmp_path / "w", fortios(ha), scenario="wrong-member-tag"), SYNC, "edge-fw"
-    )
+    wrong = edge(SYNC, tmp_path / "w", fortios(ha), scenario="wrong-member-tag")
     assert wrong.status == "fail"
     assert (
         "monitored interface port2: If2 has no VLAN of its own between the servers: "
@@ -165,11 +175,7 @@ def test_members_naming_different_monitors_fail(tmp_path: Path) -> None:
 
 
 def test_neither_set_skips(tmp_path: Path) -> None:
-    f = finding(
-        audit(tmp_path, fortios('    set monitor ""\n    set session-sync-dev ""\n')),
-        SYNC,
-        "edge-fw",
-    )
+    f = edge(SYNC, tmp_path, fortios('    set monitor ""\n    set session-sync-dev ""\n'))
     assert f.status == "skip" and "runs over the heartbeat links" in f.detail
 
 
@@ -210,7 +216,7 @@ def test_reserved_management_as_heartbeat_fails(tmp_path: Path) -> None:
 
 def test_management_table_without_status_reserves_nothing(tmp_path: Path) -> None:
     ha = MGMT_PORT1.replace("    set ha-mgmt-status enable\n", "")
-    f = finding(audit(tmp_path, fortios(ha)), MGMT, "edge-fw")
+    f = edge(MGMT, tmp_path, fortios(ha))
     assert f.status == "skip" and "no reserved management interface" in f.detail
 
 
@@ -218,7 +224,7 @@ def test_management_table_without_status_reserves_nothing(tmp_path: Path) -> Non
 
 
 def test_one_heartbeat_link_is_a_low_finding(tmp_path: Path) -> None:
-    f = finding(audit(tmp_path, fortios(hbdev='"port2" 50')), HBS, "edge-fw")
+    f = edge(HBS, tmp_path, fortios(hbdev='"port2" 50'))
     assert f.status == "fail" and f.check.severity is Severity.LOW
     assert f.detail == "fewer than 2 heartbeat interfaces (hbdev): fw-a port2, fw-b port2"
     one_side = audit(tmp_path / "b", fortios(), fortios(hbdev='"port1" 50'))
@@ -226,7 +232,7 @@ def test_one_heartbeat_link_is_a_low_finding(tmp_path: Path) -> None:
 
 
 def test_two_heartbeat_links_pass(tmp_path: Path) -> None:
-    f = finding(audit(tmp_path, fortios()), HBS, "edge-fw")
+    f = edge(HBS, tmp_path, fortios())
     assert (
         f.status == "pass"
         and f.detail == "heartbeat interfaces: fw-a port1 port2, fw-b port1 port2"
@@ -241,17 +247,10 @@ def test_unicast_heartbeat_and_cos_core_skip(tmp_path: Path) -> None:
     result = run(d)
     assert finding(result, HBS, "edge-fw").status == "skip"
     assert "unicast heartbeat" in finding(result, HBS, "edge-fw").detail
-    c = copy_scenario("two-ok", tmp_path / "cos")
-    c.joinpath("clusters.toml").write_text(
-        c.joinpath("clusters.toml").read_text().replace('"fortigate"', '"cos-core"')
-    )
-    declare_configs(
-        c,
-        {
-            "fw-a": (DATA / "cos-master.txt").read_text(),
-            "fw-b": (DATA / "cos-slave.txt").read_text(),
-        },
-        ".txt",
+    c = cos_cluster(
+        tmp_path / "cos",
+        (DATA / "cos-master.txt").read_text(),
+        (DATA / "cos-slave.txt").read_text(),
     )
     cos = run(c)
     for check in (SYNC, MGMT, HBS, OVERRIDE):
@@ -278,16 +277,12 @@ def test_override_needs_one_highest_priority(
     def member(p: str | None) -> str:
         return fortios("    set override enable\n" + (f"    set priority {p}\n" if p else ""))
 
-    f = finding(audit(tmp_path, member(a), member(b)), OVERRIDE, "edge-fw")
+    f = edge(OVERRIDE, tmp_path, member(a), member(b))
     assert f.status == status and words in f.detail, f.detail
 
 
 def test_override_off_skips(tmp_path: Path) -> None:
-    f = finding(
-        audit(tmp_path, fortios("    set override disable\n    set priority 200\n")),
-        OVERRIDE,
-        "edge-fw",
-    )
+    f = edge(OVERRIDE, tmp_path, fortios("    set override disable\n    set priority 200\n"))
     assert f.status == "skip" and "override not enabled" in f.detail
 
 
@@ -341,18 +336,13 @@ def test_mtu_without_override_is_the_default(tmp_path: Path) -> None:
 
 
 def test_cos_core_mtu_is_used(tmp_path: Path) -> None:
-    c = copy_scenario("two-ok", tmp_path)
-    c.joinpath("clusters.toml").write_text(
-        c.joinpath("clusters.toml").read_text().replace('"fortigate"', '"cos-core"')
-    )
-
     def jumbo(name: str) -> str:
         text = (DATA / name).read_text()
         return text.replace(
             "         EthernetDevice: 0:virtio_net\n", "                    MTU: 9000\n", 1
         )
 
-    declare_configs(c, {"fw-a": jumbo("cos-master.txt"), "fw-b": jumbo("cos-slave.txt")}, ".txt")
+    c = cos_cluster(tmp_path, jumbo("cos-master.txt"), jumbo("cos-slave.txt"))
     result = run(c)
     f = finding(result, MTU, "If1")
     assert f.status == "fail" and "fw-a If1 9000 (MTU)" in f.detail

@@ -216,11 +216,11 @@ def test_waived_failures_do_not_gate_and_show_everywhere(
         "--junitxml=j.xml",
         "-rx",
     )
-    result.assert_outcomes(passed=39, xfailed=4, skipped=22, warnings=1)
+    result.assert_outcomes(passed=39, xfailed=4, skipped=30, warnings=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
+            "findings: 5 fail, 38 pass, 30 skip (fail-on medium; 1 failed below it, 4 waived (xfailed))",
             "failed by severity: high 2 (2 waived), medium 2 (2 waived), low 1 (1 below)",
             "waiver[[]0[]] OPS-1 (KVMHA-PKG-001): active, waives 1 until 2999-12-31",
             "XFAIL kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] - bridge-utils is installed on kvm-b* - "
@@ -323,11 +323,11 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         f"--kvmha-inventory={recorded}", "--kvmha-baseline=before.json", "--kvmha-fail-on-new"
     )
     # The four failures are known: they pass with a warning each (TOPO-002 is below anyway).
-    same.assert_outcomes(passed=43, skipped=22, warnings=5)
+    same.assert_outcomes(passed=43, skipped=30, warnings=5)
     assert same.ret == 0
     same.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
+            "findings: 5 fail, 38 pass, 30 skip (fail-on medium; 1 failed below it, 4 known since the baseline (passed))"
         ]
     )
     same.stdout.fnmatch_lines(
@@ -351,7 +351,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         "--kvmha-fail-on-new",
         "--kvmha-report-md=r.md",
     )
-    new.assert_outcomes(passed=42, failed=1, skipped=22, warnings=4)
+    new.assert_outcomes(passed=42, failed=1, skipped=30, warnings=4)
     assert new.ret == 1
     new.stdout.fnmatch_lines(["FAILED kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     md = (pytester.path / "r.md").read_text()
@@ -391,7 +391,7 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
             "host checks of kvm-b: KVMHA-OVS-001 .  KVMHA-PKG-001 F",
             "legend: . pass  F fail  E error*",
             # each finding counted once: 4 gating failures + 1 below the threshold
-            "findings: 5 fail, 38 pass, 22 skip (fail-on medium; 1 failed below it)",
+            "findings: 5 fail, 38 pass, 30 skip (fail-on medium; 1 failed below it)",
             "failed by severity: high 2, medium 2, low 1 (1 below)",
             "kvmha report: r.json",
         ]
@@ -457,7 +457,7 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
             if (m := re.match(r"(kvmha/\S+) (PASSED|FAILED|SKIPPED)", line))
         }
     )
-    assert len(printed) == 65
+    assert len(printed) == 73  # 65, and the FGCP checks per cluster (2 x 4)
     for nodeid in printed[::5] + ["kvmha/edge-fw/KVMHA-VIRT-002[If2]"]:
         again = pytester.runpytest(nodeid, f"--kvmha-inventory={recorded}", "-v")
         ran = [
@@ -494,7 +494,7 @@ def test_k_host_selects_cluster_items_of_its_members(
     assert "kvmha/edge-fw/KVMHA-VIRT-002[If1]" in nodeids  # fw-b runs on kvm-b
     assert "kvmha/kvm-b/KVMHA-PKG-001[kvm-b]" in nodeids
     assert not [n for n in nodeids if "dmz-fw" in n or "kvmha/kvm-a/" in n]
-    assert len(nodeids) == 30
+    assert len(nodeids) == 34  # 30, and edge-fw's KVMHA-FGCP-001..004
 
 
 def test_m_selects_by_severity(pytester: pytest.Pytester, recorded: Path) -> None:

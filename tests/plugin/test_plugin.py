@@ -35,7 +35,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json", "-v")
     # dmz-fw: VIRT-002 (high), HB-002 and VIRT-003 (medium) fail; kvm-b has bridge-utils;
     # TOPO-002 (low) fails below the default threshold and only warns; OVS-004 skips (no bond).
-    result.assert_outcomes(passed=39, failed=4, skipped=22, warnings=1)
+    result.assert_outcomes(passed=39, failed=4, skipped=30, warnings=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -54,7 +54,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     )
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
-    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 22}
+    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 30}
     assert [c["name"] for c in r["clusters"]] == ["edge-fw", "dmz-fw"]
     f = next(f for f in r["findings"] if f["nodeid"] == "kvmha/dmz-fw/KVMHA-VIRT-003[Dmz1]")
     assert (f["status"], f["severity"], f["cluster"], f["subject"]) == (
@@ -73,7 +73,7 @@ def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
 ) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
-    result.assert_outcomes(passed=passed, failed=failed, skipped=22, warnings=5 - failed)
+    result.assert_outcomes(passed=passed, failed=failed, skipped=30, warnings=5 - failed)
     assert result.ret == ret
 
 
@@ -105,8 +105,9 @@ def test_select_and_deselect_by_node_id(pytester: pytest.Pytester, recorded: Pat
 
 def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-k", "medium")
-    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond
-    result.assert_outcomes(passed=5, failed=2, skipped=3)
+    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond, and
+    # KVMHA-FGCP-002/-004 (medium) skip: no firewall configuration declared
+    result.assert_outcomes(passed=5, failed=2, skipped=7)
 
 
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -218,13 +219,13 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--kvmha-list-checks")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["KVMHA-HB-001     critical  *", "KVMHA-VLAN-002   high      *"])
-    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 23
+    assert len([line for line in result.outlines if line.startswith("KVMHA-")]) == 27
 
 
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
     md = (pytester.path / "audit.md").read_text()
-    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 22 skip** (fail-on medium)")
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 30 skip** (fail-on medium)")
     assert "| kvm-b | replay://" in md
     rows = [line for line in md.splitlines() if line.startswith("| fail")]
     assert [r.split("|")[1:3] for r in rows] == [

@@ -309,8 +309,9 @@ def test_junit_classname_properties_and_messages(pytester: pytest.Pytester, reco
     assert "below --kvmha-fail-on=medium" in out and props(topo)["detail"] in out
     # a pass has no system-out; a skip keeps its reason
     assert got["edge-fw::KVMHA-VLAN-001[If1]"].find("system-out") is None
-    # 56, and the switch checks: OVS-003 and OVS-005 per pair (3), OVS-004 per cluster host (3)
-    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 65
+    # 56, and the switch checks: OVS-003 and OVS-005 per pair (3), OVS-004 per cluster host (3),
+    # and KVMHA-FGCP-001..004 per cluster (2 x 4)
+    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 73
 
 
 def test_junit_escapes_hostile_names(pytester: pytest.Pytester) -> None:

@@ -8,81 +8,26 @@ could not be read or parsed, never ``pass``.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 from pytest_kvmha.facts.firewall import CosHaFacts, FgcpFacts, FirewallFacts
-from pytest_kvmha.model import (
-    FIREWALL_CONFIG,
-    MissingFacts,
-    Scope,
-    Verdict,
-    check,
-    failed,
-    passed,
-    skipped,
-)
-from pytest_kvmha.topology import (
-    Cluster,
-    Member,
-    member_firewall,
-    nic_at_pci,
-    nic_in_pci_order,
-)
-from pytest_kvmha.vendors import cos_core, fortigate
+from pytest_kvmha.model import FIREWALL_CONFIG, Scope, Verdict, check, failed, passed, skipped
+from pytest_kvmha.topology import Cluster, Member, member_firewall
+from pytest_kvmha.vendors import cos_core
 
 from .firewall_agreement import cos_agreement, fgcp_agreement
 from .firewall_agreement import show as _show
+from .firewall_wiring import (
+    Locator,
+    cluster_facts,
+    fgcp_locator,
+    nic_index,
+    pair_wiring,
+    where,
+)
 
 FGT_HA = "FortiOS CLI reference: config system ha, config system interface"
 FGT_VM = "FortiGate-VM KVM Administration Guide, High availability (Unicast / Broadcast)"
 COS_HA = "Clavister cOS Core Administration Guide, High Availability (HA setup, sync interface)"
 COS_KVM = "Clavister cOS Core KVM Installation Guide, ch. 7 (Configuring Open vSwitch for HA)"
-
-
-def _declared(m: Member) -> bool:
-    return m.spec.config is not None or m.spec.console is not None
-
-
-_Facts = list[tuple[Member, FirewallFacts]]
-
-
-def _on_firewall_facts(judge: Callable[[Cluster, _Facts], Verdict]) -> Callable[[Cluster], Verdict]:
-    """The cluster check ``judge`` run on every member's firewall facts (_cluster_facts), or
-    _cluster_facts' skip verdict when no member declares a configuration."""
-
-    @functools.wraps(judge)
-    def run(cluster: Cluster) -> Verdict:
-        got = _cluster_facts(cluster)
-        return got if isinstance(got, Verdict) else judge(cluster, got)
-
-    return run
-
-
-def _cluster_facts(cluster: Cluster) -> _Facts | Verdict:
-    """Every member's facts; a skip verdict when no member declares a configuration. Raises
-    MissingFacts (an error finding) when one is declared and unreadable, or some member has none."""
-    if not any(_declared(m) for m in cluster.members):
-        return skipped(
-            f"no firewall configuration declared for {cluster.name} "
-            "(inventory member keys 'config' or 'console')"
-        )
-    out = []
-    for m in cluster.members:
-        facts = member_firewall(m)
-        if facts is None:
-            raise MissingFacts(
-                f"{m.label} on {m.host.name} declares no 'config' or 'console': the members' "
-                "configurations cannot be compared"
-            )
-        out.append((m, facts))
-    return out
-
-
-def _failure(problems: list[str], expected: str) -> Verdict:
-    """Failed: each problem once, as the detail and as what was found."""
-    found = "; ".join(dict.fromkeys(problems))
-    return failed(found, expected=expected, found=found)
 
 
 def _describe(facts: FirewallFacts) -> str:
@@ -144,8 +89,10 @@ def config_read(cluster: Cluster, member: Member) -> Verdict:
     "(ClusterID, SyncIface, one Master and one Slave).",
     source=FGT_HA + "; " + COS_HA,
 )
-@_on_firewall_facts
-def members_agree(cluster: Cluster, got: _Facts) -> Verdict:
+def members_agree(cluster: Cluster) -> Verdict:
+    got = cluster_facts(cluster)
+    if isinstance(got, Verdict):
+        return got
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
     cos = [(m, f) for m, f in got if isinstance(f, CosHaFacts)]
     if fgcp and cos:
@@ -157,7 +104,11 @@ def members_agree(cluster: Cluster, got: _Facts) -> Verdict:
         )
     problems = fgcp_agreement(fgcp) if fgcp else cos_agreement(cos)
     if problems:
-        return _failure(problems, "the same cluster settings on every member")
+        return failed(
+            "; ".join(problems),
+            expected="the same cluster settings on every member",
+            found="; ".join(problems),
+        )
     return passed(f"{cluster.name}: {_describe(got[0][1])} on every member")
 
 
@@ -178,8 +129,10 @@ def members_agree(cluster: Cluster, got: _Facts) -> Verdict:
     "on both FortiGates.",
     source=FGT_VM,
 )
-@_on_firewall_facts
-def heartbeat_matches_config(cluster: Cluster, got: _Facts) -> Verdict:
+def heartbeat_matches_config(cluster: Cluster) -> Verdict:
+    got = cluster_facts(cluster)
+    if isinstance(got, Verdict):
+        return got
     modes = {m.label: f.heartbeat for m, f in got}
     if len(set(modes.values())) > 1:
         found = ", ".join(f"{k} {v}" for k, v in modes.items())
@@ -221,8 +174,10 @@ def heartbeat_matches_config(cluster: Cluster, got: _Facts) -> Verdict:
     "interfaces, in one subnet.",
     source=FGT_VM + "; " + FGT_HA,
 )
-@_on_firewall_facts
-def unicast_peers(cluster: Cluster, got: _Facts) -> Verdict:
+def unicast_peers(cluster: Cluster) -> Verdict:
+    got = cluster_facts(cluster)
+    if isinstance(got, Verdict):
+        return got
     fgcp = [(m, f) for m, f in got if isinstance(f, FgcpFacts)]
     if len(fgcp) != len(got):
         return skipped("cOS Core: no unicast heartbeat settings")
@@ -265,34 +220,25 @@ def unicast_peers(cluster: Cluster, got: _Facts) -> Verdict:
         if y.ip not in x.network or x.ip not in y.network:
             problems.append(f"heartbeat addresses not in one subnet: {a.label} {x}, {b.label} {y}")
     if problems:
-        return _failure(
-            problems, "each unicast-hb-peerip = the other member's heartbeat address, one subnet"
+        return failed(
+            "; ".join(problems),
+            expected="each unicast-hb-peerip = the other member's heartbeat address, one subnet",
+            found="; ".join(problems),
         )
     return passed(
         f"{a.label} {hb_addrs[a.label][0]} <-> {b.label} {hb_addrs[b.label][0]}: peers address each other"
     )
 
 
-# where a heartbeat/sync interface is: the N-th NIC in PCI order, or the NIC at a PCI
-# (bus, slot, port) the firewall shows
-_Locator = tuple[str, int] | tuple[str, tuple[int, int, int]]
-
-
-def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, _Locator]]:
+def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tuple[str, Locator]]:
     """(interface name, where its NIC is) of the member's heartbeat/sync interfaces."""
-    out: list[tuple[str, _Locator]] = []
+    out: list[tuple[str, Locator]] = []
     if isinstance(f, FgcpFacts):
         if not f.hbdev:
             problems.append(f"{m.label} has no heartbeat interface (hbdev)")
         for h in f.hbdev:
-            number = fortigate.nic_number(h.interface)
-            if number is None:
-                problems.append(
-                    f"{m.label}: heartbeat interface {_show(h.interface)} is not a portN "
-                    "interface (cannot tell its NIC)"
-                )
-            else:
-                out.append((h.interface, ("order", number)))
+            if (loc := fgcp_locator(m, h.interface, "heartbeat interface", problems)) is not None:
+                out.append((h.interface, loc))
         return out
     if f.sync_interface is None:
         problems.append(f"{m.label}: sync interface not shown")
@@ -306,26 +252,6 @@ def _hb_interfaces(m: Member, f: FirewallFacts, problems: list[str]) -> list[tup
     else:
         out.append((f.sync_interface, ("order", cos_core.nic_number(f.ethernet, f.sync_interface))))
     return out
-
-
-def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> int | None:
-    _, at = where
-    try:
-        if isinstance(at, tuple):
-            return nic_at_pci(m, *at)
-        return nic_in_pci_order(m, at)
-    except IndexError:
-        if isinstance(at, tuple):
-            problems.append(
-                f"{m.label}: {_show(name)} is at PCI bus {at[0]} slot {at[1]} port {at[2]} "
-                f"(as the firewall shows it), but no one NIC of {m.label} has that address"
-            )
-        else:
-            problems.append(
-                f"{m.label}: {_show(name)} would be NIC #{at}, but {m.label} has "
-                f"{len(m.domain().nics)} NICs: no interface pair"
-            )
-        return None
 
 
 @check(
@@ -345,8 +271,10 @@ def _nic_index(m: Member, name: str, where: _Locator, problems: list[str]) -> in
     "the interface that is wired so.",
     source=FGT_VM + "; " + COS_KVM,
 )
-@_on_firewall_facts
-def heartbeat_is_pair(cluster: Cluster, got: _Facts) -> Verdict:
+def heartbeat_is_pair(cluster: Cluster) -> Verdict:
+    got = cluster_facts(cluster)
+    if isinstance(got, Verdict):
+        return got
     problems: list[str] = []
     pairs = cluster.pairs()
 
@@ -357,7 +285,7 @@ def heartbeat_is_pair(cluster: Cluster, got: _Facts) -> Verdict:
     for m, f in got:
         mapped = []
         for name, loc in _hb_interfaces(m, f, problems):
-            if (index := _nic_index(m, name, loc, problems)) is not None:
+            if (index := nic_index(m, name, loc, problems)) is not None:
                 mapped.append((name, index))
         per_member.append(mapped)
     wired = []
@@ -377,56 +305,12 @@ def heartbeat_is_pair(cluster: Cluster, got: _Facts) -> Verdict:
                 problems.append(f"heartbeat interfaces are not one pair: {shown}")
                 continue
             k = ks.pop()
-            problems += _pair_wiring(cluster, k, pair_name)
-            where = ", ".join(
-                dict.fromkeys(
-                    f"bridge {p.bridge_name}" + (f" VLAN {p.vlan}" if p.vlan is not None else "")
-                    for _, p in cluster.placements(k)
-                )
-            )
-            wired.append(f"{pair_name(k)} ({shown}) on {where}")
+            problems += pair_wiring(cluster, k, pair_name)
+            wired.append(f"{pair_name(k)} ({shown}) on {where(cluster, k)}")
     if problems:
-        return _failure(
-            problems, "the heartbeat/sync interface of both members on one pair with its own bridge"
+        return failed(
+            "; ".join(dict.fromkeys(problems)),
+            expected="the heartbeat/sync interface of both members on one pair with its own bridge",
+            found="; ".join(dict.fromkeys(problems)),
         )
     return passed("heartbeat over " + "; ".join(wired))
-
-
-def _pair_wiring(cluster: Cluster, k: int, pair_name: Callable[[int], str]) -> list[str]:
-    """Problems of pair ``k`` as a heartbeat pair: one bridge, its own, its own VLAN."""
-    problems = []
-    placements = cluster.placements(k)
-    bridges = {m.label: p.bridge_name for m, p in placements}
-    for label, b in bridges.items():
-        if b is None:
-            problems.append(f"{label}'s NIC #{k + 1} ({pair_name(k)}) is on no bridge")
-    if None in bridges.values():
-        return problems
-    if len(set(bridges.values())) > 1:
-        problems.append(
-            f"{pair_name(k)} is not on one bridge: "
-            + ", ".join(f"{label} {b}" for label, b in bridges.items())
-        )
-    two = cluster.two_servers()
-    vlans = {m.label: p.vlan for m, p in placements}
-    if two and (None in vlans.values() or len(set(vlans.values())) > 1):
-        problems.append(
-            f"{pair_name(k)} has no VLAN of its own between the servers: "
-            + ", ".join(
-                f"{label} {v if v is not None else 'untagged'}" for label, v in vlans.items()
-            )
-        )
-    for other in range(len(cluster.pairs())):
-        if other == k:
-            continue
-        for m, p in placements:
-            if other >= len(m.domain().nics):
-                continue
-            q = cluster.placement(m, other)
-            if q.bridge_name == p.bridge_name:
-                problems.append(
-                    f"bridge {p.bridge_name} on {m.host.name} also carries {pair_name(other)}"
-                )
-            elif two and p.vlan is not None and q.vlan == p.vlan:
-                problems.append(f"VLAN {p.vlan} also carries {pair_name(other)} on {m.host.name}")
-    return problems

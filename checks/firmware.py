@@ -24,8 +24,8 @@ from pytest_kvmha.model import (
 )
 from pytest_kvmha.topology import Cluster, Member
 
-from .firewall import _cluster_facts
 from .firewall_agreement import show as _show
+from .firewall_wiring import cluster_facts
 
 FGT_SAME = (
     "FortiOS 7.4.1 Administration Guide, FGCP HA between FortiGates of the same model with "
@@ -76,7 +76,7 @@ def _vdoms(on: bool | None) -> str:
     source="; ".join((FGT_SAME, COS_SAME)),
 )
 def same_firmware(cluster: Cluster) -> Verdict:
-    if isinstance(got := _cluster_facts(cluster), Verdict):
+    if isinstance(got := cluster_facts(cluster), Verdict):
         return got  # skip: no member declares a configuration
     cos = [m.label for m, f in got if isinstance(f, CosHaFacts)]
     if cos and len(cos) == len(got):

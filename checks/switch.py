@@ -7,9 +7,11 @@ from pytest_kvmha.facts import HostFacts, OvsPort
 from pytest_kvmha.facts.bond import BondState
 from pytest_kvmha.model import MissingFacts, Scope, Verdict, check, failed, passed, skipped
 from pytest_kvmha.remediation import command, comment
-from pytest_kvmha.topology import Cluster, require_links, require_ovs, stp
+from pytest_kvmha.topology import Cluster, member_firewall, require_links, require_ovs, stp
 from pytest_kvmha.topology.pairpath import pair_paths
 from pytest_kvmha.vendors import cos_core, fortigate
+
+from .firewall_wiring import configured_mtu
 
 OVS_DB = "ovs-vswitchd.conf.db(5)"
 STP_SOURCE = (
@@ -176,11 +178,22 @@ def bonds_healthy(cluster: Cluster, host: HostFacts) -> Verdict:
 MTU_SOURCE = (
     f"{OVS_DB} (Interface mtu, mtu_request); libvirt formatdomain (<interface><mtu size>), "
     "src/util/virnetdevtap.c (the tap copies the bridge MTU at start when <mtu> is unset); "
-    "FortiGate-6000 7.4.1 Administration Guide, Setting the MTU for a data interface"
+    "FortiGate-6000 7.4.1 Administration Guide, Setting the MTU for a data interface; FortiOS "
+    "6.0 Handbook, Interface MTU packet size; RadiSys SEG-100 manual (an OEM cOS Core), Ethernet "
+    "interface properties (MTU)"
 )
 
 
-def _member_mtu(cluster: Cluster) -> tuple[int, str]:
+def _member_mtu(cluster: Cluster, index: int) -> tuple[int, str]:
+    """The MTU the members use on pair ``index``: their configurations' where the inventory
+    declares them (the largest, if they differ), else the vendor's default."""
+    said = [
+        configured_mtu(m, facts, index)
+        for m in cluster.members
+        if (facts := member_firewall(m)) is not None
+    ]
+    if said:
+        return max(mtu for mtu, _ in said), ", ".join(why for _, why in said)
     vendor = cluster.spec.vendor
     if vendor == "fortigate":
         return fortigate.DEFAULT_MTU, "FortiOS default (no set mtu-override)"
@@ -207,14 +220,15 @@ def _link_mtu(host: HostFacts, ifname: str, iface_mtu: int | None) -> int:
         Heartbeats are small, but session and configuration synchronization frames fill the
         MTU. A smaller MTU anywhere on the path (the member's tap, the domain's <mtu>, an
         uplink or a bond member on one server) drops exactly those frames: the cluster forms
-        and then falls out of sync. The members' MTU is taken as 1500, the vendors' default,
-        unless their configuration says otherwise.""",
+        and then falls out of sync. The members' MTU is what their configuration sets on the
+        pair's interface where the inventory declares it (FortiOS 'set mtu-override enable' /
+        'set mtu N'; cOS Core's EthernetInterface MTU), else 1500, the vendors' default.""",
     remediation="ip link set dev NIC mtu 1500 (or ovs-vsctl set Interface NIC mtu_request=1500) "
     "on the uplink that is smaller, and persist it in the host's network configuration.",
     source=MTU_SOURCE,
 )
 def path_mtu(cluster: Cluster, index: int, pair: PairSpec) -> Verdict:
-    want, why = _member_mtu(cluster)
+    want, why = _member_mtu(cluster, index)
     two = cluster.two_servers()
     small: list[str] = []
     fixes: list[str] = []

@@ -385,7 +385,11 @@ def expected_findings(plan: FleetPlan) -> dict[Key, frozenset[str]]:
         e[("KVMHA-TOPO-001", c.name, c.name)] = ok
         e[("KVMHA-TOPO-002", c.name, c.name)] = ok if two else fail
         e[("KVMHA-HB-003", c.name, c.name)] = skip
-        for fw in ("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005", "KVMHA-HA-001"):
+        for fw in (
+            *("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"),
+            *("KVMHA-FGCP-001", "KVMHA-FGCP-002", "KVMHA-FGCP-003", "KVMHA-FGCP-004"),
+            *("KVMHA-FIRM-001", "KVMHA-HA-001"),
+        ):
             e[(fw, c.name, c.name)] = skip  # the fleet declares no firewall configurations
         for d in (c.master, c.slave):
             e[("KVMHA-HB-002", c.name, d.name)] = ok

@@ -175,6 +175,21 @@ def edit_toml(d: Path, fn: Callable[[str], str]) -> None:
     path.write_text(new)
 
 
+def declare_configs(d: Path, texts: Mapping[str, str], suffix: str = ".conf") -> None:
+    """Write each member's firewall configuration next to the copied scenario's inventory and
+    declare it there (``config = "<domain><suffix>"``, relative to the inventory)."""
+    for domain, text in texts.items():
+        (d / f"{domain}{suffix}").write_text(text)
+        edit_toml(
+            d,
+            lambda t, dom=domain: re.sub(
+                rf'(domain = "{re.escape(dom)}", role = "\w+")',
+                rf'\1, config = "{dom}{suffix}"',
+                t,
+            ),
+        )
+
+
 def set_section(
     hb: HostBundle,
     name: str,

@@ -299,12 +299,9 @@ def _expect(
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
     for check in (
-        "KVMHA-FW-002",
-        "KVMHA-FW-003",
-        "KVMHA-FW-004",
-        "KVMHA-FW-005",
-        "KVMHA-FIRM-001",
-        "KVMHA-HA-001",
+        *("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"),
+        *("KVMHA-FGCP-001", "KVMHA-FGCP-002", "KVMHA-FGCP-003", "KVMHA-FGCP-004"),
+        *("KVMHA-FIRM-001", "KVMHA-HA-001"),
     ):
         e[(check, CLUSTER)] = "skip"  # no firewall configuration (or console) declared
     for d in domains:
@@ -401,7 +398,7 @@ def _unreachable_b() -> dict[Key, str]:
     e = dict(TWO_OK)
     for key in list(e):
         check, subject = key
-        if check.startswith(("KVMHA-FW-", "KVMHA-HA-")):
+        if check.startswith(("KVMHA-FW-", "KVMHA-FGCP-", "KVMHA-FIRM-", "KVMHA-HA-")):
             continue  # no firewall configuration declared: skipped, whatever the host
         if (
             subject in ("kvm-b", "fw-b")

@@ -31,7 +31,8 @@ SCOPES: dict[Scope, tuple[str, str]] = {
 }
 
 # The evidence behind the names a check's code uses (attributes of the facts, topology helpers).
-# Read off the function and the helpers of its own module: a new check documents itself.
+# Read off the function and the helpers of its own module and the modules beside it (shared
+# helpers of the same package): a new check documents itself.
 EVIDENCE: tuple[tuple[frozenset[str], str], ...] = (
     (
         frozenset({"domains", "domain", "domain_or_none", "require_domains", "nic", "nics"}),
@@ -93,9 +94,15 @@ def _names(func: object, module: str, seen: set[int]) -> Iterator[str]:
         for name in c.co_names:
             yield name
             helper = glb.get(name)
-            if callable(helper) and getattr(helper, "__module__", None) == module:
+            if callable(helper) and _sibling(getattr(helper, "__module__", None), module):
                 yield from _names(helper, module, seen)
         stack += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+
+
+def _sibling(helper: str | None, module: str) -> bool:
+    """Whether a helper is the check's module or a module beside it in its package (a check
+    module's shared helpers, ``checks/firewall_wiring.py``): its names count as the check's."""
+    return helper is not None and helper.rpartition(".")[0] == module.rpartition(".")[0]
 
 
 def reads(c: Check) -> list[str]:

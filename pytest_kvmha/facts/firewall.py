@@ -65,10 +65,17 @@ class FgcpFacts:
     hc_eth_type: int | None = None
     l2ep_eth_type: int | None = None
     session_sync_dev: tuple[str, ...] = ()  # ``set session-sync-dev``; () = heartbeat links
-    # reserved management interfaces (``config ha-mgmt-interfaces`` / ``set ha-mgmt-interface``)
+    # reserved management interfaces (``config ha-mgmt-interfaces`` / ``set ha-mgmt-interface``),
+    # only when ``set ha-mgmt-status enable`` reserves them (default disable)
     mgmt_interfaces: tuple[str, ...] = ()
     # model, firmware and VDOM mode, one per source found in the text (header, status)
     firmware: tuple[Firmware, ...] = ()
+    monitor: tuple[str, ...] = ()  # ``set monitor "port1" "port2"``: link-monitored interfaces
+    override: bool | None = None  # ``set override enable|disable``; None: not shown (disable)
+    priority: int | None = None  # ``set priority N``; None: not shown (the default, 128)
+    # interface name -> its MTU where ``config system interface`` sets ``mtu-override enable``
+    # (with ``set mtu N``); an interface not here has the default MTU
+    mtu: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def heartbeat(self) -> str:
@@ -97,6 +104,8 @@ class CosHaFacts:
     # interface name -> (bus, slot, port) where the firewall shows its PCI address; then that,
     # not the list order, says which NIC it is
     pci: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
+    # interface name -> the MTU its EthernetInterface shows (property MTU); absent: not shown
+    mtu: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def heartbeat(self) -> str:

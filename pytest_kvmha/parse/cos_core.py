@@ -176,6 +176,7 @@ def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
     enabled = ha.get("Enabled")
     names = []
     pci: dict[str, tuple[int, int, int]] = {}
+    mtu: dict[str, int] = {}
     for o in objects:
         if o.type == "EthernetInterface":
             if not o.properties.get("Name"):
@@ -183,6 +184,11 @@ def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
             names.append(o.properties["Name"])
             if (address := _pci(o)) is not None:
                 pci[o.properties["Name"]] = address
+            if size := o.properties.get(cos_core.MTU_PROPERTY):  # <empty>: not set
+                # 68: the smallest IPv4 MTU (RFC 791); 65535: the largest IPv4 datagram
+                if not size.isdigit() or not 68 <= int(size) <= 65535:
+                    raise ConfigParseError(o.line, f"MTU {size!r:.20} is not a number 68..65535")
+                mtu[o.properties["Name"]] = int(size)
     return CosHaFacts(
         cluster_id=cluster_id,
         role=role,
@@ -190,4 +196,5 @@ def cos_ha_facts(objects: tuple[CosObject, ...]) -> CosHaFacts:
         ethernet=tuple(names),
         enabled=None if enabled is None else enabled.strip().lower() in ("yes", "true", "1"),
         pci=MappingProxyType(pci),
+        mtu=MappingProxyType(mtu),
     )

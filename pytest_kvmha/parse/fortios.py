@@ -242,16 +242,20 @@ def _interface_address(s: Setting) -> ipaddress.IPv4Interface | None:
 def fgcp_facts(root: FortiBlock) -> FgcpFacts:
     """The FGCP facts of a parsed FortiOS configuration."""
     addresses: dict[str, ipaddress.IPv4Interface] = {}
+    mtu: dict[str, int] = {}
     interfaces = find_block(root, "system interface")
     for name, entry in (interfaces.entries if interfaces else {}).items():
         s = entry.settings.get("ip")
         if s is not None and (addr := _interface_address(s)) is not None:
             addresses[name] = addr
+        if (size := _mtu(entry)) is not None:
+            mtu[name] = size
     ha = find_block(root, "system ha")
     if ha is None:
         return FgcpFacts(
-            None, None, None, (), False, None, None, None, None, MappingProxyType(addresses), False
-        )
+            None, None, None, (), False, None, None, None, None, MappingProxyType(addresses), False,
+            mtu=MappingProxyType(mtu),
+        )  # fmt: skip
     s = ha.settings.get("hbdev")
     hbdev = _hbdev(s) if s is not None else ()
     unicast = ha.settings.get("unicast-hb")
@@ -260,8 +264,11 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
     group_name = ha.value("group-name")
     mode = ha.value("mode")
     sync_dev = ha.value("session-sync-dev")  # a list of names (FortiOS CLI, "config system ha")
-    mgmt = [e.value("interface") for e in _mgmt_entries(ha)]
-    single = ha.value("ha-mgmt-interface")  # FortiOS 5.x: one reserved interface
+    # reserved only with "ha-mgmt-status enable" (default disable: see the vendor module)
+    reserved = _choice(ha, "ha-mgmt-status", _ENABLE) == "enable"
+    mgmt = [e.value("interface") for e in _mgmt_entries(ha)] if reserved else []
+    single = ha.value("ha-mgmt-interface") if reserved else None  # FortiOS 5.x: one interface
+    override = _choice(ha, "override", _ENABLE)
     return FgcpFacts(
         group_id=_int(ha, "group-id", 0, 1023),
         group_name=" ".join(group_name) if group_name is not None else None,
@@ -279,7 +286,23 @@ def fgcp_facts(root: FortiBlock) -> FgcpFacts:
         l2ep_eth_type=_ethertype(ha, "l2ep-eth-type"),
         session_sync_dev=tuple(name for name in sync_dev or () if name),  # full-config: ""
         mgmt_interfaces=tuple(v[0] for v in [*mgmt, single] if v),
+        monitor=tuple(name for name in ha.value("monitor") or () if name),  # full-config: ""
+        override=None if override is None else override == "enable",
+        priority=_int(ha, "priority", *fortigate.PRIORITY_RANGE),
+        mtu=MappingProxyType(mtu),
     )
+
+
+_ENABLE = {"enable": True, "disable": False}
+
+
+def _mtu(entry: FortiBlock) -> int | None:
+    """An interface's ``set mtu N`` when ``set mtu-override enable`` makes it count; None: the
+    default MTU (the CLI takes ``mtu`` only after ``mtu-override enable``; a full configuration
+    shows ``mtu-override disable`` with ``mtu 1500``)."""
+    if _choice(entry, "mtu-override", _ENABLE) != "enable":
+        return None
+    return _int(entry, "mtu", *fortigate.MTU_RANGE) or fortigate.DEFAULT_MTU
 
 
 def _mgmt_entries(ha: FortiBlock) -> list[FortiBlock]:

@@ -65,7 +65,16 @@ def pci_position(member: Member, index: int) -> int | None:
     return next(k + 1 for k, nic in enumerate(ordered) if nic.index == index)
 
 
-def _interface(member: Member, index: int, facts: FirewallFacts) -> str:
+def interface_of(member: Member, index: int, facts: FirewallFacts) -> str:
+    """The firewall's name for NIC ``index`` (document order) of ``member``: FortiGate-VM
+    ``portN`` and cOS Core's N-th Ethernet interface by PCI order, or the cOS Core interface
+    whose PCI bus, slot and port the firewall shows at that NIC's address. Raises MissingFacts
+    when it cannot be told."""
+    if not isinstance(facts, FgcpFacts) and (address := member.nic(index).address) is not None:
+        at = (address.bus, address.slot, address.function)
+        for name, shown in facts.pci.items():
+            if shown == at:
+                return name
     pos = pci_position(member, index)
     if pos is None:
         raise MissingFacts(
@@ -130,7 +139,7 @@ def member_frames(
     found = configs(cluster)
     if found is not None:
         facts = found[member.label]
-        iface = _interface(member, index, facts)
+        iface = interface_of(member, index, facts)
         if isinstance(facts, FgcpFacts):
             return tuple(_fgcp_configured(facts, iface, src, peer, found))
         return tuple(_cos(src, _cos_data(facts, iface), facts.cluster_id, f" ({iface})"))

@@ -99,10 +99,16 @@ PCI_PROPERTIES = {
 SECRET_PROPERTY = re.compile(
     r"psk|pass(?:word|phrase|wd)|pwd|secret|pre-?shared|key|community", re.IGNORECASE
 )
-# The MTU of an Ethernet interface left at its default. UNVERIFIED for cOS Core: its CLI
-# reference was not found; cOS Stream documents ``set Interface EthernetInterface if1 MTU=9000``
-# as the change from the Ethernet default (cOS Stream 4.00 Administration Guide, "Jumbo
-# Frames"). 1500 is Ethernet's own payload size (IEEE 802.3).
+# The MTU of an Ethernet interface. The RadiSys SEG-100 manual (an OEM build of cOS Core), ch. 3
+# "Ethernet interface properties", lists MTU among an EthernetInterface's principal properties:
+# "This determines the maximum size of packets in bytes that can be sent on this interface. By
+# default, the interface uses the maximum size supported." cOS Stream documents
+# ``set Interface EthernetInterface if1 MTU=9000`` (cOS Stream 4.00 Administration Guide,
+# "Jumbo Frames"). cOS Core's own CLI reference page was not reached: the property name MTU is
+# UNVERIFIED, and so is the default: "the maximum size supported" is the NIC driver's, which
+# for a virtio NIC is what the host gives it (the path KVMHA-OVS-005 measures), so an interface
+# that shows no MTU is taken at 1500, Ethernet's own payload size (IEEE 802.3).
+MTU_PROPERTY = "MTU"
 DEFAULT_MTU = 1500
 
 

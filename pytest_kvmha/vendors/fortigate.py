@@ -358,3 +358,56 @@ HA_IN_SYNC = "in-sync"
 # "--More--" (FortiWeb 7.2 CLI Reference, "system console", the same option). A paged answer is
 # not the whole answer: the account needs "set output standard".
 CLI_PAGER = "--More--"
+
+# ``set mtu N`` is accepted from 68 bytes up to 9216 on models with jumbo frames (FortiOS 6.0
+# Handbook, "Interface MTU packet size": "68 to 1500 bytes for static mode", "up to 9216 bytes
+# for NP2, NP4, and NP6-accelerated interfaces"; FortiGate-6000 guide above: 256 to 9216).
+MTU_RANGE = (68, 9216)
+
+# --- the other interfaces "config system ha" names, and primary selection -----------------------
+# session-sync-dev: "only the selected interfaces are used for session synchronization and not
+# the HA heartbeat link [...] The interfaces to use for session synchronization must be
+# connected together either directly [...] or using switches. If one of the interfaces becomes
+# disconnected the cluster uses the remaining interfaces [...] If all of the session
+# synchronization interfaces become disconnected, session synchronization reverts back to using
+# the HA heartbeat link" (FortiOS 5.0 Help, "Using multiple FortiGate interfaces for session
+# synchronization"; Fortinet Community "Technical Tip: HA session-sync-dev configuration").
+# A virtual NIC stays "connected" wherever the host plugs it, so that fallback never happens.
+#
+# monitor: link failover; "You should only monitor interfaces that are connected to networks,
+# because a failover may occur if you monitor an unconnected interface" (FortiGate-7000F
+# Handbook 6.2.16, "Link failover (port monitoring or interface monitoring)"); failed monitored
+# interfaces come first in primary selection (FortiOS 5.0 Help, "Points to remember about
+# primary unit selection when override is enabled").
+#
+# Reserved management interfaces (``set ha-mgmt-status enable`` + ``config ha-mgmt-interfaces``;
+# FortiOS CLI Reference 6.2.6 / 7.6.5 "config system ha": "Reserve interfaces to manage
+# individual cluster units"): each unit's own address, not synchronized, no virtual MAC
+# (Administration Guide 7.0.1 / 7.2.4, "Out-of-band management with reserved management
+# interfaces"); in-band management is the alternative that does "not require reserving an
+# interface exclusively for management access" (Administration Guide 7.0.0, "In-band
+# management"); "The interface must not be referenced in any config to be set as a reserved
+# management interface" (Fortinet Community, "Technical Tip: HA Reserved Management
+# Interface", 190132). So a reserved interface is no HA link and needs no pair, and naming it
+# as hbdev, session-sync-dev or monitor contradicts the reservation. ha-mgmt-status defaults
+# to disable (a ``show full-configuration`` prints ``set ha-mgmt-status disable``).
+#
+# Heartbeat links: "Configure at least two heartbeat interfaces and set these interfaces to
+# have different priorities" (Fortinet Community, "Technical Tip: Best practices for Heartbeat
+# interfaces in FGCP high availability", 192732); "We recommend double back-to-back heartbeat
+# connections" (FortiOS 6.4.7 Administration Guide, "FGCP"). Unicast heartbeat addresses one
+# peer (``unicast-hb-peerip``), and the KVM guide's unicast example has one hbdev: the
+# recommendation is applied to broadcast heartbeat only.
+RECOMMENDED_HEARTBEAT_LINKS = 2
+#
+# Device priority: "By default, the device priority for all cluster units is 128" (FortiOS 5.0
+# Help, "Primary unit selection and device priority"). override: "disabled by default"; with it
+# the FGCP compares "Failed Monitored Interfaces > Device Priority > Age > Serial number" and
+# renegotiates at every event that may change the result; "For override to be effective, you
+# must also set the device priority highest on the cluster unit that you want to always be the
+# primary unit", and "Frequent negotiations may cause frequent traffic interruptions" (FortiOS
+# 5.0 Help / 5.4 Online Help, "HA override"; FortiGate-7000 Handbooks, "Primary ... selection
+# with override enabled").
+DEFAULT_PRIORITY = 128
+# "The unit priority range is 0 to 255" (FortiGate-100A Administration Guide, "Unit Priority")
+PRIORITY_RANGE = (0, 255)

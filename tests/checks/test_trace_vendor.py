@@ -46,6 +46,7 @@ HA = """config system ha
     set session-sync-dev "port4"
     set ha-eth-type "8895"
     set l2ep-eth-type 889a
+    set ha-mgmt-status enable
     config ha-mgmt-interfaces
         edit 1
             set interface "port5"
@@ -60,6 +61,9 @@ def test_config_keys_that_change_the_frames_are_read() -> None:
     assert (f.ha_eth_type, f.hc_eth_type, f.l2ep_eth_type) == (0x8895, None, 0x889A)
     assert f.session_sync_dev == ("port4",)
     assert f.mgmt_interfaces == ("port5",)
+    # without "ha-mgmt-status enable" (default disable) the table reserves nothing
+    plain = HA.replace("    set ha-mgmt-status enable\n", "")
+    assert fgcp_facts(parse_fortios(plain)).mgmt_interfaces == ()
     assert f.group_id == 300
     with pytest.raises(ConfigParseError, match="'hc-eth-type' must be 4 hex digits"):
         fgcp_facts(parse_fortios(HA.replace("set mode a-p", 'set hc-eth-type "0x8891"')))

@@ -127,8 +127,9 @@ def test_select_and_deselect_by_node_id(pytester: pytest.Pytester, recorded: Pat
 
 def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-k", "medium")
-    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond
-    result.assert_outcomes(passed=5, failed=2, skipped=3)
+    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond, and
+    # KVMHA-FGCP-002/-004 (medium) skip: no firewall configuration declared
+    result.assert_outcomes(passed=5, failed=2, skipped=7)
 
 
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from pytest_kvmha.model import ERROR, Scope, Verdict, check, failed, passed
+from pytest_kvmha.model import DEPENDS_ON, ERROR, Scope, Verdict, check, failed, passed
 from pytest_kvmha.remediation import comment
 from pytest_kvmha.topology.identity import FGCP, Identity, Unknown, identities
 from pytest_kvmha.topology.segments import Segment
@@ -37,6 +37,10 @@ SOURCES = (
 def segment_identities(segment: Segment) -> Verdict:
     clusters = segment.clusters()
     where = segment.where() or "none"
+    causes = [why for _, why in segment.unknown]
+    if causes and all(why.startswith(DEPENDS_ON) for why in causes):
+        # a member's domain, NIC or Open vSwitch is missing: another finding's one cause
+        return Verdict(ERROR, causes[0])
     if not segment.attachments:
         return Verdict(
             ERROR,

@@ -21,6 +21,13 @@ CLUSTER = "edge-fw"
 HOSTS = ("kvm-a", "kvm-b")
 PAIRS = (("If1", "br1-internal", 101), ("If2", "br2-external", 102))
 SECOND = "core-fw"  # the second cluster of a scenario that has one
+# the cluster-scope checks of the firewalls' own configuration and consoles: skipped where none
+# is declared
+FIREWALL_CLUSTER_CHECKS = (
+    *("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"),
+    *("KVMHA-FGCP-001", "KVMHA-FGCP-002", "KVMHA-FGCP-003", "KVMHA-FGCP-004"),
+    *("KVMHA-FIRM-001", "KVMHA-HA-001"),
+)
 SECOND_PAIRS = (("Core1", "br1-internal", 101),)
 TRUNK_BRIDGE = "br-trunk"
 UPLINK = ("up-a", "up-b")  # the wire between the servers: its end on kvm-a, on kvm-b
@@ -298,11 +305,7 @@ def _expect(
     e[("KVMHA-TOPO-001", CLUSTER)] = "pass"
     e[("KVMHA-TOPO-002", CLUSTER)] = "pass" if two_servers else "fail"
     e[("KVMHA-HB-003", CLUSTER)] = "skip"
-    for check in (
-        *("KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"),
-        *("KVMHA-FGCP-001", "KVMHA-FGCP-002", "KVMHA-FGCP-003", "KVMHA-FGCP-004"),
-        *("KVMHA-FIRM-001", "KVMHA-HA-001"),
-    ):
+    for check in FIREWALL_CLUSTER_CHECKS:
         e[(check, CLUSTER)] = "skip"  # no firewall configuration (or console) declared
     for d in domains:
         e[("KVMHA-HB-002", d)] = "pass"
@@ -436,7 +439,7 @@ def _two_clusters(shared: str) -> dict[Key, str]:
     e[(IDENTITY, "vlan101@kvm-a+kvm-b")] = shared
     for check in ("KVMHA-TOPO-001", "KVMHA-TOPO-002"):
         e[(check, SECOND)] = "pass"
-    for check in ("KVMHA-HB-003", "KVMHA-FW-002", "KVMHA-FW-003", "KVMHA-FW-004", "KVMHA-FW-005"):
+    for check in ("KVMHA-HB-003", *FIREWALL_CLUSTER_CHECKS):
         e[(check, SECOND)] = "skip"
     for m in _CORE:
         e[("KVMHA-HB-002", m.domain)] = "pass"

@@ -45,7 +45,7 @@ class NotApplicable:
 
     @property
     def line(self) -> str:
-        """``firewall-config checks: not applicable, no configs declared (7 checks)``."""
+        """``firewall-config checks: not applicable, no configs declared (11 checks)``."""
         what, why, _ = WHY[self.need]
         n = len(self.checks)
         return f"{what}: not applicable, {why} ({n} check{'' if n == 1 else 's'})"

@@ -265,7 +265,7 @@ def test_plugin_reports_ambiguous_layouts(pytester: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(
         [
-            "cluster fw-master+fw-slave (discovered): fw-master@kvm-a (master), fw-slave@kvm-a (slave)",
+            "cluster fw-master+fw-slave (discovered): fw-master@kvm-a (master), fw-slave@kvm-a (slave): *",
             "ambiguous layout (br-lan, br-dmz): app0@kvm-a, app1@kvm-a, app2@kvm-a: 3 domains share"
             " this NIC-to-bridge layout and an HA cluster is exactly two: name the pair in an"
             " inventory (--kvmha-inventory)",

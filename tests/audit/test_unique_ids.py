@@ -11,14 +11,26 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kvmha.bundle.store import EvidenceBundle
 from pytest_kvmha.config.inventory import InventoryError, load_inventory
+from pytest_kvmha.parse.host import parse_bundle
 
 from ..bundlekit import edit_toml, finding, host, run, use_filter
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-A_IF1, B_IF1 = "52:54:00:ff:5d:52", "52:54:00:fd:aa:8b"  # fw-a's NIC #1 on kvm-a and on kvm-b
+
+
+def first_mac(host_name: str, domain: str) -> str:
+    """The MAC of ``domain``'s NIC #1 in the example recording (read, not hard-coded, so the
+    test survives scripts/record-bundles.py)."""
+    facts = parse_bundle(EvidenceBundle.read(EXAMPLES / "bundles" / host_name))
+    assert facts.domains is not None
+    return facts.domains[domain].nics[0].mac or ""
+
+
+A_IF1, B_IF1 = first_mac("kvm-a", "fw-a"), first_mac("kvm-b", "fw-b")  # fw-a's NIC #1, fw-b's
 
 
 def twin_names(dest: Path) -> Path:

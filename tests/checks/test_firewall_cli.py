@@ -472,7 +472,7 @@ def test_cos_vendor_model_maps_nics_by_the_pci_address_shown(tmp_path: Path) -> 
     from pytest_kvmha.bundle.store import EvidenceBundle
     from pytest_kvmha.config.inventory import MemberSpec
     from pytest_kvmha.topology.cluster import Member
-    from pytest_kvmha.topology.traffic import _interface
+    from pytest_kvmha.topology.traffic import interface_of as _interface
 
     from .test_firewall import BUNDLES, _member_with_nics_in_pci_order
 

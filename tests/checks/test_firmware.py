@@ -144,6 +144,6 @@ def test_members_of_different_vendors_are_an_error(monkeypatch: pytest.MonkeyPat
     fgt_a = parse_firewall_config((DATA / "fgt-a.conf").read_text(), "fortigate")
     cos_b = cos_ha_facts(parse_cos_show((DATA / "cos-slave.txt").read_text()))
     got = [(SimpleNamespace(label="fw-a"), fgt_a), (SimpleNamespace(label="fw-b"), cos_b)]
-    monkeypatch.setattr(firmware, "_cluster_facts", lambda cluster: got)
+    monkeypatch.setattr(firmware, "cluster_facts", lambda cluster: got)
     with pytest.raises(MissingFacts, match=r"^FortiOS and cOS Core members \(fw-b cOS Core\)"):
         firmware.same_firmware(SimpleNamespace(name="edge-fw"))  # type: ignore[arg-type]

@@ -216,11 +216,11 @@ def test_waived_failures_do_not_gate_and_show_everywhere(
         "--junitxml=j.xml",
         "-rx",
     )
-    result.assert_outcomes(passed=39, xfailed=4, skipped=10)
+    result.assert_outcomes(passed=42, xfailed=4, skipped=16)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); pytest: 39 passed, 10 skipped, "
+            "findings: 5 fail, 41 pass, 16 skip (fail-on medium); pytest: 42 passed, 16 skipped, "
             "4 xfailed (1 below fail-on passed; 4 waived xfailed)",
             "failed by severity: high 2 (2 waived), medium 2 (2 waived), low 1 (1 below)",
             "waiver[[]0[]] OPS-1 (KVMHA-PKG-001): active, waives 1 until 2999-12-31",
@@ -327,7 +327,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
     )
     # The four failures are known: they pass, listed as not gating (TOPO-002 is below anyway);
     # no pytest warning.
-    same.assert_outcomes(passed=43, skipped=10)
+    same.assert_outcomes(passed=46, skipped=16)
     assert same.ret == 0
     same.stdout.fnmatch_lines(
         [
@@ -336,7 +336,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
             "not gating, known since the baseline before.json (--kvmha-fail-on-new; "
             "their items pass):",
             "  kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]] (high): bridge-utils is installed on kvm-b*",
-            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); pytest: 43 passed, 10 skipped "
+            "findings: 5 fail, 41 pass, 16 skip (fail-on medium); pytest: 46 passed, 16 skipped "
             "(1 below fail-on passed; 4 known since the baseline passed)",
         ]
     )
@@ -357,7 +357,7 @@ def test_fail_on_new_gates_only_on_new_failures(pytester: pytest.Pytester, recor
         "--kvmha-fail-on-new",
         "--kvmha-report-md=r.md",
     )
-    new.assert_outcomes(passed=42, failed=1, skipped=10)
+    new.assert_outcomes(passed=45, failed=1, skipped=16)
     assert new.ret == 1
     new.stdout.fnmatch_lines(["FAILED kvmha/kvm-b/KVMHA-PKG-001[[]kvm-b[]]*"])
     md = (pytester.path / "r.md").read_text()
@@ -389,11 +389,11 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report=r.json")
     result.stdout.fnmatch_lines(
         [
-            "cluster edge-fw: fw-a@kvm-a (master), fw-b@kvm-b (slave): 28 pass, 3 skip",
-            "  firewall-config checks: not applicable, no configs declared (7 checks)",
+            "cluster edge-fw: fw-a@kvm-a (master), fw-b@kvm-b (slave): 28 pass, 7 skip",
+            "  firewall-config checks: not applicable, no configs declared (11 checks)",
             "cluster dmz-fw: dmz-a@kvm-a (master), dmz-b@kvm-a (slave): "
-            "3 fail, 1 below, 7 pass, 7 skip",
-            "  firewall-config checks: not applicable, no configs declared (7 checks)",
+            "3 fail, 1 below, 7 pass, 9 skip",
+            "  firewall-config checks: not applicable, no configs declared (11 checks)",
             "*Dmz1  all",
             # failing rows first, each with its check's title; rows that only pass or skip: -v
             "  KVMHA-HB-002            F   No nwfilter on HA NICs drops the vendor's HA fr...",
@@ -407,8 +407,8 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
             "(-v: also the checks that only pass or skip)",
             "not gating, below --kvmha-fail-on=medium (their items pass):",
             # each finding counted once: 4 gating failures + 1 below the threshold
-            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); "
-            "pytest: 4 failed, 39 passed, 10 skipped (1 below fail-on passed)",
+            "findings: 5 fail, 41 pass, 16 skip (fail-on medium); "
+            "pytest: 4 failed, 42 passed, 16 skipped (1 below fail-on passed)",
             "failed by severity: high 2, medium 2, low 1 (1 below)",
             "kvmha report: r.json",
         ]
@@ -418,8 +418,8 @@ def test_cluster_block_and_counts_by_severity(pytester: pytest.Pytester, recorde
     verbose.stdout.fnmatch_lines(
         [
             "cluster edge-fw: *",
-            "  firewall-config checks: not applicable, no configs declared (7 checks): "
-            "KVMHA-FIRM-001, KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005, KVMHA-HA-001",
+            "  firewall-config checks: not applicable, no configs declared (11 checks): "
+            "KVMHA-FGCP-001, KVMHA-FGCP-002, KVMHA-FGCP-003, KVMHA-FGCP-004, KVMHA-FIRM-001, KVMHA-FW-001, KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005, KVMHA-HA-001",
             "                   If1  If2  all",
             "  KVMHA-HB-001                .   Uplinks of the pair bridges are promiscuous*",
             "  KVMHA-HB-003                s   *",
@@ -489,7 +489,7 @@ def test_every_printed_node_id_reruns_that_item(pytester: pytest.Pytester, recor
             if (m := re.match(r"(kvmha/\S+) (PASSED|FAILED|SKIPPED)", line))
         }
     )
-    assert len(printed) == 53  # 65 findings, 12 of them firewall-config checks (no configs)
+    assert len(printed) == 62  # 84 findings, 22 of them firewall-config checks (no configs)
     for nodeid in printed[::5] + ["kvmha/edge-fw/KVMHA-VIRT-002[If2]"]:
         again = pytester.runpytest(nodeid, f"--kvmha-inventory={recorded}", "-v")
         ran = [
@@ -526,7 +526,7 @@ def test_k_host_selects_cluster_items_of_its_members(
     assert "kvmha/edge-fw/KVMHA-VIRT-002[If1]" in nodeids  # fw-b runs on kvm-b
     assert "kvmha/kvm-b/KVMHA-PKG-001[kvm-b]" in nodeids
     assert not [n for n in nodeids if "dmz-fw" in n or "kvmha/kvm-a/" in n]
-    assert len(nodeids) == 25  # and 5 firewall-config checks that do not apply
+    assert len(nodeids) == 30  # and 9 firewall-config checks that do not apply
 
 
 def test_m_selects_by_severity(pytester: pytest.Pytester, recorded: Path) -> None:

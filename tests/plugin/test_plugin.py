@@ -38,7 +38,7 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     # dmz-fw: VIRT-002 (high), HB-002 and VIRT-003 (medium) fail; kvm-b has bridge-utils;
     # TOPO-002 (low) fails below the default threshold and passes; OVS-004 skips (no bond); the
     # firewall-config checks are no items (no configs declared).
-    result.assert_outcomes(passed=39, failed=4, skipped=10)
+    result.assert_outcomes(passed=42, failed=4, skipped=16)
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -58,8 +58,13 @@ def test_audit_items_and_exit_status(pytester: pytest.Pytester, recorded: Path) 
     )
     r = report(pytester)
     assert r["schema"] == "kvmha-report/1"
-    assert r["summary"] == {"pass": 38, "fail": 5, "error": 0, "skip": 10}
-    fw = ["KVMHA-FIRM-001"] + [f"KVMHA-FW-00{i}" for i in range(1, 6)] + ["KVMHA-HA-001"]
+    assert r["summary"] == {"pass": 41, "fail": 5, "error": 0, "skip": 16}
+    fw = (
+        [f"KVMHA-FGCP-00{i}" for i in range(1, 5)]
+        + ["KVMHA-FIRM-001"]
+        + [f"KVMHA-FW-00{i}" for i in range(1, 6)]
+        + ["KVMHA-HA-001"]
+    )
     assert r["not_applicable"] == [
         {
             "cluster": c,
@@ -95,7 +100,7 @@ def test_fail_on_threshold(
     pytester: pytest.Pytester, recorded: Path, fail_on: str, failed: int, passed: int, ret: int
 ) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", f"--kvmha-fail-on={fail_on}")
-    result.assert_outcomes(passed=passed, failed=failed, skipped=10)
+    result.assert_outcomes(passed=passed, failed=failed, skipped=16)
     assert result.ret == ret
 
 
@@ -127,9 +132,9 @@ def test_select_and_deselect_by_node_id(pytester: pytest.Pytester, recorded: Pat
 
 def test_keywords_for_check_id_and_severity(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "-k", "medium")
-    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond, and
-    # KVMHA-FGCP-002/-004 (medium) skip: no firewall configuration declared
-    result.assert_outcomes(passed=5, failed=2, skipped=7)
+    # VIRT-003 on both clusters, HB-002 on every member; OVS-004 (medium) skips: no bond (the
+    # medium KVMHA-FGCP-002/-004 do not apply: no firewall configuration declared, no items)
+    result.assert_outcomes(passed=5, failed=2, skipped=3)
 
 
 def test_junit_xml_has_stable_names(pytester: pytest.Pytester, recorded: Path) -> None:
@@ -249,10 +254,11 @@ def test_list_checks(pytester: pytest.Pytester) -> None:
 def test_markdown_report(pytester: pytest.Pytester, recorded: Path) -> None:
     result = pytester.runpytest(f"--kvmha-inventory={recorded}", "--kvmha-report-md=audit.md")
     md = (pytester.path / "audit.md").read_text()
-    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 38 pass, 10 skip** (fail-on medium)")
+    assert md.startswith("# kvmha audit\n\n**5 fail, 0 error, 41 pass, 16 skip** (fail-on medium)")
     assert (
         "## Not applicable\n\n- `edge-fw`: firewall-config checks: not applicable, no configs "
-        "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FIRM-001, "
+        "declared (no member declares 'config' or 'console' in the inventory): KVMHA-FGCP-001, "
+        "KVMHA-FGCP-002, KVMHA-FGCP-003, KVMHA-FGCP-004, KVMHA-FIRM-001, "
         "KVMHA-FW-001, "
         "KVMHA-FW-002, KVMHA-FW-003, KVMHA-FW-004, KVMHA-FW-005, KVMHA-HA-001\n"
     ) in md

@@ -234,7 +234,7 @@ def test_inventory_heartbeat_key_must_be_a_bool(tmp_path: Path) -> None:
             }
         },
     }
-    with pytest.raises(InventoryError, match=r"pairs\[0\]: key 'heartbeat' must be true or false"):
+    with pytest.raises(InventoryError, match=r"pair 1: key .heartbeat. must be true or false"):
         parse_inventory(doc, "inv.toml")
     doc["clusters"]["c"]["pairs"] = [{"name": "If1", "heartbeat": True}]  # type: ignore[index]
     assert parse_inventory(doc, "inv.toml").clusters[0].pairs == (

@@ -326,8 +326,13 @@ def test_junit_classname_properties_and_messages(pytester: pytest.Pytester, reco
     # a pass has no system-out; a skip keeps its reason
     assert got["edge-fw::KVMHA-VLAN-001[If1]"].find("system-out") is None
     # 56, and the switch checks: OVS-003 and OVS-005 per pair (3), OVS-004 per cluster host (3),
-    # less the 12 firewall-config checks that are no items (no configs declared)
-    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 53
+    # KVMHA-SRIOV-001 per member NIC (6), less the firewall-config checks that are no items (no
+    # configs declared)
+    assert len([k for k in got if k.startswith(("edge-fw::", "dmz-fw::", "kvm-"))]) == 59
+    # a segment's finding (about several clusters): class "segment"
+    seg = got["segment::KVMHA-ID-001[vlan101@kvm-a+kvm-b]"]
+    assert props(seg)["nodeid"] == "kvmha/segment/KVMHA-ID-001[vlan101@kvm-a+kvm-b]"
+    assert len([k for k in got if k.startswith("segment::")]) == 3
     # a skip names its item, not the inventory
     skip = got["edge-fw::KVMHA-HB-003[edge-fw]"].find("skipped")
     assert skip.text == "kvmha/edge-fw/KVMHA-HB-003[edge-fw]: broadcast heartbeat"

@@ -74,7 +74,7 @@ def test_demo_fits_a_terminal() -> None:
     assert "  found:       bridge-utils installed" in lines
     assert not [x for x in lines if x.startswith("  found:       NIC #1 (52:54:00:e4:8b:92)")]
     assert lines[-1].startswith("audit exit status: 1 ")
-    assert lines[-2].startswith("4 failed, 39 passed, 10 skipped in ")
+    assert lines[-2].startswith("4 failed, 42 passed, 16 skipped in ")
 
 
 # --- colour ---------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_skips_name_their_items(pytester: pytest.Pytester, recorded: Path) -> No
     skips = [x for x in result.outlines if x.startswith("SKIPPED")]
     assert "SKIPPED [1] kvmha/edge-fw/KVMHA-HB-003[edge-fw]: broadcast heartbeat" in skips
     assert "SKIPPED [1] kvmha/dmz-fw/KVMHA-HB-003[dmz-fw]: broadcast heartbeat" in skips
-    assert len(skips) == 10 and all(x.startswith("SKIPPED [1] kvmha/") for x in skips), skips
+    assert len(skips) == 16 and all(x.startswith("SKIPPED [1] kvmha/") for x in skips), skips
     assert not [x for x in skips if "clusters.toml" in x]
 
 
@@ -151,11 +151,11 @@ def test_count_line_explains_tests_beside_the_audit(
 ) -> None:
     pytester.makepyfile(test_mine="def test_mine():\n    pass\n")
     result = pytester.runpytest("test_mine.py", f"--kvmha-inventory={recorded}", "--kvmha-audit")
-    result.assert_outcomes(passed=40, failed=4, skipped=10)
+    result.assert_outcomes(passed=43, failed=4, skipped=16)
     result.stdout.fnmatch_lines(
         [
-            "findings: 5 fail, 38 pass, 10 skip (fail-on medium); pytest: 4 failed, 39 passed, "
-            "10 skipped (1 below fail-on passed; pytest also counts 1 test beside the audit)"
+            "findings: 5 fail, 41 pass, 16 skip (fail-on medium); pytest: 4 failed, 42 passed, "
+            "16 skipped (1 below fail-on passed; pytest also counts 1 test beside the audit)"
         ]
     )
 

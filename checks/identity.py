@@ -37,10 +37,18 @@ SOURCES = (
 def segment_identities(segment: Segment) -> Verdict:
     clusters = segment.clusters()
     where = segment.where() or "none"
+    on_it = {c.name for c in clusters}
     causes = [why for _, why in segment.unknown]
     if causes and all(why.startswith(DEPENDS_ON) for why in causes):
-        # a member's domain, NIC or Open vSwitch is missing: another finding's one cause
-        return Verdict(ERROR, causes[0])
+        # a domain, NIC or Open vSwitch is missing: another finding's cause, said in one line
+        # (for a cluster not on this segment: which one it cannot rule out)
+        others = [c for c, _ in segment.unknown if c not in on_it]
+        if not others:
+            return Verdict(ERROR, causes[0])
+        return Verdict(
+            ERROR,
+            f"{causes[0]}: cannot rule out another cluster on it: cluster {', '.join(others)}",
+        )
     if not segment.attachments:
         return Verdict(
             ERROR,

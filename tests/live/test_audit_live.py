@@ -62,7 +62,16 @@ def audit_recording(lab: Lab, inventory: Path, cwd: Path) -> tuple[int, str, dic
 
 
 def statuses(report: dict[str, Any]) -> dict[tuple[str, str], str]:
-    return {(f["check"], f["subject"]): f["status"] for f in report["findings"]}
+    """(check, subject) -> status of every finding; the checks that do not apply to a cluster at
+    all (no items, listed under ``not_applicable``) are the skips they stand for."""
+    found = {(f["check"], f["subject"]): f["status"] for f in report["findings"]}
+    for na in report.get("not_applicable", []):
+        for nodeid in na["nodeids"]:
+            check, _, subject = nodeid.split("/", 2)[2].partition("[")
+            key = (check, subject[:-1])
+            assert key not in found, key
+            found[key] = "skip"
+    return found
 
 
 def expected_exit(s: Scenario) -> int:

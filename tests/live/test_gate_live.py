@@ -101,7 +101,7 @@ def test_waivers_and_baseline_gating_live(lab: Lab, tmp_path: Path) -> None:
     expired = article(html, "KVMHA-PKG-001").xpath(".//dd[@class='waiver-expired']")
     assert expired[0].text_content().startswith("expired on 2020-01-01, no longer waives: OPS-6")
 
-    # Baseline gating: the known failure passes with a warning...
+    # Baseline gating: the known failure passes, not gating...
     rc, out, report = run_audit(
         tmp_path,
         *common,
@@ -110,7 +110,10 @@ def test_waivers_and_baseline_gating_live(lab: Lab, tmp_path: Path) -> None:
         "--kvmha-report-html=r.html",
     )
     assert rc == 0, out
-    assert "known since baseline" in out
+    (pkg,) = [
+        f for f in report["findings"] if f["check"] == "KVMHA-PKG-001" and f["host"] == "kvm-a"
+    ]
+    assert (pkg["status"], pkg["gating"]) == ("fail", False), pkg
     assert "Gate passed" in verdict(html) and "1 known since the baseline" in verdict(html)
     pkg_key = {"check": "KVMHA-PKG-001", "host": "kvm-a", "cluster": None, "subject": "kvm-a"}
     assert pkg_key in report["baseline"]["unchanged"] and not report["baseline"]["new"]

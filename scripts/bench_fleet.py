@@ -424,7 +424,17 @@ def compare_findings(
     findings = report.get("findings")
     if not isinstance(findings, list):
         return ["report has no findings list"]
-    for f in findings:
+    # the checks that do not apply to a cluster at all are no findings: their skips are listed
+    # under not_applicable by node id (kvmha/<cluster>/<CHECK>[<subject>])
+    skipped: list[dict[str, object]] = []
+    for na in report.get("not_applicable") or []:  # type: ignore[attr-defined]
+        for nodeid in na["nodeids"]:
+            _, cluster, rest = str(nodeid).split("/", 2)
+            check, _, subject = rest.partition("[")
+            skipped.append(
+                {"check": check, "cluster": cluster, "subject": subject[:-1], "status": "skip"}
+            )
+    for f in [*findings, *skipped]:
         where = f.get("cluster") or f.get("host") or ""
         key = (str(f["check"]), str(where), str(f["subject"]))
         status = str(f["status"])

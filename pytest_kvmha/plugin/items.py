@@ -95,7 +95,7 @@ class KvmhaItem(pytest.Item):
         )
         # -k kvm-a: every item touching kvm-a, cluster items of members on it included
         self.extra_keyword_matches.update(_hosts_of(state, finding))
-        if finding.status == SKIP:  # the report names the item (see skip_location)
+        if finding.status == SKIP:  # its report names the item (the session's makereport)
             self.add_marker(pytest.mark.skip(reason=finding.detail))
 
     def setup(self) -> None:

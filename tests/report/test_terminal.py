@@ -278,3 +278,38 @@ def test_plans_show_each_step_with_its_reason_per_cluster(pytester: pytest.Pytes
         "dmz-a; Dmz1: PCI 0000:00:03.0 as on dmz-a"
     )
     assert "      # fixes KVMHA-HB-002[dmz-b], KVMHA-VIRT-002[Dmz1], KVMHA-VIRT-003[Dmz1]" in plans
+
+
+def test_not_gating_lines_escape_host_text() -> None:
+    """A detail is host text: an escape sequence or a newline in it reaches no terminal."""
+    from pytest_kvmha.model import Check, Finding, Scope, Severity, passed
+    from pytest_kvmha.report.terminal import AuditSummary, _not_gating
+
+    low = Check("X-1", "t", Severity.LOW, Scope.HOST, "r", "fix", "src", lambda h: passed(""))
+    f = Finding(low, "fail", "kvm-a", "pkg \x1b[31mred\x1b[0m\nFAKE LINE", "kvm-a", None)
+    lines: list[str] = []
+
+    class Tr:
+        def section(self, title: str, sep: str = "=", **markup: bool) -> None:
+            lines.append(title)
+
+        def line(self, msg: str, **markup: bool) -> None:
+            lines.append(msg)
+
+    summary = AuditSummary(
+        None,  # type: ignore[arg-type]  # _not_gating reads the findings only
+        [f],
+        lambda _: "below",
+        Severity.MEDIUM,
+        [],
+        False,
+        None,
+        None,
+        False,
+        [],
+    )
+    _not_gating(Tr(), summary)
+    assert lines == [
+        "not gating, below --kvmha-fail-on=medium (their items pass):",
+        "  kvmha/kvm-a/X-1[kvm-a] (low): pkg \\x1b[31mred\\x1b[0m\\x0aFAKE LINE",
+    ]

@@ -327,6 +327,14 @@ NOT_GATING_SHOWN = 10  # per kind; the reports list them all
 DETAIL_SHOWN = 120
 
 
+def _safe(text: str) -> str:
+    """Host text for a terminal: every control character (C0, DEL, C1) as ``\\xNN``, so no
+    escape sequence or newline from a host reaches the terminal."""
+    return "".join(
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text
+    )
+
+
 def _not_gating(tr: Writer, s: AuditSummary) -> None:
     """The failures that do not fail the run, each on one line: below the threshold, known
     since the baseline (waived ones: the waiver lines and pytest's xfail)."""
@@ -344,7 +352,7 @@ def _not_gating(tr: Writer, s: AuditSummary) -> None:
         tr.line(f"not gating, {head}", yellow=True)
         for f in found[:NOT_GATING_SHOWN]:
             detail = f.detail if len(f.detail) <= DETAIL_SHOWN else f.detail[:DETAIL_SHOWN] + "..."
-            tr.line(redact(f"  {f.nodeid} ({f.check.severity}): {detail}"))
+            tr.line(_safe(redact(f"  {f.nodeid} ({f.check.severity}): {detail}")))
         if len(found) > NOT_GATING_SHOWN:
             tr.line(f"  and {len(found) - NOT_GATING_SHOWN} more (the reports list them)")
 
